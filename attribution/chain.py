@@ -1,0 +1,389 @@
+"""The absorbing Markov chain of a path set, counted and solved exactly.
+
+A path set defines a chain with a start node, one transient node per *state*, and two
+absorbing nodes, conversion and null. At order 1 a state is a base state (a channel, or
+a channel-stage pair when the set has stages: :attr:`PathSet.states`). At order ``k``
+a state is a window of ``k`` consecutive base states; the start goes to a path's first
+window and a path shorter than ``k`` is a single state, its window padded with ``-1``
+on the left.
+
+Every path is walked once with weight ``conversions + nulls``; its last state goes to
+conversion with weight ``conversions`` and to null with weight ``nulls``. The chain is
+solved exactly: a dense solve for small chains, BiCGSTAB with a checked residual for
+big ones (sparse LU is avoided: it fills in catastrophically on higher-order chains).
+
+Removing states makes them unreachable: every transition into a removed state goes to
+null instead, so a walk that would enter one never converts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from scipy.sparse.linalg import LinearOperator, bicgstab
+
+from .exceptions import InvalidParameter
+from .paths import PathSet
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+
+DENSE_LIMIT = 500
+"""Chains with at most this many transient states are solved densely."""
+
+RESIDUAL_TOL = 1e-13
+"""Relative residual every iterative solve must reach, or :class:`SolverError`."""
+
+_BINCOUNT_LIMIT = 1 << 23
+"""Largest integer-code domain counted with ``np.bincount``; larger domains sort."""
+
+_BATCH_ELEMENTS = 1 << 22
+"""Matrix elements per batched dense solve (bounds the temporaries' memory)."""
+
+
+class SolverError(ArithmeticError):
+    """An iterative solve did not reach :data:`RESIDUAL_TOL`. An internal error."""
+
+
+@dataclass(frozen=True, eq=False)
+class Chain:
+    """Transition counts of a path set's absorbing chain of order ``order``.
+
+    Attributes
+    ----------
+    order : int
+        Length of the windows of base states that make a state.
+    windows : ndarray of int64, shape (n, order)
+        Base-state codes of each transient state's window, oldest first; ``-1``
+        pads the left of windows of paths shorter than ``order``. States are
+        numbered in increasing order of their windows, so the numbering does not
+        depend on the order of the input rows.
+    counts : scipy.sparse.csr_array, shape (n + 1, n + 3)
+        Rows: the start node (0) and transient states ``1..n``. Columns: every node,
+        0 start, ``1..n`` transient, ``n + 1`` conversion, ``n + 2`` null. Entries
+        are weighted numbers of transitions.
+    conversion_value : ndarray of float64, shape (n + 1,)
+        Total conversion value of the paths whose last state is each node (index 0,
+        the start, is unused). Used for value removal effects.
+    """
+
+    order: int
+    windows: IntArray
+    counts: sp.csr_array
+    conversion_value: FloatArray
+
+    @property
+    def n_states(self) -> int:
+        """Number of transient states."""
+        return len(self.windows)
+
+    def contains(self, base_removed: BoolArray) -> BoolArray:
+        """True for each transient state whose window contains a removed base state.
+
+        ``base_removed`` has one entry per base state (:attr:`PathSet.n_states`).
+        """
+        # the appended False is what the -1 padding indexes
+        padded = np.append(np.asarray(base_removed, dtype=bool), False)
+        if self.n_states == 0:
+            return np.zeros(0, dtype=bool)
+        return np.asarray(padded[self.windows].any(axis=1), dtype=bool)
+
+    @cached_property
+    def _out_weight(self) -> FloatArray:
+        total: FloatArray = np.asarray(self.counts.sum(axis=1), dtype=np.float64).ravel()
+        return total
+
+    @cached_property
+    def start(self) -> FloatArray:
+        """Probabilities of going from the start to each transient state, shape (n,)."""
+        n = self.n_states
+        row = self.counts[[0], :].toarray().ravel()[1 : n + 1]
+        return _safe_divide(row, self._out_weight[0])
+
+    @cached_property
+    def transient(self) -> sp.csr_array:
+        """Transition probabilities between transient states, shape (n, n)."""
+        n = self.n_states
+        block = sp.csr_array(self.counts[1:, 1 : n + 1])
+        inv = _safe_divide(np.ones(n), self._out_weight[1:])
+        return sp.csr_array(sp.diags_array(inv) @ block)
+
+    @cached_property
+    def targets(self) -> FloatArray:
+        """Per transient state, shape (n, 2): probability of stepping to conversion,
+        and expected conversion value collected on that step."""
+        n = self.n_states
+        conv = self.counts[:, [n + 1]].toarray().ravel()[1:]
+        out = np.column_stack([conv, self.conversion_value[1:]])
+        return _safe_divide(out, self._out_weight[1:, None])
+
+
+@dataclass(frozen=True)
+class Removals:
+    """Conversion probability and expected conversion value of a chain per removal.
+
+    ``conversion[i]`` is P(absorbed in conversion from start) and ``value[i]`` the
+    expected conversion value of a walk, with the ``i``-th set of states removed.
+    ``solver`` names the method that ran: ``"dense"`` or ``"bicgstab"``.
+    """
+
+    conversion: FloatArray
+    value: FloatArray
+    solver: str
+
+
+# ---------------------------------------------------------------------- building
+def build_chain(paths: PathSet, order: int = 1) -> Chain:
+    """Count the order-``order`` absorbing chain of a path set.
+
+    Vectorised over touches: window codes are mixed-radix integers, mapped to dense
+    state ids, and transitions are counted with ``np.bincount`` over integer pair
+    codes. Cost is linear in the number of touches (plus a sort only when the code
+    domain is too large to count directly).
+    """
+    if order < 1:
+        raise InvalidParameter("order", order, "an integer >= 1")
+    radix = paths.n_states + 1
+    if radix**order >= 2**62:
+        raise InvalidParameter("order", order, f"small enough that {radix}**order fits in int64")
+    touch, codes = _window_codes(paths, order)
+    unique_codes, ids = _dense_ids(codes, radix**order)
+    n = len(unique_codes)
+    weight = paths.conversions + paths.nulls
+    path = paths.path_index[touch]
+    first = np.ones(len(touch), dtype=bool)
+    first[1:] = path[1:] != path[:-1]
+    last = np.ones(len(touch), dtype=bool)
+    last[:-1] = first[1:]
+    parts = [
+        _column(0, ids[first], weight[path[first]], n + 1, scatter_rows=False),
+        _inner_transitions(paths, order, unique_codes, ids, touch, first, weight[path]),
+        _column(n + 1, ids[last], paths.conversions[path[last]], n + 1),
+        _column(n + 2, ids[last], paths.nulls[path[last]], n + 1),
+    ]
+    rows, cols, data = (np.concatenate(x) for x in zip(*parts, strict=True))
+    counts = sp.csr_array((data, (rows, cols)), shape=(n + 1, n + 3))
+    value = _fsum(ids[last], paths.value[path[last]], n + 1)
+    return Chain(order, _decode(unique_codes, radix, order), counts, value)
+
+
+def _window_codes(paths: PathSet, order: int) -> tuple[IntArray, IntArray]:
+    """Touches that end a state, and the mixed-radix code of each one's window.
+
+    A touch ends a state when at least ``order`` touches of its path end there, or
+    when it is the last touch of a path shorter than ``order``. The code of a
+    window ``(w_1..w_k)`` is ``sum((w_j + 1) * radix**(k - j))``: padding is digit 0.
+    """
+    pos = paths.position
+    length = paths.lengths[paths.path_index]
+    touch = np.flatnonzero(pos >= np.minimum(length, order) - 1)
+    states = paths.states
+    radix = paths.n_states + 1
+    codes = states[touch] + 1
+    for back in range(1, order):
+        valid = pos[touch] >= back
+        digit = np.where(valid, states[np.where(valid, touch - back, 0)] + 1, 0)
+        codes += digit * radix**back
+    return touch, codes
+
+
+def _dense_ids(codes: IntArray, domain: int) -> tuple[IntArray, IntArray]:
+    """(sorted distinct codes, 1-based dense id of each code)."""
+    if domain <= max(_BINCOUNT_LIMIT, 2 * len(codes)) and domain <= 4 * _BINCOUNT_LIMIT:
+        seen = np.bincount(codes, minlength=domain) > 0
+        lookup = np.cumsum(seen)
+        return np.flatnonzero(seen).astype(np.int64), lookup[codes].astype(np.int64)
+    unique, inverse = np.unique(codes, return_inverse=True)
+    return unique, inverse.astype(np.int64) + 1
+
+
+def _inner_transitions(
+    paths: PathSet,
+    order: int,
+    unique_codes: IntArray,
+    ids: IntArray,
+    touch: IntArray,
+    first: BoolArray,
+    weight: FloatArray,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Transitions between consecutive states of a path, as (rows, cols, counts).
+
+    The next window is the previous one shifted by the new touch's base state, so
+    a transition is keyed by (source state, new base state): a domain of
+    ``n * n_base`` codes, far smaller than ``n * n`` at higher orders.
+    """
+    step = ~first
+    n_base = paths.n_states
+    src = ids[:-1][step[1:]]
+    new = paths.states[touch[step]]
+    keys = (src - 1) * n_base + new
+    uniq, totals = _sum_by_key(keys, weight[step], len(unique_codes) * n_base)
+    src_of_key = uniq // n_base + 1
+    radix = n_base + 1
+    shifted = (unique_codes[src_of_key - 1] % radix ** (order - 1)) * radix
+    dst = np.searchsorted(unique_codes, shifted + uniq % n_base + 1) + 1
+    return src_of_key, dst.astype(np.int64), totals
+
+
+def _sum_by_key(keys: IntArray, weight: FloatArray, domain: int) -> tuple[IntArray, FloatArray]:
+    """Distinct keys with positive total weight, and those totals."""
+    if domain <= _BINCOUNT_LIMIT:
+        totals = _fsum(keys, weight, domain)
+        uniq = np.flatnonzero(totals > 0).astype(np.int64)
+        return uniq, totals[uniq]
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    sums = _fsum(inverse, weight, len(uniq))
+    keep = sums > 0
+    return uniq[keep].astype(np.int64), sums[keep]
+
+
+def _column(
+    col: int, ids: IntArray, weight: FloatArray, n_rows: int, scatter_rows: bool = True
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Transitions from many states into one node (or, for the start, from row 0)."""
+    totals = _fsum(ids, weight, n_rows)
+    nz = np.flatnonzero(totals > 0).astype(np.int64)
+    if scatter_rows:
+        return nz, np.full(len(nz), col, dtype=np.int64), totals[nz]
+    return np.full(len(nz), col, dtype=np.int64), nz, totals[nz]
+
+
+def _fsum(keys: IntArray, weight: FloatArray, size: int) -> FloatArray:
+    """Weighted counts per key (``np.bincount``, typed as the floats it returns)."""
+    return np.asarray(np.bincount(keys, weight, minlength=size), dtype=np.float64)
+
+
+def _decode(unique_codes: IntArray, radix: int, order: int) -> IntArray:
+    windows = np.empty((len(unique_codes), order), dtype=np.int64)
+    for back in range(order):
+        windows[:, order - 1 - back] = (unique_codes // radix**back) % radix - 1
+    return windows
+
+
+# ---------------------------------------------------------------------- solving
+def conversion_probability(chain: Chain, removed: BoolArray | None = None) -> float:
+    """P(absorbed in conversion from the start), with ``removed`` states unreachable.
+
+    ``removed`` has one entry per transient state (see :meth:`Chain.contains`).
+    """
+    mask = np.zeros((1, chain.n_states), dtype=bool)
+    if removed is not None:
+        mask[0] = removed
+    return float(solve_removals(chain, mask).conversion[0])
+
+
+def solve_removals(chain: Chain, removed: BoolArray, *, dense_limit: int = DENSE_LIMIT) -> Removals:
+    """Solve the chain once per row of ``removed`` (shape ``(m, n)``, True = removed).
+
+    Notes
+    -----
+    With ``Q`` the transient transition matrix, ``s`` the start distribution and
+    ``b`` the one-step conversion probabilities (and values), the absorbing chain
+    gives ``P = s (I - Q)^-1 b``. Removing a set ``R`` zeroes the rows and
+    columns of ``R``.
+
+    Dense (``n <= dense_limit``): one inverse ``N = (I - Q)^-1`` serves every set.
+    A walk converts either without visiting ``R`` or after first entering ``R``, so
+    ``P_R = s N b - (s N)_R (N_RR)^-1 (N b)_R`` (solving a ``|R|``-square system),
+    or, when ``R`` is most of the chain, a direct solve on the kept states. Sets are
+    batched by size.
+
+    Iterative (larger chains): per set, BiCGSTAB on the transposed system
+    ``(I - Q_R)^T y = s_R`` (``y`` = expected visits, which gives conversion and
+    value at once), to a relative residual of :data:`RESIDUAL_TOL`, checked.
+    """
+    removed = np.asarray(removed, dtype=bool).reshape(-1, chain.n_states)
+    if chain.n_states == 0:
+        zeros = np.zeros(len(removed))
+        return Removals(zeros, zeros.copy(), "dense")
+    if chain.n_states <= dense_limit:
+        out = _dense_removals(chain, removed)
+        return Removals(out[:, 0], out[:, 1], "dense")
+    out = _iterative_removals(chain, removed)
+    return Removals(out[:, 0], out[:, 1], "bicgstab")
+
+
+def _dense_removals(chain: Chain, removed: BoolArray) -> FloatArray:
+    n = chain.n_states
+    a = np.eye(n) - chain.transient.toarray()
+    fundamental = np.linalg.inv(a)
+    s, b = chain.start, chain.targets
+    h = fundamental @ b
+    g = s @ fundamental
+    out = np.empty((len(removed), 2))
+    sizes = removed.sum(axis=1)
+    for k in np.unique(sizes).tolist():
+        for rows in _batches(np.flatnonzero(sizes == k), min(k, n - k)):
+            if k == 0:
+                out[rows] = s @ h
+            elif k == n:
+                out[rows] = 0.0
+            elif k <= n - k:
+                idx = np.nonzero(removed[rows])[1].reshape(len(rows), k)
+                block = fundamental[idx[:, :, None], idx[:, None, :]]
+                corr = np.linalg.solve(block, h[idx])
+                out[rows] = s @ h - np.einsum("mk,mkj->mj", g[idx], corr)
+            else:
+                idx = np.nonzero(~removed[rows])[1].reshape(len(rows), n - k)
+                x = np.linalg.solve(a[idx[:, :, None], idx[:, None, :]], b[idx])
+                out[rows] = np.einsum("mk,mkj->mj", s[idx], x)
+    return out
+
+
+def _batches(rows: IntArray, size: int) -> Iterator[IntArray]:
+    step = max(1, _BATCH_ELEMENTS // max(1, size * size))
+    for i in range(0, len(rows), step):
+        yield rows[i : i + step]
+
+
+def _iterative_removals(chain: Chain, removed: BoolArray) -> FloatArray:
+    qt = sp.csr_array(chain.transient.T)
+    s, b = chain.start, chain.targets
+    out = np.empty((len(removed), 2))
+    for i, mask in enumerate(removed):
+        keep = (~mask).astype(np.float64)
+        rhs = s * keep
+        if not rhs.any():
+            out[i] = 0.0
+            continue
+        y = _solve_visits(qt, keep, rhs)
+        out[i] = y @ b
+    return out
+
+
+def _solve_visits(qt: sp.csr_array, keep: FloatArray, rhs: FloatArray) -> FloatArray:
+    """Expected visits ``y`` with ``(I - D Q^T D) y = rhs``, ``D = diag(keep)``."""
+    n = len(rhs)
+
+    def matvec(y: FloatArray) -> FloatArray:
+        out: FloatArray = y - keep * (qt @ (keep * y))
+        return out
+
+    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
+    norm = float(np.linalg.norm(rhs))
+    y = rhs.copy()
+    residual = np.inf
+    # BiCGSTAB can stall just short of the tolerance; a restart from the current
+    # iterate usually finishes the job
+    for _ in range(3):
+        y, _info = bicgstab(op, rhs, x0=y, rtol=RESIDUAL_TOL, atol=0.0, maxiter=10 * n)
+        residual = float(np.linalg.norm(rhs - matvec(y))) / norm
+        if residual <= RESIDUAL_TOL:
+            return np.asarray(y, dtype=np.float64)
+    raise SolverError(
+        f"BiCGSTAB reached a relative residual of {residual:.3g}, not {RESIDUAL_TOL:g}"
+    )
+
+
+def _safe_divide(num: FloatArray, den: FloatArray | float) -> FloatArray:
+    """``num / den`` with 0 where ``den`` is 0 (states no weighted path leaves)."""
+    den_arr = np.broadcast_to(np.asarray(den, dtype=np.float64), np.shape(num))
+    out = np.zeros(np.shape(num))
+    np.divide(num, den_arr, out=out, where=den_arr > 0)
+    return np.asarray(out, dtype=np.float64)
