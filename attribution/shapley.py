@@ -1,0 +1,384 @@
+"""Shapley-value attribution: four cooperative games over the journeys' players.
+
+Players are the path set's states: channels, or channel-stage pairs when the set
+has stages, so credit lands on the channel-by-stage grid and the channel and stage
+tables are its marginals. Every model here satisfies efficiency: the grids sum to
+the total conversions and the total value.
+
+=================== ==========================================================
+``shapley``         v(S) = conversion probability of the order-1 Markov chain
+                    with every player outside S removed (exact up to
+                    ``max_exact_players``, permutation sampling beyond).
+``shapley_simple``  v(S) = conversions of journeys whose players all lie in S
+                    (Zhao et al.); closed form, linear time.
+``shapley_ordered`` ``shapley_simple`` credit, also broken down by touch position.
+``shapley_rate``    v(S) = conversion rate of journeys whose players all lie in
+                    S (Dalessandro et al.); exact by subset-sum transforms.
+=================== ==========================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._coalitions import (
+    ChainGame,
+    exact_shapley,
+    path_masks,
+    player_codes,
+    rate_values,
+    touch_split,
+)
+from .chain import build_chain
+from .exceptions import InvalidParameter
+from .params import Param, check_params
+from .paths import PathSet
+from .result import Credit, credit_from_touch_weights, no_null_warning, state_grid
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+
+RATE_WARNING = (
+    "shapley_rate estimates each player set's conversion rate from the journeys with "
+    "exactly those players: rare player sets make it noisy, and a player can get "
+    "negative credit."
+)
+
+
+# ---------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ShapleySimple:
+    """Shapley values of the conversions game (Zhao et al. 2018), in closed form.
+
+    Notes
+    -----
+    The game is v(S) = conversions of the journeys whose set of distinct players
+    lies within S. It is a sum of unanimity games, one per player set T weighted by
+    conversions(T), the conversions of journeys whose player set is exactly T. The
+    Shapley value of a unanimity game gives 1/|T| to each member of T, so
+
+        phi_j = sum over player sets T containing j of conversions(T) / |T|,
+
+    which is the same as splitting each journey's conversions equally among its
+    distinct players: linear time in the number of touches, for any number of
+    players. Value uses the same game with conversion value in place of
+    conversions.
+
+    Per-journey split: each path's conversions and value are split equally among
+    its distinct players, and a player's share equally among its touches in the
+    path. Summed over paths, the split gives the grid exactly.
+
+    References
+    ----------
+    .. [1] L. S. Shapley, "A value for n-person games", Contributions to the Theory
+       of Games II, 1953.
+    .. [2] K. Zhao, S. H. Mahboobi, S. R. Bagheri, "Shapley Value Methods for
+       Attribution Modeling in Online Advertising", arXiv:1804.05327, 2018.
+    """
+
+    name: ClassVar[str] = "shapley_simple"
+    _constraints: ClassVar[Mapping[str, Param]] = {}
+
+    def __post_init__(self) -> None:
+        check_params(self)
+
+    def attribute(self, paths: PathSet) -> Credit:
+        """Credit of each player: its equal share of every journey it is in."""
+        weights = touch_split(paths, None)
+        return credit_from_touch_weights(self.name, paths, weights)
+
+
+@dataclass(frozen=True)
+class ShapleyOrdered:
+    """Zhao et al.'s ordered Shapley values: credit per player and touch position.
+
+    Parameters
+    ----------
+    max_position : int, default 10
+        Positions from this one on share the last bucket (``"10+"``).
+
+    Notes
+    -----
+    Within the conversions game of :class:`ShapleySimple`, each journey's
+    conversions are split equally among its distinct players and a player's share
+    equally among its touches; a touch's part is then credited to the player at
+    that touch's position (1-based, counted over all touches of the path). The
+    per-player totals and the per-journey split are exactly those of
+    ``shapley_simple``; the extra is ``details["by_position"]``, an array
+    ``(n_states, max_position)`` of conversions credited to each player (row =
+    state code, ``channel * n_stage_columns + stage``) at each position, with
+    ``details["by_position_value"]`` the same for value and
+    ``details["position_labels"]`` naming the columns. Rows sum to the grid.
+
+    References
+    ----------
+    .. [1] L. S. Shapley, "A value for n-person games", 1953.
+    .. [2] K. Zhao, S. H. Mahboobi, S. R. Bagheri, "Shapley Value Methods for
+       Attribution Modeling in Online Advertising", arXiv:1804.05327, 2018.
+    """
+
+    max_position: int = 10
+
+    name: ClassVar[str] = "shapley_ordered"
+    _constraints: ClassVar[Mapping[str, Param]] = {"max_position": Param("int", 1, 1000)}
+
+    def __post_init__(self) -> None:
+        check_params(self)
+
+    def attribute(self, paths: PathSet) -> Credit:
+        """``shapley_simple`` credit plus its breakdown by touch position."""
+        weights = touch_split(paths, None)
+        credit = credit_from_touch_weights(self.name, paths, weights)
+        pos = np.minimum(paths.position, self.max_position - 1)
+        key = paths.states * self.max_position + pos
+        size = paths.n_states * self.max_position
+        shape = (paths.n_states, self.max_position)
+        assert credit.touch_conversions is not None and credit.touch_value is not None
+        labels = [str(p + 1) for p in range(self.max_position)]
+        labels[-1] += "+"
+        details: dict[str, Any] = {
+            "by_position": np.bincount(key, credit.touch_conversions, size).reshape(shape),
+            "by_position_value": np.bincount(key, credit.touch_value, size).reshape(shape),
+            "position_labels": tuple(labels),
+        }
+        return replace(credit, details=details)
+
+
+@dataclass(frozen=True)
+class ShapleyRate:
+    """Shapley values of the empirical conversion-rate game (Dalessandro et al. 2012).
+
+    Parameters
+    ----------
+    max_players : int, default 20
+        Largest number of players solved; the cost is O(n 2^n) time and O(2^n)
+        memory. At most 22. Data with more players raises
+        :class:`~attribution.exceptions.InvalidParameter`: group channels
+        (``PathSet.group_channels``) or use ``shapley`` or ``shapley_simple``.
+
+    Notes
+    -----
+    v(S) is the conversion rate of the journeys whose set of distinct players lies
+    within S: their conversions over their conversions plus nulls, and 0 where
+    there are none. Journeys are tallied by player set, then subset-sum (zeta)
+    transforms give each coalition's conversions and journeys in O(n 2^n), and
+    the Shapley value is the size-weighted sum of marginal contributions
+    ``s! (n - s - 1)! / n! * (v(S + j) - v(S))``.
+
+    The raw values sum to v(N), the overall conversion rate, not to the
+    conversions; credit is ``phi_j / sum(phi) * total conversions``. Value credit
+    uses the value-rate game (conversion value per journey), scaled to the total
+    value the same way.
+
+    Rates of rare player sets are noisy, and the game is not monotone: a player
+    whose sets convert worse than the sets without it gets negative credit. Every
+    result carries a warning saying so.
+
+    Per-journey split: within each path, conversions (value) are split among its
+    distinct players in proportion to the positive parts of their global
+    conversion (value) Shapley values, equally if none is positive, and a
+    player's share equally among its touches. This split does not sum to the grid.
+
+    References
+    ----------
+    .. [1] L. S. Shapley, "A value for n-person games", 1953.
+    .. [2] B. Dalessandro, C. Perlich, O. Stitelman, F. Provost, "Causally
+       Motivated Attribution for Online Advertising", ADKDD 2012.
+    """
+
+    max_players: int = 20
+
+    name: ClassVar[str] = "shapley_rate"
+    _constraints: ClassVar[Mapping[str, Param]] = {"max_players": Param("int", 1, 22)}
+
+    def __post_init__(self) -> None:
+        check_params(self)
+
+    def attribute(self, paths: PathSet) -> Credit:
+        """Exact Shapley values of the rate games, scaled to the totals."""
+        players, code = player_codes(paths)
+        n = len(players)
+        if n > self.max_players:
+            raise InvalidParameter(
+                "max_players",
+                self.max_players,
+                f"at least the number of players in the data ({n}); shapley_rate is "
+                "exact up to 22 players: group channels, or use shapley or shapley_simple",
+            )
+        rates = rate_values(paths, path_masks(paths, code), n)
+        phi = exact_shapley(rates)
+        return player_credit(
+            self.name, paths, players, phi, (RATE_WARNING,), {"shapley_values": phi}
+        )
+
+
+@dataclass(frozen=True)
+class Shapley:
+    """Shapley values of the Markov-chain game: the default Shapley model.
+
+    Parameters
+    ----------
+    max_exact_players : int, default 16
+        Up to this many players every coalition is solved (2^n chain solves);
+        beyond it, permutation sampling. At most 20.
+    n_samples : int, default 2000
+        Random permutations drawn when sampling.
+    random_state : int or None, default 0
+        Seed of the permutations; the default makes repeated calls agree.
+
+    Notes
+    -----
+    The players are the transient states of the order-1 absorbing chain fitted to
+    all journeys, converting or not. v(S) is the chain's probability of reaching
+    conversion from the start when every player outside S is removed (transitions
+    into a removed state go to null). Removing states only closes routes to
+    conversion, so the game is monotone and no player gets negative credit.
+    v(empty) = 0 and v(N) is the overall conversion rate; credit is
+    ``phi_j / v(N) * total conversions``, which sums to the total because the
+    Shapley values sum to v(N) - v(empty).
+
+    The value game is the restricted chain's expected conversion value: over the
+    states, the probability of converting from that state times the mean
+    conversion value of the journeys that end there; credit is scaled to the
+    total value the same way.
+
+    Exact: all coalitions are solved at once as stacked dense systems, then
+    phi_j = sum over S without j of ``s! (n - s - 1)! / n! * (v(S + j) - v(S))``.
+    Sampled: phi_j is the mean marginal contribution of j over uniformly random
+    orderings of the players; the estimates still sum exactly to v(N), and
+    ``details["standard_error"]`` holds each grid entry's standard error in
+    conversions (``"standard_error_value"`` in value).
+
+    Per-journey split: within each path, conversions (value) are split among its
+    distinct players in proportion to their conversion (value) Shapley values,
+    equally if all are zero, and a player's share equally among its touches.
+
+    References
+    ----------
+    .. [1] L. S. Shapley, "A value for n-person games", 1953.
+    .. [2] E. Anderl, I. Becker, F. von Wangenheim, J. H. Schumann, "Mapping the
+       customer journey: Lessons learned from graph-based online attribution
+       modeling", International Journal of Research in Marketing 33(3), 2016.
+    .. [3] S. S. Castro, D. Gómez, J. Tejada, "Polynomial calculation of the
+       Shapley value based on sampling", Computers & Operations Research 36(5),
+       2009.
+    """
+
+    max_exact_players: int = 16
+    n_samples: int = 2000
+    random_state: int | None = 0
+
+    name: ClassVar[str] = "shapley"
+    _constraints: ClassVar[Mapping[str, Param]] = {
+        "max_exact_players": Param("int", 0, 20),
+        "n_samples": Param("int", 2, 1_000_000),
+        "random_state": Param("seed"),
+    }
+
+    def __post_init__(self) -> None:
+        check_params(self)
+
+    def attribute(self, paths: PathSet) -> Credit:
+        """Shapley values of the chain games, exact or sampled, scaled to the totals."""
+        players, game = chain_game(paths)
+        n = len(players)
+        details: dict[str, Any] = {"players": players}
+        warnings: tuple[str, ...] = ()
+        if n <= self.max_exact_players:
+            phi = exact_shapley(game.all_values())
+            details["method"] = f"exact over {1 << n} coalitions"
+        else:
+            rng = np.random.default_rng(self.random_state)
+            phi, se = game.sampled_shapley(self.n_samples, rng)
+            details["method"] = f"permutation sampling ({self.n_samples} permutations)"
+            details["standard_error"], details["standard_error_value"] = scaled_errors(
+                paths, players, phi, se
+            )
+            warnings = (
+                f"{n} players exceed max_exact_players={self.max_exact_players}: Shapley "
+                f"values are estimated from {self.n_samples} random permutations "
+                f"(seed {self.random_state}); see details['standard_error'].",
+            )
+        # the conversion game is monotone, so marginal contributions are >= 0;
+        # clipping removes only rounding noise of the solves
+        phi[:, 0] = np.maximum(phi[:, 0], 0.0)
+        details["conversion_probability"] = float(phi[:, 0].sum())
+        details["solver"] = "stacked dense LU (numpy.linalg.solve)"
+        details["shapley_values"] = phi
+        return player_credit(self.name, paths, players, phi, warnings, details)
+
+
+# ---------------------------------------------------------------------- games
+def chain_game(paths: PathSet) -> tuple[IntArray, ChainGame]:
+    """The order-1 chain's players (its transient states) and their two games."""
+    chain = build_chain(paths, 1)
+    game = ChainGame(transitions=chain.transient.toarray(), start=chain.start, exits=chain.targets)
+    return chain.windows[:, 0].astype(np.int64), game
+
+
+# ---------------------------------------------------------------------- credit
+def player_credit(
+    model: str,
+    paths: PathSet,
+    players: IntArray,
+    phi: FloatArray,
+    warnings: tuple[str, ...],
+    details: Mapping[str, Any],
+) -> Credit:
+    """Scale Shapley values ``phi`` (players by [conversions, value]) to the totals."""
+    totals = (paths.total_conversions, paths.total_value)
+    per_state = np.zeros((paths.n_states, 2))
+    per_state[players] = scale(phi, totals)
+    touch = [
+        touch_split(paths, np.maximum(phi_full, 0.0)) * amount[paths.path_index]
+        for phi_full, amount in zip(
+            _per_state(paths, players, phi).T, (paths.conversions, paths.value), strict=True
+        )
+    ]
+    return Credit(
+        model=model,
+        channel_names=paths.channel_names,
+        stage_names=paths.stage_names,
+        conversions=state_grid(paths, per_state[:, 0]),
+        value=state_grid(paths, per_state[:, 1]),
+        present=paths.state_present,
+        total_conversions=totals[0],
+        total_value=totals[1],
+        touch_conversions=touch[0],
+        touch_value=touch[1],
+        warnings=no_null_warning(paths) + warnings,
+        details=dict(details),
+    )
+
+
+def scale(phi: FloatArray, totals: tuple[float, float]) -> FloatArray:
+    """``phi_j / sum(phi) * total`` per game column; zero where a game sums to 0."""
+    sums = phi.sum(axis=0)
+    out = np.zeros_like(phi)
+    for g, total in enumerate(totals):
+        if sums[g] != 0:
+            out[:, g] = phi[:, g] / sums[g] * total
+    return out
+
+
+def scaled_errors(
+    paths: PathSet, players: IntArray, phi: FloatArray, se: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Standard errors of the sampled values in credit units, on the grid."""
+    totals = (paths.total_conversions, paths.total_value)
+    sums = phi.sum(axis=0)
+    factor = np.array([t / s if s != 0 else 0.0 for t, s in zip(totals, sums, strict=True)])
+    per_state = np.zeros((paths.n_states, 2))
+    per_state[players] = np.abs(se * factor)
+    return state_grid(paths, per_state[:, 0]), state_grid(paths, per_state[:, 1])
+
+
+def _per_state(paths: PathSet, players: IntArray, phi: FloatArray) -> FloatArray:
+    out = np.zeros((paths.n_states, phi.shape[1]))
+    out[players] = phi
+    return out
