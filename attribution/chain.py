@@ -40,7 +40,7 @@ DENSE_LIMIT = 500
 RESIDUAL_TOL = 1e-13
 """Relative residual every iterative solve must reach, or :class:`SolverError`."""
 
-_BINCOUNT_LIMIT = 1 << 23
+BINCOUNT_LIMIT = 1 << 23
 """Largest integer-code domain counted with ``np.bincount``; larger domains sort."""
 
 _BATCH_ELEMENTS = 1 << 22
@@ -86,13 +86,13 @@ class Chain:
     def contains(self, base_removed: BoolArray) -> BoolArray:
         """True for each transient state whose window contains a removed base state.
 
-        ``base_removed`` has one entry per base state (:attr:`PathSet.n_states`).
+        ``base_removed`` has one entry per base state (:attr:`PathSet.n_states`), or
+        shape ``(m, n_base)`` for ``m`` sets at once, giving ``(m, n)``.
         """
-        # the appended False is what the -1 padding indexes
-        padded = np.append(np.asarray(base_removed, dtype=bool), False)
-        if self.n_states == 0:
-            return np.zeros(0, dtype=bool)
-        return np.asarray(padded[self.windows].any(axis=1), dtype=bool)
+        base = np.asarray(base_removed, dtype=bool)
+        # the appended False column is what the -1 padding indexes
+        padded = np.concatenate([base, np.zeros((*base.shape[:-1], 1), dtype=bool)], axis=-1)
+        return np.asarray(padded[..., self.windows].any(axis=-1), dtype=bool)
 
     @cached_property
     def _out_weight(self) -> FloatArray:
@@ -195,7 +195,7 @@ def _window_codes(paths: PathSet, order: int) -> tuple[IntArray, IntArray]:
 
 def _dense_ids(codes: IntArray, domain: int) -> tuple[IntArray, IntArray]:
     """(sorted distinct codes, 1-based dense id of each code)."""
-    if domain <= max(_BINCOUNT_LIMIT, 2 * len(codes)) and domain <= 4 * _BINCOUNT_LIMIT:
+    if domain <= max(BINCOUNT_LIMIT, 2 * len(codes)) and domain <= 4 * BINCOUNT_LIMIT:
         seen = np.bincount(codes, minlength=domain) > 0
         lookup = np.cumsum(seen)
         return np.flatnonzero(seen).astype(np.int64), lookup[codes].astype(np.int64)
@@ -233,7 +233,7 @@ def _inner_transitions(
 
 def _sum_by_key(keys: IntArray, weight: FloatArray, domain: int) -> tuple[IntArray, FloatArray]:
     """Distinct keys with positive total weight, and those totals."""
-    if domain <= _BINCOUNT_LIMIT:
+    if domain <= BINCOUNT_LIMIT:
         totals = _fsum(keys, weight, domain)
         uniq = np.flatnonzero(totals > 0).astype(np.int64)
         return uniq, totals[uniq]
@@ -298,7 +298,9 @@ def solve_removals(chain: Chain, removed: BoolArray, *, dense_limit: int = DENSE
     ``(I - Q_R)^T y = s_R`` (``y`` = expected visits, which gives conversion and
     value at once), to a relative residual of :data:`RESIDUAL_TOL`, checked.
     """
-    removed = np.asarray(removed, dtype=bool).reshape(-1, chain.n_states)
+    removed = np.asarray(removed, dtype=bool)
+    if removed.ndim == 1:
+        removed = removed.reshape(1, -1)
     if chain.n_states == 0:
         zeros = np.zeros(len(removed))
         return Removals(zeros, zeros.copy(), "dense")
