@@ -73,6 +73,10 @@ class ShapleySimple:
     its distinct players, and a player's share equally among its touches in the
     path. Summed over paths, the split gives the grid exactly.
 
+    ``collapse_repeats`` does not change the credit, which depends only on each
+    path's set of players; it changes the per-journey split (fewer touches share a
+    player's part).
+
     References
     ----------
     .. [1] L. S. Shapley, "A value for n-person games", Contributions to the Theory
@@ -114,6 +118,9 @@ class ShapleyOrdered:
     state code, ``channel * n_stage_columns + stage``) at each position, with
     ``details["by_position_value"]`` the same for value and
     ``details["position_labels"]`` naming the columns. Rows sum to the grid.
+
+    ``collapse_repeats`` leaves the per-player totals unchanged but moves credit
+    between positions: merged runs shorten paths, so later touches move forward.
 
     References
     ----------
@@ -183,6 +190,9 @@ class ShapleyRate:
     distinct players in proportion to the positive parts of their global
     conversion (value) Shapley values, equally if none is positive, and a
     player's share equally among its touches. This split does not sum to the grid.
+
+    ``collapse_repeats`` does not change the credit (the game sees only player
+    sets); it changes the per-journey split.
 
     References
     ----------
@@ -257,6 +267,10 @@ class Shapley:
     Per-journey split: within each path, conversions (value) are split among its
     distinct players in proportion to their conversion (value) Shapley values,
     equally if all are zero, and a player's share equally among its touches.
+
+    ``collapse_repeats`` does not change the credit: it removes self-transitions,
+    which change how long a walk stays in a state but not where it is absorbed.
+    It changes the per-journey split.
 
     References
     ----------

@@ -299,3 +299,15 @@ def test_permutation_contributions_over_every_ordering_give_the_exact_values() -
 def test_chain_game_of_no_players_is_zero() -> None:
     game = ChainGame(np.zeros((0, 0)), np.zeros(0), np.zeros((0, 2)))
     assert game.all_values().tolist() == [[0.0, 0.0]]
+
+
+@SETTINGS
+@given(SMALL)
+def test_collapsing_repeats_leaves_credit_unchanged(paths: PathSet) -> None:
+    # the set-based games see only player sets; the chain game's absorption does not
+    # depend on self-transitions
+    collapsed = paths.collapse_repeats()
+    for model in (Shapley(), ShapleySimple(), ShapleyRate()):
+        before, after = model.attribute(paths), model.attribute(collapsed)
+        np.testing.assert_allclose(after.conversions, before.conversions, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(after.value, before.value, rtol=1e-9, atol=1e-9)
