@@ -22,6 +22,7 @@ from .exceptions import (
 from .models import MODEL_NAMES, get_model, model_class
 from .paths import PathSet, read_ca_csv
 from .result import ROW_COLUMNS, Credit, Interval
+from .run import attribute
 
 __all__ = [
     "MODEL_NAMES",
@@ -34,6 +35,7 @@ __all__ = [
     "MissingData",
     "PathSet",
     "UnknownModel",
+    "attribute",
     "get_model",
     "model_class",
     "read_ca_csv",

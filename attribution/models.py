@@ -5,6 +5,7 @@ Models are imported lazily so that importing :mod:`attribution` stays cheap.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -50,14 +51,17 @@ def model_class(name: str) -> type[Any]:
     return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
 
 
-def get_model(name: str, **options: Any) -> Model:
+def get_model(name: str, /, **options: Any) -> Model:
     """Build the model ``name`` with ``options``; unknown options raise InvalidParameter."""
     cls = model_class(name)
-    allowed = set(getattr(cls, "__dataclass_fields__", {}))
+    # fields() leaves out ClassVars such as ``name`` and ``_constraints``, which
+    # ``__dataclass_fields__`` lists too and the constructor would refuse
+    allowed = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else set()
     for key in options:
         if key not in allowed:
             raise InvalidParameter(
-                f"{name}.{key}", options[key], f"one of the options of {name}: "
-                + (", ".join(sorted(allowed)) or "(none)")
+                f"{name}.{key}",
+                options[key],
+                f"one of the options of {name}: " + (", ".join(sorted(allowed)) or "(none)"),
             )
     return cls(**options)  # type: ignore[no-any-return]

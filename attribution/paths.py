@@ -275,9 +275,7 @@ class PathSet:
         ]
 
     # ------------------------------------------------------------------ transforms
-    def with_counts(
-        self, conversions: ArrayLike, nulls: ArrayLike, value: ArrayLike
-    ) -> PathSet:
+    def with_counts(self, conversions: ArrayLike, nulls: ArrayLike, value: ArrayLike) -> PathSet:
         """The same paths with other totals (used by the bootstrap)."""
         n = self.n_paths
         return replace(
@@ -330,9 +328,10 @@ class PathSet:
             return self
         first, inverse = _group_paths(key_tokens, self.offsets)
         m = len(first)
-        conv = np.bincount(inverse, self.conversions, minlength=m)
-        nul = np.bincount(inverse, self.nulls, minlength=m)
-        val = np.bincount(inverse, self.value, minlength=m)
+        # bincount with weights is float64; asarray only tells the type checker so
+        conv = np.asarray(np.bincount(inverse, self.conversions, minlength=m), dtype=np.float64)
+        nul = np.asarray(np.bincount(inverse, self.nulls, minlength=m), dtype=np.float64)
+        val = np.asarray(np.bincount(inverse, self.value, minlength=m), dtype=np.float64)
         sel = _touch_selector(self.offsets, first)
         return PathSet(
             channel_names=self.channel_names,
@@ -357,12 +356,16 @@ def read_ca_csv(
     if isinstance(source, str | os.PathLike):
         with open(source, newline="", encoding="utf-8") as fh:
             return PathSet.from_rows(list(csv.DictReader(fh)), separator)
-    return PathSet.from_rows(list(csv.DictReader(source)), separator)  # type: ignore[arg-type]
+    return PathSet.from_rows(list(csv.DictReader(source)), separator)
 
 
 # ---------------------------------------------------------------------- helpers
 def _rebuild(paths: PathSet, keep: NDArray[np.bool_]) -> PathSet:
-    lengths = np.add.reduceat(keep.astype(np.int64), paths.offsets[:-1]) if paths.n_paths else paths.lengths
+    lengths = (
+        np.add.reduceat(keep.astype(np.int64), paths.offsets[:-1])
+        if paths.n_paths
+        else paths.lengths
+    )
     return PathSet(
         channel_names=paths.channel_names,
         tokens=paths.tokens[keep],
@@ -405,7 +408,8 @@ def _touch_selector(offsets: IntArray, chosen: IntArray) -> IntArray:
     lengths = offsets[chosen + 1] - offsets[chosen]
     starts = np.repeat(offsets[chosen], lengths)
     within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return starts + within
+    selector: IntArray = starts + within
+    return selector
 
 
 def _encode(values: Sequence[str]) -> tuple[list[str], IntArray]:

@@ -1,4 +1,4 @@
-"""Attribution results: credit on the channel × stage grid, and its tidy tables.
+"""Attribution results: credit on the channel x stage grid, and its tidy tables.
 
 Every model returns a :class:`Credit`. Its core is two grids of shape
 ``(n_channels, n_stage_columns)`` — conversions and value credited to each
@@ -106,7 +106,9 @@ class Credit:
             return np.zeros(0), np.zeros(0)
         return self.conversions.sum(axis=0), self.value.sum(axis=0)
 
-    def table(self, dimension: str) -> tuple[list[tuple[str | None, str | None]], FloatArray, FloatArray]:
+    def table(
+        self, dimension: str
+    ) -> tuple[list[tuple[str | None, str | None]], FloatArray, FloatArray]:
         """Keys ``(channel, stage)``, conversions and value of one dimension."""
         if dimension == "channel":
             conv, val = self.by_channel()
@@ -118,13 +120,15 @@ class Credit:
             if self.stage_names is None:
                 return [], np.zeros(0), np.zeros(0)
             ci, si = np.nonzero(self.present)
-            keys = [(self.channel_names[c], self.stage_names[s]) for c, s in zip(ci, si, strict=True)]
+            keys: list[tuple[str | None, str | None]] = [
+                (self.channel_names[c], self.stage_names[s]) for c, s in zip(ci, si, strict=True)
+            ]
             return keys, self.conversions[ci, si], self.value[ci, si]
         raise ValueError(f"dimension={dimension!r} is not allowed: must be one of {DIMENSIONS}")
 
     # ------------------------------------------------------------------ rows
     def to_rows(self) -> list[dict[str, Any]]:
-        """The tidy table: one row per dimension × key, columns :data:`ROW_COLUMNS`.
+        """The tidy table: one row per dimension x key, columns :data:`ROW_COLUMNS`.
 
         ``share`` is the key's fraction of the dimension's total conversions
         (of total value when there are no conversions). ``removal_effect``,
@@ -136,8 +140,7 @@ class Credit:
             keys, conv, val = self.table(dim)
             if not keys:
                 continue
-            total = conv.sum()
-            share = conv / total if total > 0 else np.zeros_like(conv)
+            share = _shares(conv, val)
             effects = self._dimension_effects(dim)
             interval = self.intervals.get(dim)
             for k, (channel, stage) in enumerate(keys):
@@ -152,7 +155,9 @@ class Credit:
                         "share": float(share[k]),
                         "removal_effect": None if effects is None else float(effects[k]),
                         "ci_low": None if interval is None else float(interval.conversions_low[k]),
-                        "ci_high": None if interval is None else float(interval.conversions_high[k]),
+                        "ci_high": None
+                        if interval is None
+                        else float(interval.conversions_high[k]),
                     }
                 )
         return rows
@@ -167,7 +172,7 @@ class Credit:
         return effects
 
     def path_rows(self, paths: PathSet) -> list[dict[str, Any]]:
-        """Per-path split: one row per path × channel × stage with its credit.
+        """Per-path split: one row per path x channel x stage with its credit.
 
         ``path`` is the path's index, or its id when the set carries ``path_ids``.
         Requires the model to have produced ``touch_conversions``.
@@ -199,6 +204,16 @@ class Credit:
 
     def with_warnings(self, *warnings: str) -> Credit:
         return replace(self, warnings=self.warnings + tuple(warnings))
+
+
+def _shares(conv: FloatArray, val: FloatArray) -> FloatArray:
+    """Fractions of total conversions; of total value when nothing converted."""
+    for amounts in (conv, val):
+        total = amounts.sum()
+        if total > 0:
+            shares: FloatArray = amounts / total
+            return shares
+    return np.zeros_like(conv)
 
 
 # ---------------------------------------------------------------------- builders
@@ -247,7 +262,9 @@ def credit_from_touch_weights(
 
 def grid(paths: PathSet, touch_amounts: FloatArray) -> FloatArray:
     """Sum per-touch amounts onto the ``(n_channels, n_stage_columns)`` grid."""
-    flat = np.bincount(paths.states, touch_amounts, minlength=paths.n_states)
+    flat = np.asarray(
+        np.bincount(paths.states, touch_amounts, minlength=paths.n_states), dtype=np.float64
+    )
     return flat.reshape(paths.n_channels, paths.n_stage_columns)
 
 
