@@ -192,7 +192,8 @@ class ShapleyRate:
     player's share equally among its touches. This split does not sum to the grid.
 
     ``collapse_repeats`` does not change the credit (the game sees only player
-    sets); it changes the per-journey split.
+    sets); it changes the per-journey split. ``details`` holds ``players`` (state
+    codes) and ``shapley_values``, the raw values of both rate games, row per player.
 
     References
     ----------
@@ -222,9 +223,8 @@ class ShapleyRate:
             )
         rates = rate_values(paths, path_masks(paths, code), n)
         phi = exact_shapley(rates)
-        return player_credit(
-            self.name, paths, players, phi, (RATE_WARNING,), {"shapley_values": phi}
-        )
+        details = {"players": players, "shapley_values": phi}
+        return player_credit(self.name, paths, players, phi, (RATE_WARNING,), details)
 
 
 @dataclass(frozen=True)
@@ -267,6 +267,10 @@ class Shapley:
     Per-journey split: within each path, conversions (value) are split among its
     distinct players in proportion to their conversion (value) Shapley values,
     equally if all are zero, and a player's share equally among its touches.
+
+    ``details``: ``players`` (state codes, in the order of the rows of
+    ``shapley_values``, the raw values of both games), ``conversion_probability``
+    (v(N)), ``method`` and ``solver``.
 
     ``collapse_repeats`` does not change the credit: it removes self-transitions,
     which change how long a walk stays in a state but not where it is absorbed.
@@ -344,22 +348,20 @@ def player_credit(
     warnings: tuple[str, ...],
     details: Mapping[str, Any],
 ) -> Credit:
-    """Scale Shapley values ``phi`` (players by [conversions, value]) to the totals."""
+    """Credit from Shapley values ``phi`` (one row per player: conversions, value games)."""
     totals = (paths.total_conversions, paths.total_value)
-    per_state = np.zeros((paths.n_states, 2))
-    per_state[players] = scale(phi, totals)
+    raw = per_state(paths, players, phi)
+    credit = scale(raw, totals)
     touch = [
-        touch_split(paths, np.maximum(phi_full, 0.0)) * amount[paths.path_index]
-        for phi_full, amount in zip(
-            _per_state(paths, players, phi).T, (paths.conversions, paths.value), strict=True
-        )
+        touch_split(paths, np.maximum(raw[:, g], 0.0)) * amount[paths.path_index]
+        for g, amount in enumerate((paths.conversions, paths.value))
     ]
     return Credit(
         model=model,
         channel_names=paths.channel_names,
         stage_names=paths.stage_names,
-        conversions=state_grid(paths, per_state[:, 0]),
-        value=state_grid(paths, per_state[:, 1]),
+        conversions=state_grid(paths, credit[:, 0]),
+        value=state_grid(paths, credit[:, 1]),
         present=paths.state_present,
         total_conversions=totals[0],
         total_value=totals[1],
@@ -372,27 +374,25 @@ def player_credit(
 
 def scale(phi: FloatArray, totals: tuple[float, float]) -> FloatArray:
     """``phi_j / sum(phi) * total`` per game column; zero where a game sums to 0."""
-    sums = phi.sum(axis=0)
-    out = np.zeros_like(phi)
-    for g, total in enumerate(totals):
-        if sums[g] != 0:
-            out[:, g] = phi[:, g] / sums[g] * total
-    return out
+    return phi * _factors(phi, totals)
 
 
 def scaled_errors(
     paths: PathSet, players: IntArray, phi: FloatArray, se: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """Standard errors of the sampled values in credit units, on the grid."""
-    totals = (paths.total_conversions, paths.total_value)
-    sums = phi.sum(axis=0)
-    factor = np.array([t / s if s != 0 else 0.0 for t, s in zip(totals, sums, strict=True)])
-    per_state = np.zeros((paths.n_states, 2))
-    per_state[players] = np.abs(se * factor)
-    return state_grid(paths, per_state[:, 0]), state_grid(paths, per_state[:, 1])
+    """Standard errors of sampled values in credit units (the factor of :func:`scale`)."""
+    factor = _factors(phi, (paths.total_conversions, paths.total_value))
+    grid_se = per_state(paths, players, np.abs(se * factor))
+    return state_grid(paths, grid_se[:, 0]), state_grid(paths, grid_se[:, 1])
 
 
-def _per_state(paths: PathSet, players: IntArray, phi: FloatArray) -> FloatArray:
+def per_state(paths: PathSet, players: IntArray, phi: FloatArray) -> FloatArray:
+    """Player rows spread to one row per state code (zero for states not playing)."""
     out = np.zeros((paths.n_states, phi.shape[1]))
     out[players] = phi
     return out
+
+
+def _factors(phi: FloatArray, totals: tuple[float, float]) -> FloatArray:
+    sums = phi.sum(axis=0)
+    return np.array([t / s if s != 0 else 0.0 for t, s in zip(totals, sums, strict=True)])
