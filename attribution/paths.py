@@ -384,9 +384,63 @@ def _rebuild(paths: PathSet, keep: NDArray[np.bool_]) -> PathSet:
 def _group_paths(tokens: IntArray, offsets: IntArray) -> tuple[IntArray, IntArray]:
     """Group identical paths: (index of each group's first path, group of each path).
 
-    Keys are the paths' raw bytes, so equality is exact. This is one dictionary
-    look-up per path, not per touch; it runs when building a set, not in a model.
+    Groups are numbered in order of first appearance. Each path is hashed to 64
+    bits (a random linear hash: the sum over touches of ``(token + 1)`` times a
+    random odd number per position, modulo 2**64, mixed with the length), the hashes
+    are grouped with one sort, and every path is then compared touch by touch with
+    its group's first path. Should two different paths ever share a hash, that
+    check fails and the exact dictionary grouping runs instead, so the result is
+    always exact.
     """
+    lengths = np.diff(offsets)
+    if len(lengths) == 0 or lengths.min() == 0:
+        return _group_paths_exact(tokens, offsets)
+    position = np.arange(len(tokens), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
+    multipliers = _hash_multipliers(int(lengths.max()) + 1)
+    # uint64 arithmetic wraps modulo 2**64 silently for arrays: that is the hash
+    mixed = (tokens.astype(np.uint64) + np.uint64(1)) * multipliers[position + 1]
+    hashes = np.add.reduceat(mixed, offsets[:-1]) + lengths.astype(np.uint64) * multipliers[0]
+    first, inverse = _group_hashes(hashes)
+    if not _same_as_first(tokens, offsets, first[inverse]):
+        return _group_paths_exact(tokens, offsets)
+    return first, inverse
+
+
+def _group_hashes(hashes: NDArray[np.uint64]) -> tuple[IntArray, IntArray]:
+    """Group equal hashes with one sort; groups numbered in order of first appearance."""
+    order = np.argsort(hashes)
+    ordered = hashes[order]
+    is_start = np.empty(len(order), dtype=bool)
+    is_start[:1] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=is_start[1:])
+    starts = np.flatnonzero(is_start)
+    group_sorted = np.cumsum(is_start) - 1
+    first_sorted = np.minimum.reduceat(order, starts)
+    by_first = np.argsort(first_sorted)
+    relabel = np.empty_like(by_first)
+    relabel[by_first] = np.arange(len(by_first))
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = relabel[group_sorted]
+    return first_sorted[by_first].astype(np.int64), inverse
+
+
+def _hash_multipliers(n: int) -> NDArray[np.uint64]:
+    """``n`` fixed pseudo-random odd 64-bit numbers (the same in every process)."""
+    draws = np.random.default_rng(0x5EED).integers(0, 2**63, size=n, dtype=np.uint64)
+    odd: NDArray[np.uint64] = draws * np.uint64(2) + np.uint64(1)
+    return odd
+
+
+def _same_as_first(tokens: IntArray, offsets: IntArray, representative: IntArray) -> bool:
+    """True when every path equals its representative path, touch for touch."""
+    lengths = np.diff(offsets)
+    if not np.array_equal(lengths[representative], lengths):
+        return False
+    return bool(np.array_equal(tokens[_touch_selector(offsets, representative)], tokens))
+
+
+def _group_paths_exact(tokens: IntArray, offsets: IntArray) -> tuple[IntArray, IntArray]:
+    """Group identical paths by their raw bytes: one dictionary look-up per path."""
     data = tokens.astype(np.int32).tobytes()
     starts = (offsets * 4).tolist()
     index: dict[bytes, int] = {}

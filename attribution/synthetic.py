@@ -389,14 +389,20 @@ def _times(
 ) -> tuple[FloatArray, FloatArray]:
     """Whole-second touch times, strictly increasing within a journey, and conversion times."""
     total, n = int(offsets[-1]), len(lengths)
-    gaps = np.maximum(np.round(rng.lognormal(np.log(18 * 3600.0), 1.3, total)), 60.0)
+    window = window_days * DAY
+    gaps = rng.lognormal(np.log(18 * 3600.0), 1.3, total)
+    gaps[offsets[:-1]] = 0.0
+    # the rare journey longer than the window is squeezed into it (a day spare for
+    # its conversion), keeping at least a second between touches
+    room = window - DAY
+    span = np.add.reduceat(gaps, offsets[:-1]) if n else np.zeros(0)
+    squeeze = np.minimum(1.0, room / np.maximum(span, 1.0))
+    gaps = np.maximum(np.round(gaps * np.repeat(squeeze, lengths)), 1.0)
     gaps[offsets[:-1]] = 0.0
     elapsed = np.cumsum(gaps)
     elapsed -= np.repeat(elapsed[offsets[:-1]], lengths)
     duration = elapsed[offsets[1:] - 1] if n else np.zeros(0)
-    window = window_days * DAY
-    # the last touch and its conversion both land at least a day before the reference
-    slack = np.maximum(window - DAY - duration, 0.0)
+    slack = np.maximum(room - duration, 0.0)
     start = np.round(REFERENCE_TIME - window + rng.random(n) * slack)
     times = np.repeat(start, lengths) + elapsed
     delay = np.round(np.minimum(rng.lognormal(np.log(2 * 3600.0), 1.0, n), 20 * 3600.0)) + 60.0
