@@ -143,16 +143,16 @@ class ShapleyOrdered:
         credit = credit_from_touch_weights(self.name, paths, weights)
         pos = np.minimum(paths.position, self.max_position - 1)
         key = paths.states * self.max_position + pos
-        size = paths.n_states * self.max_position
         shape = (paths.n_states, self.max_position)
-        assert credit.touch_conversions is not None and credit.touch_value is not None
         labels = [str(p + 1) for p in range(self.max_position)]
         labels[-1] += "+"
-        details: dict[str, Any] = {
-            "by_position": np.bincount(key, credit.touch_conversions, size).reshape(shape),
-            "by_position_value": np.bincount(key, credit.touch_value, size).reshape(shape),
-            "position_labels": tuple(labels),
-        }
+        details: dict[str, Any] = {"position_labels": tuple(labels)}
+        for name, amount in (
+            ("by_position", paths.conversions),
+            ("by_position_value", paths.value),
+        ):
+            touch = weights * amount[paths.path_index]
+            details[name] = np.bincount(key, touch, shape[0] * shape[1]).reshape(shape)
         return replace(credit, details=details)
 
 
