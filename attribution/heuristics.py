@@ -266,7 +266,7 @@ class TimeDecay:
         return credit_from_touch_weights(self.name, paths, weights, details=details)
 
 
-# ---------------------------------------------------------------------- helpers
+# ---------------------------------------------------------------------- per-touch building blocks
 def _per_state_weights(paths: PathSet) -> FloatArray:
     """Weights ``1 / (k m)``: ``k`` distinct states in the path, ``m`` touches of this one."""
     inverse_count = 1.0 / _state_counts_in_path(paths)

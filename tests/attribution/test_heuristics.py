@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from fractions import Fraction as F
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from conftest import DAY, EPOCH, path_specs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attribution import InvalidParameter, MissingData, PathSet, get_model
+from attribution import InvalidParameter, MissingData, PathSet, get_model, heuristics
 from attribution.heuristics import FirstTouch, LastTouch, Linear, PositionBased, TimeDecay
 from attribution.result import Credit
 
@@ -303,6 +304,17 @@ def test_matches_slow_reference(name: str, spec) -> None:
         expected[a:b] = reference_weights(name, states)
     conversions = paths.conversions[paths.path_index]
     np.testing.assert_allclose(credit.touch_conversions, expected * conversions, rtol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(spec=path_specs(max_paths=12))
+def test_linear_per_channel_counts_the_same_densely_or_by_sorting(spec) -> None:
+    paths = spec.build()
+    dense = Linear(per="channel").attribute(paths)
+    # force the sort-based count used when (path, state) codes are too many for bincount
+    with mock.patch.multiple(heuristics, _DENSE_KEYS_PER_TOUCH=0, _DENSE_KEYS_MIN=-1):
+        by_sorting = Linear(per="channel").attribute(paths)
+    np.testing.assert_allclose(by_sorting.touch_conversions, dense.touch_conversions, rtol=1e-15)
 
 
 # ---------------------------------------------------------------------- stages

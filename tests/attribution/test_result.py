@@ -153,7 +153,7 @@ def test_no_null_warning() -> None:
     assert no_null_warning(PathSet.from_lists([["a"]], [0], [0])) == ()
 
 
-# ---------------------------------------------------------------------- registry
+# ---------------------------------------------------------------------- the model registry
 def test_get_model_rejects_unknown_names_and_options() -> None:
     with pytest.raises(UnknownModel, match="first_touch"):
         get_model("last_click")
