@@ -141,7 +141,7 @@ def test_path_rows_need_a_split() -> None:
         credit.path_rows(paths)
 
 
-def test_grid_helpers() -> None:
+def test_grid_and_state_grid() -> None:
     paths = staged()
     assert grid(paths, np.array([1.0, 2.0, 3.0, 4.0])).tolist() == [[1, 0], [0, 5], [4, 0]]
     assert state_grid(paths, np.arange(6)).tolist() == [[0, 1], [2, 3], [4, 5]]
