@@ -58,7 +58,8 @@ class FirstTouch:
 
     References
     ----------
-    See the module references [1]_, [2]_.
+    Shao and Li (2011); Kannan, Reinartz and Verhoef (2016): cited in full in the
+    module docstring.
     """
 
     name: ClassVar[str] = "first_touch"
@@ -82,7 +83,8 @@ class LastTouch:
 
     References
     ----------
-    See the module references [1]_, [2]_.
+    Shao and Li (2011); Kannan, Reinartz and Verhoef (2016): cited in full in the
+    module docstring.
     """
 
     name: ClassVar[str] = "last_touch"
@@ -119,7 +121,8 @@ class Linear:
 
     References
     ----------
-    See the module references [1]_, [2]_.
+    Shao and Li (2011); Kannan, Reinartz and Verhoef (2016): cited in full in the
+    module docstring.
     """
 
     per: str = "touch"
@@ -166,7 +169,8 @@ class PositionBased:
 
     References
     ----------
-    See the module references [1]_, [2]_.
+    Shao and Li (2011); Kannan, Reinartz and Verhoef (2016): cited in full in the
+    module docstring.
     """
 
     first_share: float = 0.4
@@ -233,7 +237,8 @@ class TimeDecay:
 
     References
     ----------
-    See the module references [1]_, [2]_.
+    Shao and Li (2011); Kannan, Reinartz and Verhoef (2016): cited in full in the
+    module docstring.
     """
 
     half_life_days: float = 7.0

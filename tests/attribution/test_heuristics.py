@@ -174,6 +174,15 @@ def test_no_nulls_warns(name: str) -> None:
     assert len(get_model(name).attribute(paths).warnings) == 1
 
 
+@pytest.mark.parametrize("name", HEURISTICS)
+def test_empty_path_set_gets_empty_credit(name: str) -> None:
+    paths = PathSet.from_lists([], [], times=[])
+    credit = get_model(name).attribute(paths)
+    assert credit.conversions.shape == (0, 1)
+    assert credit.touch_conversions is not None
+    assert credit.touch_conversions.size == 0
+
+
 # ---------------------------------------------------------------------- position-based
 @pytest.mark.parametrize(
     ("first", "last", "length", "expected"),
