@@ -1,0 +1,83 @@
+"""The PostgreSQL path store.
+
+Functions take a connection first and never commit: the caller owns the transaction
+(``with database.transaction() as conn:``), so a failed request writes nothing. All SQL
+lives in ``sql/``. Nothing here imports Flask.
+"""
+
+from .database import Database
+from .dictionaries import (
+    DEFAULT_STAGES,
+    Channel,
+    Coder,
+    Stage,
+    list_channels,
+    list_stages,
+    replace_stages,
+)
+from .errors import (
+    ConflictError,
+    InvalidDataError,
+    MigrationError,
+    NotFoundError,
+    StoreError,
+    UnavailableError,
+    translated,
+)
+from .journeys import (
+    JourneyRow,
+    JourneyWrite,
+    WriteCounts,
+    delete_customer,
+    delete_journey,
+    get_journey,
+)
+from .migrations import migrate, migration_files, pending
+from .paths import PathRow, load_journeys, load_paths, write_paths
+from .workspaces import (
+    Workspace,
+    authenticate,
+    create_api_key,
+    create_workspace,
+    find_workspace,
+    get_workspace,
+    revoke_api_key,
+)
+
+__all__ = [
+    "DEFAULT_STAGES",
+    "Channel",
+    "Coder",
+    "ConflictError",
+    "Database",
+    "InvalidDataError",
+    "JourneyRow",
+    "JourneyWrite",
+    "MigrationError",
+    "NotFoundError",
+    "PathRow",
+    "Stage",
+    "StoreError",
+    "UnavailableError",
+    "Workspace",
+    "WriteCounts",
+    "authenticate",
+    "create_api_key",
+    "create_workspace",
+    "delete_customer",
+    "delete_journey",
+    "find_workspace",
+    "get_journey",
+    "get_workspace",
+    "list_channels",
+    "list_stages",
+    "load_journeys",
+    "load_paths",
+    "migrate",
+    "migration_files",
+    "pending",
+    "replace_stages",
+    "revoke_api_key",
+    "translated",
+    "write_paths",
+]

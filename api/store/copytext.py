@@ -1,0 +1,56 @@
+"""Rows in PostgreSQL's COPY text format.
+
+Formatting runs once per journey on the bulk path, so it sticks to str methods and
+joins: no per-touchpoint objects beyond the values themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+NULL = "\\N"
+
+
+def text(value: str | None) -> str:
+    """A text field: backslash, tab, newline and carriage return escaped."""
+    if value is None:
+        return NULL
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\t" in value or "\n" in value or "\r" in value:
+        value = value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def int_array(values: Sequence[int]) -> str:
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def timestamp(value: datetime | None) -> str:
+    return NULL if value is None else value.isoformat()
+
+
+def timestamp_array(values: Sequence[datetime]) -> str:
+    return "{" + ",".join([v.isoformat() for v in values]) + "}"
+
+
+def text_array(values: Sequence[str | None] | None) -> str:
+    """A text[] field; elements are double-quoted so commas and braces stay literal."""
+    if values is None:
+        return NULL
+    items = []
+    for v in values:
+        if v is None:
+            items.append("NULL")
+        else:
+            items.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
+    return text("{" + ",".join(items) + "}")
+
+
+def day(value: date | None) -> str:
+    return NULL if value is None else value.isoformat()
+
+
+def number(value: float) -> str:
+    return repr(float(value))

@@ -1,0 +1,96 @@
+"""Forward-only migrations from ``sql/migrations/NNNN_verb_object.sql``.
+
+Each file runs once, in its own transaction, under a session advisory lock, and is
+recorded with its SHA-256. A changed applied file, or an applied file that no longer
+exists, stops the runner: the database would no longer match the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from .errors import MigrationError
+from .sqlfiles import MIGRATIONS_DIR, query
+
+FILE_NAME = re.compile(r"^\d{4}_[a-z]+(_[a-z0-9]+)+\.sql$")
+MIN_SERVER_VERSION = 160000  # NULLS NOT DISTINCT, pg_input_is_valid
+
+
+@dataclass(frozen=True)
+class Migration:
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
+
+
+def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
+    """The migration files in order, checked for name and opening comment."""
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        if not FILE_NAME.match(path.name):
+            raise MigrationError(f"{path.name}: migration names look like 0001_create_things.sql")
+        sql = path.read_text(encoding="utf-8")
+        if not sql.startswith("--"):
+            raise MigrationError(f"{path.name}: a migration opens with a comment on what and why")
+        found.append(Migration(path.name, sql))
+    numbers = [m.name[:4] for m in found]
+    if len(set(numbers)) != len(numbers):
+        raise MigrationError("two migrations share a number")
+    return found
+
+
+def applied(conn: psycopg.Connection) -> dict[str, str]:
+    """Applied migration names and their recorded checksums (empty on a new database)."""
+    row = conn.execute(query("schema_migrations_exists")).fetchone()
+    if not row or not row[0]:
+        return {}
+    return dict(conn.execute(query("list_applied_migrations")).fetchall())
+
+
+def pending(conn: psycopg.Connection, files: list[Migration] | None = None) -> list[Migration]:
+    """Migrations not yet applied; raises when applied ones differ from the files."""
+    files = migration_files() if files is None else files
+    done = applied(conn)
+    by_name = {m.name: m for m in files}
+    for name, checksum in done.items():
+        if name not in by_name:
+            raise MigrationError(f"applied migration {name} is missing from the files")
+        if by_name[name].checksum != checksum:
+            raise MigrationError(f"applied migration {name} has changed since it ran")
+    return [m for m in files if m.name not in done]
+
+
+def migrate(conn: psycopg.Connection, files: list[Migration] | None = None) -> list[str]:
+    """Apply pending migrations; returns their names. Needs an autocommit connection."""
+    if not conn.autocommit:
+        raise MigrationError("migrate() runs each file in its own transaction: use autocommit")
+    check_server(conn)
+    conn.execute(query("lock_migrations"))
+    try:
+        conn.execute(query("create_schema_migrations"))
+        done = []
+        for migration in pending(conn, files):
+            with conn.transaction():
+                conn.execute(migration.sql.encode("utf-8"))
+                conn.execute(
+                    query("record_migration"),
+                    {"name": migration.name, "checksum": migration.checksum},
+                )
+            done.append(migration.name)
+        return done
+    finally:
+        conn.execute(query("unlock_migrations"))
+
+
+def check_server(conn: psycopg.Connection) -> None:
+    row = conn.execute(query("server_version")).fetchone()
+    if row is None or row[0] < MIN_SERVER_VERSION:
+        raise MigrationError("pathcredit needs PostgreSQL 16 or later")
