@@ -152,51 +152,60 @@ def build_chain(paths: PathSet, order: int = 1) -> Chain:
     radix = paths.n_states + 1
     if radix**order >= 2**62:
         raise InvalidParameter("order", order, f"small enough that {radix}**order fits in int64")
-    touch, codes = _window_codes(paths, order)
+    per_path = np.maximum(paths.lengths - order + 1, 1)  # states each path walks through
+    firsts = np.cumsum(per_path) - per_path
+    lasts = firsts + per_path - 1
+    codes, new_base = _window_codes(paths, order)
     unique_codes, ids = _dense_ids(codes, radix**order)
     n = len(unique_codes)
     weight = paths.conversions + paths.nulls
-    path = paths.path_index[touch]
-    first = np.ones(len(touch), dtype=bool)
-    first[1:] = path[1:] != path[:-1]
-    last = np.ones(len(touch), dtype=bool)
-    last[:-1] = first[1:]
+    first_ids, last_ids = ids[firsts], ids[lasts]
+    # weight of the step into each state from the previous one; a path's first state
+    # is entered from the start instead, so its step weighs nothing
+    step = weight[paths.path_index] if order == 1 else np.repeat(weight, per_path)
+    step[firsts] = 0.0
     parts = [
-        _column(0, ids[first], weight[path[first]], n + 1, scatter_rows=False),
-        _inner_transitions(paths, order, unique_codes, ids, touch, first, weight[path]),
-        _column(n + 1, ids[last], paths.conversions[path[last]], n + 1),
-        _column(n + 2, ids[last], paths.nulls[path[last]], n + 1),
+        _column(0, first_ids, weight, n + 1, scatter_rows=False),
+        _inner_transitions(unique_codes, ids, new_base, step, paths.n_states, order),
+        _column(n + 1, last_ids, paths.conversions, n + 1),
+        _column(n + 2, last_ids, paths.nulls, n + 1),
     ]
     rows, cols, data = (np.concatenate(x) for x in zip(*parts, strict=True))
     counts = sp.csr_array((data, (rows, cols)), shape=(n + 1, n + 3))
-    value = _fsum(ids[last], paths.value[path[last]], n + 1)
+    value = _fsum(last_ids, paths.value, n + 1)
     return Chain(order, _decode(unique_codes, radix, order), counts, value)
 
 
 def _window_codes(paths: PathSet, order: int) -> tuple[IntArray, IntArray]:
-    """Touches that end a state, and the mixed-radix code of each one's window.
+    """Mixed-radix code of each state's window, and the base state of its last touch.
 
     A touch ends a state when at least ``order`` touches of its path end there, or
     when it is the last touch of a path shorter than ``order``. The code of a
     window ``(w_1..w_k)`` is ``sum((w_j + 1) * radix**(k - j))``: padding is digit 0.
     """
+    states = paths.states
+    if order == 1:
+        return states + 1, states
     pos = paths.position
     length = paths.lengths[paths.path_index]
     touch = np.flatnonzero(pos >= np.minimum(length, order) - 1)
-    states = paths.states
     radix = paths.n_states + 1
-    codes = states[touch] + 1
+    last = states[touch]
+    codes = last + 1
     for back in range(1, order):
         valid = pos[touch] >= back
         digit = np.where(valid, states[np.where(valid, touch - back, 0)] + 1, 0)
         codes += digit * radix**back
-    return touch, codes
+    return codes, last
 
 
 def _dense_ids(codes: IntArray, domain: int) -> tuple[IntArray, IntArray]:
     """(sorted distinct codes, 1-based dense id of each code)."""
     if domain <= max(BINCOUNT_LIMIT, 2 * len(codes)) and domain <= 4 * BINCOUNT_LIMIT:
         seen = np.bincount(codes, minlength=domain) > 0
+        if not seen[0] and seen[1:].all():
+            # every code but the padding-only one occurs: codes are already dense ids
+            return np.arange(1, domain, dtype=np.int64), codes
         lookup = np.cumsum(seen)
         return np.flatnonzero(seen).astype(np.int64), lookup[codes].astype(np.int64)
     unique, inverse = np.unique(codes, return_inverse=True)
@@ -204,26 +213,22 @@ def _dense_ids(codes: IntArray, domain: int) -> tuple[IntArray, IntArray]:
 
 
 def _inner_transitions(
-    paths: PathSet,
-    order: int,
     unique_codes: IntArray,
     ids: IntArray,
-    touch: IntArray,
-    first: BoolArray,
-    weight: FloatArray,
+    new_base: IntArray,
+    step: FloatArray,
+    n_base: int,
+    order: int,
 ) -> tuple[IntArray, IntArray, FloatArray]:
     """Transitions between consecutive states of a path, as (rows, cols, counts).
 
     The next window is the previous one shifted by the new touch's base state, so
     a transition is keyed by (source state, new base state): a domain of
-    ``n * n_base`` codes, far smaller than ``n * n`` at higher orders.
+    ``n * n_base`` codes, far smaller than ``n * n`` at higher orders. Keys that
+    straddle two paths carry zero weight and drop out.
     """
-    step = ~first
-    n_base = paths.n_states
-    src = ids[:-1][step[1:]]
-    new = paths.states[touch[step]]
-    keys = (src - 1) * n_base + new
-    uniq, totals = _sum_by_key(keys, weight[step], len(unique_codes) * n_base)
+    keys = (ids[:-1] - 1) * n_base + new_base[1:]
+    uniq, totals = _sum_by_key(keys, step[1:], len(unique_codes) * n_base)
     src_of_key = uniq // n_base + 1
     radix = n_base + 1
     shifted = (unique_codes[src_of_key - 1] % radix ** (order - 1)) * radix

@@ -155,6 +155,7 @@ class Markov:
                 "There are no conversions, so every removal effect is 0 and no credit is given.",
             )
         states = _state_effects(paths, grid_fx), _state_effects(paths, grid_vfx)
+        mult = _multiplicity(paths)
         details.update(
             order=order,
             p_conversion=fx.p_conversion,
@@ -174,8 +175,8 @@ class Markov:
             total_value=paths.total_value,
             removal_effects=fx.conversion,
             value_removal_effects=fx.value,
-            touch_conversions=touch_split(paths, states[0], paths.conversions),
-            touch_value=touch_split(paths, states[1], paths.value),
+            touch_conversions=touch_split(paths, states[0], paths.conversions, mult),
+            touch_value=touch_split(paths, states[1], paths.value, mult),
             warnings=warnings,
             details=details,
         )
@@ -306,19 +307,28 @@ def _normalise(effects: FloatArray, total: float) -> FloatArray:
 
 
 # ---------------------------------------------------------------------- per-journey split
-def touch_split(paths: PathSet, state_effects: FloatArray, amounts: FloatArray) -> FloatArray:
+def touch_split(
+    paths: PathSet,
+    state_effects: FloatArray,
+    amounts: FloatArray,
+    multiplicity: IntArray | None = None,
+) -> FloatArray:
     """Split each path's amount over its touches by the effects of their states.
 
     A touch's weight is its state's effect divided by the number of the path's
-    touches in that state; weights are normalised within each path. A path whose
-    weights are all zero splits equally.
+    touches in that state (``multiplicity``, computed when not given); weights are
+    normalised within each path. A path whose weights are all zero splits equally.
     """
-    weight = state_effects[paths.states] / _multiplicity(paths)
+    mult = _multiplicity(paths) if multiplicity is None else multiplicity
+    weight = state_effects[paths.states] / mult
     per_path = np.bincount(paths.path_index, weight, minlength=paths.n_paths)
-    total = per_path[paths.path_index]
-    equal = 1.0 / paths.lengths[paths.path_index]
-    share = np.divide(weight, total, out=equal.copy(), where=total > 0)
-    return np.asarray(share * amounts[paths.path_index], dtype=np.float64)
+    flat = per_path <= 0
+    if flat.any():
+        weight[flat[paths.path_index]] = 1.0
+        per_path[flat] = paths.lengths[flat]
+    # one per-path factor, gathered once, instead of gathering sums and amounts
+    factor = np.divide(amounts, per_path, out=np.zeros(paths.n_paths), where=per_path > 0)
+    return np.asarray(weight * factor[paths.path_index], dtype=np.float64)
 
 
 def _multiplicity(paths: PathSet) -> IntArray:
