@@ -55,6 +55,15 @@ def _sum_by(codes: IntArray, weights: FloatArray, n: int) -> FloatArray:
     return np.bincount(codes, weights, minlength=n).astype(np.float64, copy=False)
 
 
+def _distinct(keys: IntArray) -> IntArray:
+    """Sorted distinct values; a plain sort, several times faster than ``np.unique`` here."""
+    ordered = np.sort(keys)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    distinct: IntArray = ordered[keep]
+    return distinct
+
+
 def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
     """``num / den``, NaN where ``den`` is zero (an undefined rate, not 0%)."""
     out = np.full(np.shape(num), np.nan)
@@ -249,7 +258,7 @@ def dropoff(paths: PathSet, level: float = 0.95) -> Dropoff:
         raise InvalidParameter("level", level, "a number in (0, 1)")
     n_states = paths.n_states
     weight = paths.conversions + paths.nulls
-    pairs = np.unique(paths.path_index * n_states + paths.states)
+    pairs = _distinct(paths.path_index * n_states + paths.states)
     passing = _sum_by(pairs % n_states, weight[pairs // n_states], n_states)
     last_state = paths.states[paths.offsets[1:] - 1]
     dropped = _sum_by(last_state, paths.nulls, n_states)
@@ -357,7 +366,7 @@ def loops(paths: PathSet, stage_order: Sequence[str]) -> Loops:
     owners = np.concatenate([owner, owner])
     n_keys = n_stages * n_stages * (n_channels + 1)
     steps = _sum_by(keys, weight[owners], n_keys)
-    distinct = np.unique(owners * n_keys + keys)
+    distinct = _distinct(owners * n_keys + keys)
     who, what = np.divmod(distinct, n_keys)
     journeys = _sum_by(what, weight[who], n_keys)
     conversions = _sum_by(what, paths.conversions[who], n_keys)
@@ -446,7 +455,7 @@ def channel_roles(paths: PathSet) -> ChannelRoles:
 def _per_channel_journeys(paths: PathSet, touches: BoolArray, weight: FloatArray) -> FloatArray:
     """Per channel, the weight of the paths with at least one selected touch of it."""
     k = paths.n_channels
-    pairs = np.unique(paths.path_index[touches] * k + paths.tokens[touches])
+    pairs = _distinct(paths.path_index[touches] * k + paths.tokens[touches])
     return _sum_by(pairs % k, weight[pairs // k], k)
 
 
