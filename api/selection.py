@@ -1,0 +1,286 @@
+"""Which data an attribution run or a report reads: the data selection.
+
+A selection names a conversion date range, segment filters, a channel grouping,
+whether to collapse repeated touches and a lookback window. It comes as a JSON body
+(:class:`SelectionIn`, filters nested under ``filters``) or as query parameters
+(:class:`SelectionQuery`, flat, objects JSON-encoded); both become one
+:class:`Selection`, and :func:`load_selection` turns it into the engine's ``PathSet``.
+
+How it reads, cheapest first:
+
+- no filter, no lookback, no touch times: the per-day rollups (and client-aggregated
+  paths), never the raw journeys;
+- filters or a lookback window: the matching raw journeys, grouped into unique paths
+  in the database (client-aggregated paths carry neither attributes nor touch times,
+  so they are left out, with a warning);
+- touch times (time-decay): one path per raw journey.
+
+Channel groups are applied last, then repeats collapsed, as the engine's ``prepare``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import marshmallow as ma
+import numpy as np
+from marshmallow import fields, validate
+
+from attribution import PathSet
+from attribution.run import prepare
+
+from . import store
+from .store.selections import count_aggregated_paths, load_selected_paths
+
+SECONDS_PER_DAY = 86_400.0
+MAX_LOOKBACK_DAYS = 3650
+
+_NAME = fields.String(validate=validate.Length(min=1, max=200))
+
+
+class JSONObject(fields.String):
+    """A JSON object passed as one query-string value, e.g. ``{"plan":"pro"}``."""
+
+    def __init__(self, values: fields.Field | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.values = values
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            raise ma.ValidationError("Not a valid JSON object.") from None
+        if not isinstance(parsed, dict):
+            raise ma.ValidationError("Not a valid JSON object.")
+        if self.values is not None:
+            return fields.Dict(keys=_NAME, values=self.values).deserialize(parsed)
+        return parsed
+
+
+class FiltersIn(ma.Schema):
+    """Segment filters: a journey matches when it matches every filter given."""
+
+    attributes = fields.Dict(
+        keys=fields.String(),
+        metadata={
+            "description": "Journey attributes to match by containment: every key given "
+            "must be present with that value (JSON values; nested objects match partially)."
+        },
+    )
+    device = fields.String(
+        validate=validate.Length(min=1),
+        metadata={"description": "Keep journeys with at least one touch on this device."},
+    )
+    campaign = fields.String(
+        validate=validate.Length(min=1),
+        metadata={"description": "Keep journeys with at least one touch in this campaign."},
+    )
+
+
+class _DateRange(ma.Schema):
+    date_from = fields.Date(
+        metadata={"description": "First conversion date included (ISO date, UTC)."}
+    )
+    date_to = fields.Date(
+        metadata={"description": "Last conversion date included (ISO date, UTC)."}
+    )
+
+    @ma.validates_schema
+    def _ordered(self, data: Mapping[str, Any], **kwargs: Any) -> None:
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and end < start:
+            raise ma.ValidationError("Must not be before date_from.", "date_to")
+
+
+class SelectionIn(_DateRange):
+    """The data a run reads, as JSON body fields. Absent fields take the workspace
+    defaults (``GET /v1/settings``), then the built-in ones."""
+
+    filters = fields.Nested(FiltersIn, metadata={"description": "Segment filters."})
+    channel_groups = fields.Dict(
+        keys=_NAME,
+        values=_NAME,
+        metadata={"description": "Raw channel name -> group name; grouped channels merge."},
+    )
+    collapse_repeats = fields.Boolean(
+        metadata={"description": "Merge consecutive touches on the same channel and stage."}
+    )
+    lookback_days = fields.Integer(
+        allow_none=True,
+        validate=validate.Range(min=1, max=MAX_LOOKBACK_DAYS),
+        metadata={
+            "description": "Drop touches more than this many days before the conversion "
+            "(the last touch for journeys that did not convert). Reads raw journeys; "
+            "null turns a workspace default off."
+        },
+    )
+
+
+class SelectionQuery(_DateRange):
+    """The same selection as query parameters; objects are JSON-encoded strings."""
+
+    attributes = JSONObject(
+        metadata={"description": 'Attributes to match, as JSON: `{"plan":"pro"}`.'}
+    )
+    device = fields.String(validate=validate.Length(min=1))
+    campaign = fields.String(validate=validate.Length(min=1))
+    channel_groups = JSONObject(
+        values=_NAME,
+        metadata={"description": 'Channel grouping as JSON: `{"google":"search"}`.'},
+    )
+    collapse_repeats = fields.Boolean()
+    lookback_days = fields.Integer(validate=validate.Range(min=1, max=MAX_LOOKBACK_DAYS))
+
+
+SELECTION_DEFAULTS = ("channel_groups", "collapse_repeats", "lookback_days")
+"""Selection fields a workspace can set defaults for."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A resolved data selection (defaults applied)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    attributes: Mapping[str, Any] | None = None
+    device: str | None = None
+    campaign: str | None = None
+    channel_groups: Mapping[str, str] = field(default_factory=dict)
+    collapse_repeats: bool = False
+    lookback_days: int | None = None
+
+    @property
+    def has_filters(self) -> bool:
+        return self.attributes is not None or self.device is not None or self.campaign is not None
+
+    def reads_journeys(self, need_times: bool = False) -> bool:
+        """Whether loading needs the raw journeys rather than the rollups."""
+        return need_times or self.has_filters or self.lookback_days is not None
+
+    def parameters(self) -> dict[str, Any]:
+        """JSON-ready, in the body form, every field present (for storing and hashing)."""
+        filters = {
+            k: v
+            for k, v in (
+                ("attributes", self.attributes),
+                ("device", self.device),
+                ("campaign", self.campaign),
+            )
+            if v is not None
+        }
+        return {
+            "date_from": None if self.date_from is None else self.date_from.isoformat(),
+            "date_to": None if self.date_to is None else self.date_to.isoformat(),
+            "filters": filters,
+            "channel_groups": dict(sorted(self.channel_groups.items())),
+            "collapse_repeats": self.collapse_repeats,
+            "lookback_days": self.lookback_days,
+        }
+
+
+def selection_from(data: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> Selection:
+    """Build a :class:`Selection` from loaded :class:`SelectionIn` or
+    :class:`SelectionQuery` data; fields the request left out come from ``defaults``."""
+    filters = dict(data.get("filters") or {})
+    for key in ("attributes", "device", "campaign"):
+        if key in data:
+            filters[key] = data[key]
+    merged = {k: v for k, v in (defaults or {}).items() if k in SELECTION_DEFAULTS}
+    merged.update({k: data[k] for k in SELECTION_DEFAULTS if k in data})
+    return Selection(
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+        attributes=filters.get("attributes"),
+        device=filters.get("device"),
+        campaign=filters.get("campaign"),
+        channel_groups=dict(merged.get("channel_groups") or {}),
+        collapse_repeats=bool(merged.get("collapse_repeats", False)),
+        lookback_days=merged.get("lookback_days"),
+    )
+
+
+def load_selection(
+    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+) -> PathSet:
+    """The selected paths, channel-grouped and repeat-collapsed, ready for a model.
+
+    Without ``need_times`` the set holds unique paths; with it, one path per journey
+    carrying touch times, conversion times and journey ids (``path_ids``).
+    """
+    s = selection
+    if need_times:
+        arrays = store.load_journeys(
+            conn,
+            workspace_id,
+            date_from=s.date_from,
+            date_to=s.date_to,
+            attributes=s.attributes,
+            device=s.device,
+            campaign=s.campaign,
+        )
+        if s.lookback_days is not None:
+            arrays = trim_to_window(arrays, s.lookback_days)
+    elif s.reads_journeys():
+        arrays = load_selected_paths(
+            conn,
+            workspace_id,
+            date_from=s.date_from,
+            date_to=s.date_to,
+            attributes=s.attributes,
+            device=s.device,
+            campaign=s.campaign,
+            lookback_days=s.lookback_days,
+        )
+    else:
+        arrays = store.load_paths(conn, workspace_id, date_from=s.date_from, date_to=s.date_to)
+    paths = PathSet.from_arrays(**arrays)
+    return prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
+
+
+def selection_warnings(
+    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+) -> list[str]:
+    """Caveats on what a selection read: client-aggregated paths it had to leave out."""
+    if not selection.reads_journeys(need_times):
+        return []
+    n = count_aggregated_paths(
+        conn, workspace_id, date_from=selection.date_from, date_to=selection.date_to
+    )
+    if not n:
+        return []
+    why = "touch times" if need_times and not selection.has_filters else "segment or touch data"
+    return [
+        f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no {why}, "
+        "which this selection needs."
+    ]
+
+
+def trim_to_window(arrays: Mapping[str, Any], lookback_days: int) -> dict[str, Any]:
+    """Drop touches older than ``lookback_days`` before each journey's conversion (its
+    last touch when it did not convert), then journeys left without a touch."""
+    offsets = np.asarray(arrays["offsets"], dtype=np.int64)
+    times = np.asarray(arrays["times"], dtype=np.float64)
+    n = len(offsets) - 1
+    lengths = np.diff(offsets)
+    owner = np.repeat(np.arange(n), lengths)
+    conv_times = np.asarray(arrays["conversion_times"], dtype=np.float64)
+    last = times[offsets[1:] - 1] if n else np.zeros(0)
+    reference = np.where(np.isnan(conv_times), last, conv_times)
+    keep = times >= reference[owner] - lookback_days * SECONDS_PER_DAY
+    new_lengths = np.bincount(owner[keep], minlength=n)
+    alive = new_lengths > 0
+    out = dict(arrays)
+    for key in ("tokens", "stage_tokens", "times"):
+        if out.get(key) is not None:
+            out[key] = np.asarray(out[key])[keep]
+    for key in ("conversions", "nulls", "value", "conversion_times"):
+        out[key] = np.asarray(out[key])[alive]
+    out["offsets"] = np.concatenate([[0], np.cumsum(new_lengths[alive])]).astype(np.int64)
+    if out.get("path_ids") is not None:
+        out["path_ids"] = [p for p, a in zip(out["path_ids"], alive, strict=True) if a]
+    return out
