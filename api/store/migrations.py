@@ -15,7 +15,9 @@ from pathlib import Path
 import psycopg
 
 from .errors import MigrationError
-from .sqlfiles import MIGRATIONS_DIR, query
+from .sqlfiles import MIGRATIONS_DIR, SQL_DIR, query
+
+VIEWS_DIR = SQL_DIR / "views"
 
 FILE_NAME = re.compile(r"^\d{4}_[a-z]+(_[a-z0-9]+)+\.sql$")
 MIN_SERVER_VERSION = 160000  # NULLS NOT DISTINCT, pg_input_is_valid
@@ -85,9 +87,21 @@ def migrate(conn: psycopg.Connection, files: list[Migration] | None = None) -> l
                     {"name": migration.name, "checksum": migration.checksum},
                 )
             done.append(migration.name)
+        apply_views(conn)
         return done
     finally:
         conn.execute(query("unlock_migrations"))
+
+
+def apply_views(conn: psycopg.Connection, directory: Path = VIEWS_DIR) -> list[str]:
+    """Re-create the BI views from ``sql/views/`` (CREATE OR REPLACE, in file order) after
+    every migrate: views are versioned by name, not by migration."""
+    names = []
+    with conn.transaction():
+        for path in sorted(directory.glob("*.sql")):
+            conn.execute(path.read_text(encoding="utf-8").encode("utf-8"))
+            names.append(path.name)
+    return names
 
 
 def check_server(conn: psycopg.Connection) -> None:
