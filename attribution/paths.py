@@ -397,11 +397,16 @@ def _group_paths(tokens: IntArray, offsets: IntArray) -> tuple[IntArray, IntArra
         return _group_paths_exact(tokens, offsets)
     position = np.arange(len(tokens), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
     multipliers = _hash_multipliers(int(lengths.max()) + 1)
-    # uint64 arithmetic wraps modulo 2**64 silently for arrays: that is the hash
-    mixed = (tokens.astype(np.uint64) + np.uint64(1)) * multipliers[position + 1]
-    hashes = np.add.reduceat(mixed, offsets[:-1]) + lengths.astype(np.uint64) * multipliers[0]
+    # uint64 arithmetic wraps modulo 2**64 silently for arrays: that is the hash;
+    # in-place steps keep the number of touch-sized temporaries down
+    mixed = tokens.astype(np.uint64)
+    mixed += np.uint64(1)
+    mixed *= multipliers[1:][position]
+    hashes = np.add.reduceat(mixed, offsets[:-1])
+    del mixed
+    hashes += lengths.astype(np.uint64) * multipliers[0]
     first, inverse = _group_hashes(hashes)
-    if not _same_as_first(tokens, offsets, first[inverse]):
+    if not _same_as_first(tokens, offsets, position, first[inverse]):
         return _group_paths_exact(tokens, offsets)
     return first, inverse
 
@@ -431,12 +436,15 @@ def _hash_multipliers(n: int) -> NDArray[np.uint64]:
     return odd
 
 
-def _same_as_first(tokens: IntArray, offsets: IntArray, representative: IntArray) -> bool:
+def _same_as_first(
+    tokens: IntArray, offsets: IntArray, position: IntArray, representative: IntArray
+) -> bool:
     """True when every path equals its representative path, touch for touch."""
     lengths = np.diff(offsets)
     if not np.array_equal(lengths[representative], lengths):
         return False
-    return bool(np.array_equal(tokens[_touch_selector(offsets, representative)], tokens))
+    same_touch = np.repeat(offsets[representative], lengths) + position
+    return bool(np.array_equal(tokens[same_touch], tokens))
 
 
 def _group_paths_exact(tokens: IntArray, offsets: IntArray) -> tuple[IntArray, IntArray]:
