@@ -123,9 +123,7 @@ _HTTP_PROBLEMS: dict[int, type[Problem]] = {
 
 
 def problem_response(problem: Problem) -> Response:
-    response = Response(
-        json.dumps(problem.body()), status=problem.status, mimetype=PROBLEM_TYPE
-    )
+    response = Response(json.dumps(problem.body()), status=problem.status, mimetype=PROBLEM_TYPE)
     response.headers.update(problem.headers)
     return response
 
@@ -204,9 +202,7 @@ def _invalid_detail(errors: list[FieldError]) -> str:
         key, indexes = records
         total = body.get(key)
         if isinstance(total, list):
-            return (
-                f"{len(indexes)} of {len(total)} {key} are invalid; nothing was written."
-            )
+            return f"{len(indexes)} of {len(total)} {key} are invalid; nothing was written."
     return "The request is invalid; nothing was written."
 
 

@@ -333,3 +333,15 @@ ORDER BY day, channels, stages
 
 -- name: count_journeys
 SELECT count(*) AS n FROM journeys WHERE workspace_id = %(workspace_id)s
+
+-- name: database_exists
+SELECT 1 FROM pg_database WHERE datname = %(name)s
+
+-- name: create_database
+CREATE DATABASE {name}
+
+-- name: create_database_from_template
+CREATE DATABASE {name} TEMPLATE {template}
+
+-- name: drop_database
+DROP DATABASE IF EXISTS {name} WITH (FORCE)

@@ -5,6 +5,7 @@ Functions take a connection first and never commit: the caller owns the transact
 lives in ``sql/``. Nothing here imports Flask.
 """
 
+from .admin import copy_database, drop_database, ensure_database, migrate_url
 from .database import Database
 from .dictionaries import (
     DEFAULT_STAGES,
@@ -62,10 +63,13 @@ __all__ = [
     "Workspace",
     "WriteCounts",
     "authenticate",
+    "copy_database",
     "create_api_key",
     "create_workspace",
     "delete_customer",
     "delete_journey",
+    "drop_database",
+    "ensure_database",
     "find_workspace",
     "get_journey",
     "get_workspace",
@@ -74,6 +78,7 @@ __all__ = [
     "load_journeys",
     "load_paths",
     "migrate",
+    "migrate_url",
     "migration_files",
     "pending",
     "replace_stages",

@@ -82,23 +82,26 @@ def _prepare(conn: psycopg.Connection) -> None:
 
 
 def _line(n: int, r: JourneyRow) -> str:
-    return "\t".join(
-        (
-            str(n),
-            ct.text(r.journey_id),
-            ct.text(r.customer_id),
-            ct.int_array(r.channels),
-            ct.int_array(r.stages),
-            ct.timestamp_array(r.touched_at),
-            ct.text_array(r.campaigns),
-            ct.text_array(r.devices),
-            "t" if r.converted else "f",
-            ct.number(r.value),
-            ct.timestamp(r.converted_at),
-            ct.day(r.day),
-            ct.text(r.attributes),
+    return (
+        "\t".join(
+            (
+                str(n),
+                ct.text(r.journey_id),
+                ct.text(r.customer_id),
+                ct.int_array(r.channels),
+                ct.int_array(r.stages),
+                ct.timestamp_array(r.touched_at),
+                ct.text_array(r.campaigns),
+                ct.text_array(r.devices),
+                "t" if r.converted else "f",
+                ct.number(r.value),
+                ct.timestamp(r.converted_at),
+                ct.day(r.day),
+                ct.text(r.attributes),
+            )
         )
-    ) + "\n"
+        + "\n"
+    )
 
 
 def _merge(conn: psycopg.Connection, workspace_id: int) -> WriteCounts:

@@ -146,7 +146,9 @@ def _stage_arrays(
     return {"stage_names": [s.name for s in stages], "stage_tokens": lut[codes].astype(np.int32)}
 
 
-def write_paths(conn: psycopg.Connection, workspace_id: int, rows: Sequence[PathRow]) -> WriteCounts:
+def write_paths(
+    conn: psycopg.Connection, workspace_id: int, rows: Sequence[PathRow]
+) -> WriteCounts:
     """Set the totals of client-aggregated paths, keyed by (date, channels, stages)."""
     for name in ("create_paths_in", "clear_paths_in"):
         conn.execute(query(name))

@@ -1,0 +1,33 @@
+"""Bearer API key -> workspace, before every request that needs one."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from . import store
+from .context import database
+from .errors import Unauthorized
+
+# Health checks, the spec and the docs page answer without a key.
+PUBLIC_ENDPOINTS = frozenset(
+    {"meta.healthz", "meta.readyz", "meta.openapi_json", "meta.openapi_yaml", "meta.docs"}
+)
+
+
+def register(app: Flask) -> None:
+    app.before_request(_authenticate)
+
+
+def _authenticate() -> None:
+    # Unknown URLs have no endpoint: let routing answer 404/405 without a key.
+    if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+    with database().transaction() as conn:
+        workspace = store.authenticate(conn, key)
+    if workspace is None:
+        raise Unauthorized("The API key is not valid or has been revoked.")
+    g.workspace = workspace

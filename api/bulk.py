@@ -1,0 +1,215 @@
+"""Bulk journey files (NDJSON or CSV) streamed into the store.
+
+Used by ``POST /v1/journeys/bulk`` and ``pathcredit import`` alike. Lines are decoded
+in batches by msgspec (typed, strict, C speed), coded against the workspace
+dictionaries and COPYed into the staging table while the rest of the stream is still
+being read; the merge runs once at the end, in the caller's transaction. A bad record
+stops the writing but not the reading, so the error lists every bad record (up to a
+limit) and nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import msgspec
+
+from . import store
+from .errors import FieldError, InvalidInput
+from .ingest import JourneyIn, journey_row, ndjson_lines, pointer_from_msgspec
+
+NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
+CSV_TYPES = ("text/csv",)
+CSV_COLUMNS = (
+    "journey_id", "customer_id", "timestamp", "channel", "stage", "campaign", "device",
+    "converted", "value", "converted_at", "attributes",
+)  # fmt: skip
+CSV_REQUIRED = ("journey_id", "timestamp", "channel")
+TOUCH_COLUMNS = ("timestamp", "channel", "stage", "campaign", "device")
+
+_batch_decoder = msgspec.json.Decoder(list[JourneyIn])
+_line_decoder = msgspec.json.Decoder(JourneyIn)
+
+
+class _Collector:
+    """Rows to stage and errors to report, with the duplicate-id check across batches."""
+
+    def __init__(self, write: store.JourneyWrite, max_errors: int) -> None:
+        self.write = write
+        self.max_errors = max_errors
+        self.errors: list[FieldError] = []
+        self.bad_records = 0
+        self.records = 0
+        self.seen: dict[str, int] = {}
+
+    @property
+    def full(self) -> bool:
+        return len(self.errors) >= self.max_errors
+
+    def add(self, index: int, journey: JourneyIn, rows: list[store.JourneyRow]) -> None:
+        self.records += 1
+        row, errors = journey_row(self.write.coder, journey)
+        first = self.seen.setdefault(journey.journey_id, index)
+        if first != index:
+            errors.append(
+                FieldError("/journey_id", f"Duplicate journey_id; record {first} has it too.")
+            )
+        if errors:
+            self.reject(index, errors)
+        elif row is not None and not self.errors:
+            rows.append(row)
+
+    def reject(self, index: int, errors: list[FieldError]) -> None:
+        self.bad_records += 1
+        self.errors += [FieldError(f"/{index}{e.pointer}", e.detail) for e in errors]
+
+    def stage(self, rows: list[store.JourneyRow]) -> None:
+        if rows and not self.errors:
+            self.write.copy(rows)
+
+    def finish(self) -> store.WriteCounts:
+        if self.errors:
+            raise InvalidInput(
+                f"{self.bad_records} records are invalid (the first {len(self.errors)} "
+                "errors are listed, pointers start with the 0-based record index); "
+                "nothing was written.",
+                self.errors[: self.max_errors],
+            )
+        if self.records == 0:
+            raise InvalidInput("The upload holds no journeys; nothing was written.")
+        return self.write.finish()
+
+
+def import_ndjson(
+    write: store.JourneyWrite, chunks: Iterable[bytes], max_errors: int = 100
+) -> store.WriteCounts:
+    """One JSON journey per line; the record index is the 0-based line number."""
+    out = _Collector(write, max_errors)
+    index = 0
+    for lines in ndjson_lines(chunks):
+        rows: list[store.JourneyRow] = []
+        for i, journey in _decode(lines, index, out):
+            out.add(i, journey, rows)
+        out.stage(rows)
+        index += len(lines)
+        if out.full:
+            break
+    return out.finish()
+
+
+def _decode(lines: list[bytes], start: int, out: _Collector) -> Iterator[tuple[int, JourneyIn]]:
+    """Decode a batch in one call; only when it fails, line by line to find every error."""
+    present = [(start + k, line) for k, line in enumerate(lines) if line.strip()]
+    try:
+        decoded = _batch_decoder.decode(b"[" + b",".join(line for _, line in present) + b"]")
+        yield from zip((i for i, _ in present), decoded, strict=True)
+        return
+    except msgspec.MsgspecError:
+        pass
+    for i, line in present:
+        try:
+            yield i, _line_decoder.decode(line)
+        except msgspec.ValidationError as e:  # a subclass of DecodeError: first
+            out.records += 1
+            pointer, detail = pointer_from_msgspec(e)
+            out.reject(i, [FieldError(pointer, detail)])
+        except msgspec.DecodeError:
+            out.records += 1
+            out.reject(i, [FieldError("", "Not a valid JSON object.")])
+
+
+def import_csv(
+    write: store.JourneyWrite, chunks: Iterable[bytes], max_errors: int = 100
+) -> store.WriteCounts:
+    """One touchpoint per row, a journey's rows together; the record index of an error
+    is the 0-based data row (the header is not counted)."""
+    out = _Collector(write, max_errors)
+    rows: list[store.JourneyRow] = []
+    for first, group in _csv_journeys(_text_lines(chunks), out):
+        journey = _convert_group(first, group, out)
+        if journey is not None:
+            out.add(first, journey, rows)
+        if len(rows) >= 2000:
+            out.stage(rows)
+            rows = []
+        if out.full:
+            break
+    out.stage(rows)
+    return out.finish()
+
+
+def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    decoder = io.IncrementalNewlineDecoder(None, translate=False)
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk.decode("utf-8"))
+        *lines, pending = pending.split("\n")
+        for line in lines:
+            yield line + "\n"
+    if pending:
+        yield pending
+
+
+def _csv_journeys(
+    lines: Iterator[str], out: _Collector
+) -> Iterator[tuple[int, list[dict[str, str]]]]:
+    reader = csv.DictReader(lines)
+    columns = reader.fieldnames or []
+    unknown = [c for c in columns if c not in CSV_COLUMNS]
+    missing = [c for c in CSV_REQUIRED if c not in columns]
+    if unknown or missing:
+        raise InvalidInput(
+            "The CSV header is not one this endpoint reads; nothing was written.",
+            [FieldError(f"/header/{c}", "Unknown column.") for c in unknown]
+            + [FieldError(f"/header/{c}", "Missing required column.") for c in missing],
+        )
+    group: list[dict[str, str]] = []
+    start = 0
+    for index, row in enumerate(reader):
+        if group and row["journey_id"] != group[0]["journey_id"]:
+            yield start, group
+            group, start = [], index
+        group.append(row)
+    if group:
+        yield start, group
+
+
+def _convert_group(first: int, group: list[dict[str, str]], out: _Collector) -> JourneyIn | None:
+    for k, row in enumerate(group):
+        if None in row:
+            out.records += 1
+            out.reject(first + k, [FieldError("", "The row has more cells than the header.")])
+            return None
+    head = group[0]
+    record: dict[str, Any] = {
+        k: v for k, v in head.items() if k not in TOUCH_COLUMNS and v not in ("", None)
+    }
+    try:
+        if "attributes" in record:
+            record["attributes"] = json.loads(record["attributes"])
+        record["touchpoints"] = [
+            {k: row[k] for k in TOUCH_COLUMNS if row.get(k) not in ("", None)} for row in group
+        ]
+        return msgspec.convert(record, JourneyIn, strict=False)
+    except json.JSONDecodeError:
+        out.records += 1
+        out.reject(first, [FieldError("/attributes", "Not a valid JSON object.")])
+    except msgspec.ValidationError as e:
+        out.records += 1
+        pointer, detail = pointer_from_msgspec(e)
+        row, field = _csv_pointer(first, pointer)
+        out.reject(row, [FieldError(field, detail)])
+    return None
+
+
+def _csv_pointer(first: int, pointer: str) -> tuple[int, str]:
+    """``/touchpoints/2/timestamp`` of the journey starting at row ``first`` -> row
+    ``first + 2``, column ``timestamp``."""
+    parts = pointer.split("/")
+    if len(parts) >= 4 and parts[1] == "touchpoints" and parts[2].isdigit():
+        return first + int(parts[2]), "/" + "/".join(parts[3:])
+    return first, pointer

@@ -1,0 +1,180 @@
+"""Journey records -> validated, integer-coded rows for the store.
+
+Shared by ``POST /v1/journeys`` (records already shaped by marshmallow), the bulk
+endpoint and ``pathcredit import`` (NDJSON or CSV streams). Structure is checked by
+the schemas (marshmallow for JSON requests, the msgspec structs below for bulk lines);
+the rules that need the workspace's dictionaries or more than one field live here,
+once. Nothing here knows HTTP or SQL.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+
+from . import store
+from .errors import FieldError, InvalidInput
+
+MAX_TOUCHES = 1000
+MAX_TEXT = 200
+_PLAIN = r"^[^\x00-\x1f\x7f]+$"  # no control characters: ids end up in CSV and logs
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT, pattern=_PLAIN)]
+Aware = Annotated[datetime, msgspec.Meta(tz=True)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class TouchIn(msgspec.Struct, forbid_unknown_fields=True):
+    channel: Text
+    timestamp: Aware
+    stage: Text | None = None
+    campaign: Text | None = None
+    device: Text | None = None
+
+
+class JourneyIn(msgspec.Struct, forbid_unknown_fields=True):
+    journey_id: Text
+    touchpoints: Annotated[list[TouchIn], msgspec.Meta(min_length=1, max_length=MAX_TOUCHES)]
+    customer_id: Text | None = None
+    converted: bool = False
+    value: NonNegative = 0.0
+    converted_at: Aware | None = None
+    attributes: dict[str, Any] | None = None
+
+
+def journey_row(
+    coder: store.Coder, j: JourneyIn
+) -> tuple[store.JourneyRow | None, list[FieldError]]:
+    """Code one structurally valid journey; errors carry pointers relative to it."""
+    errors = _journey_rules(j)
+    stages = []
+    for k, t in enumerate(j.touchpoints):
+        code = 0 if t.stage is None else coder.stages.get(t.stage)
+        if code is None:
+            known = ", ".join(coder.stages) or "none"
+            errors.append(
+                FieldError(
+                    f"/touchpoints/{k}/stage", f"Unknown stage {t.stage!r}; stages: {known}."
+                )
+            )
+        stages.append(code or 0)
+    if errors:
+        return None, errors
+    touches = j.touchpoints
+    times = [t.timestamp for t in touches]
+    if any(a > b for a, b in itertools.pairwise(times)):
+        order = sorted(range(len(touches)), key=times.__getitem__)  # stable for equal times
+        touches = [touches[k] for k in order]
+        stages = [stages[k] for k in order]
+        times = [times[k] for k in order]
+    converted_at = j.converted_at
+    if j.converted and converted_at is None:
+        converted_at = times[-1]
+    day = (converted_at or times[-1]).astimezone(UTC).date()
+    return (
+        store.JourneyRow(
+            journey_id=j.journey_id,
+            customer_id=j.customer_id,
+            channels=[coder.channel_code(t.channel) for t in touches],
+            stages=stages,
+            touched_at=times,
+            campaigns=_optional([t.campaign for t in touches]),
+            devices=_optional([t.device for t in touches]),
+            converted=j.converted,
+            value=float(j.value),
+            converted_at=converted_at,
+            day=day,
+            attributes=json.dumps(j.attributes or {}, sort_keys=True, separators=(",", ":")),
+        ),
+        [],
+    )
+
+
+def _journey_rules(j: JourneyIn) -> list[FieldError]:
+    errors = []
+    if not math.isfinite(j.value):
+        errors.append(FieldError("/value", "Must be a finite number."))
+    if j.value > 0 and not j.converted:
+        errors.append(FieldError("/value", "A journey that did not convert has no value."))
+    if j.converted_at is not None and not j.converted:
+        errors.append(
+            FieldError("/converted_at", "A journey that did not convert has no conversion time.")
+        )
+    return errors
+
+
+def _optional(values: list[str | None]) -> list[str | None] | None:
+    """Per-touch text stored only when some touch has it."""
+    return values if any(v is not None for v in values) else None
+
+
+def code_batch(
+    coder: store.Coder, journeys: Sequence[JourneyIn], prefix: str
+) -> list[store.JourneyRow]:
+    """Code a whole batch or raise one InvalidInput listing every bad record."""
+    rows, errors = [], []
+    seen: dict[str, int] = {}
+    for i, j in enumerate(journeys):
+        row, errs = journey_row(coder, j)
+        errs += _duplicate(seen, j.journey_id, i)
+        errors += [FieldError(f"{prefix}/{i}{e.pointer}", e.detail) for e in errs]
+        if row is not None:
+            rows.append(row)
+    if errors:
+        bad = len({e.pointer.split("/")[2] for e in errors})
+        raise InvalidInput(
+            f"{bad} of {len(journeys)} journeys are invalid; nothing was written.", errors
+        )
+    return rows
+
+
+def _duplicate(seen: dict[str, int], journey_id: str, index: int) -> list[FieldError]:
+    first = seen.setdefault(journey_id, index)
+    if first == index:
+        return []
+    return [FieldError("/journey_id", f"Duplicate journey_id; record {first} has it too.")]
+
+
+# --------------------------------------------------------------------------- streams
+
+_MSGSPEC_PATH = re.compile(r"^(.*?)(?: - at `\$(.*)`)?$", re.DOTALL)
+_FIELD_IN_MESSAGE = re.compile(r"^Object (?:contains unknown|missing required) field `([^`]*)`")
+
+
+def pointer_from_msgspec(error: msgspec.MsgspecError) -> tuple[str, str]:
+    """msgspec's ``... - at `$.touchpoints[3].timestamp``` -> (pointer, detail)."""
+    match = _MSGSPEC_PATH.match(str(error))
+    assert match is not None
+    detail, path = match.group(1), match.group(2) or ""
+    pointer = re.sub(r"\[(\d+)\]", r"/\1", path).replace(".", "/")
+    named = _FIELD_IN_MESSAGE.match(detail)
+    if named:
+        pointer += "/" + named.group(1)
+        detail = "Unknown field." if "unknown" in detail else "Missing data for required field."
+    return pointer, detail
+
+
+def ndjson_lines(chunks: Iterable[bytes], batch: int = 2000) -> Iterator[list[bytes]]:
+    """Split a byte stream into batches of lines (blank ones included, so a line's
+    index in the stream is its record index)."""
+    pending = b""
+    lines: list[bytes] = []
+    for chunk in chunks:
+        pending += chunk
+        parts = pending.split(b"\n")
+        pending = parts.pop()
+        lines.extend(parts)
+        if len(lines) >= batch:
+            yield lines
+            lines = []
+    if pending.strip():
+        lines.append(pending)
+    if lines:
+        yield lines

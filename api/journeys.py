@@ -1,0 +1,122 @@
+"""/v1/journeys and /v1/customers: ingestion, lookup and erasure of journeys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+
+from . import bulk, store
+from .context import database, settings, workspace
+from .errors import FieldError, InvalidInput, UnsupportedMediaType
+from .ingest import code_batch
+from .openapi import Blueprint
+from .schemas import CustomerDeleted, JourneyBatchIn, JourneyOut, WriteResult
+
+bp = Blueprint("journeys", __name__, url_prefix="/v1", description="Journeys and customers")
+
+CHUNK = 1 << 20
+
+
+def counts(result: store.WriteCounts) -> dict[str, int]:
+    return {
+        "received": result.received,
+        "created": result.created,
+        "replaced": result.replaced,
+        "unchanged": result.unchanged,
+    }
+
+
+@bp.route("/journeys")
+class Journeys(MethodView):
+    @bp.arguments(JourneyBatchIn)
+    @bp.response(200, WriteResult)
+    @bp.problems(400, 401, 413, 415)
+    def post(self, body: dict[str, Any]) -> dict[str, int]:
+        """Ingest a batch of journeys.
+
+        Journeys are identified by the client's `journey_id`: sending one again replaces
+        it (and moves its share of the rollups). The whole batch is validated first; any
+        bad record rejects the batch with every error listed, and nothing is written.
+        At most `PATHCREDIT_MAX_BATCH` journeys (10,000 by default) per request; use
+        `/v1/journeys/bulk` for files.
+        """
+        journeys = body["journeys"]
+        limit = settings().max_batch
+        if not journeys or len(journeys) > limit:
+            raise InvalidInput(
+                f"A batch holds 1 to {limit} journeys; use /v1/journeys/bulk for more.",
+                [FieldError("/journeys", f"Length must be between 1 and {limit}.")],
+            )
+        with database().transaction() as conn:
+            write = store.JourneyWrite(conn, workspace().workspace_id)
+            write.copy(code_batch(write.coder, journeys, "/journeys"))
+            return counts(write.finish())
+
+
+@bp.route("/journeys/bulk")
+class JourneysBulk(MethodView):
+    @bp.response(200, WriteResult)
+    @bp.problems(401, 413, 415, 422)
+    def post(self) -> dict[str, int]:
+        """Ingest a file of journeys (NDJSON or CSV), streamed.
+
+        Send `Content-Type: application/x-ndjson` with one journey per line, in the
+        shape `POST /v1/journeys` takes, or `Content-Type: text/csv` with one touchpoint
+        per row and a header naming the columns (`journey_id`, `timestamp` and `channel`
+        required; `customer_id`, `stage`, `campaign`, `device`, `converted`, `value`,
+        `converted_at`, `attributes` optional), the rows of a journey together; its
+        journey-level fields are read from its first row. The whole file is written in
+        one transaction, or not at all: errors list the bad records by 0-based record
+        index (line of NDJSON, data row of CSV).
+        """
+        reader = _reader()
+        request.max_content_length = settings().max_bulk_bytes
+        with database().transaction() as conn:
+            write = store.JourneyWrite(conn, workspace().workspace_id)
+            return counts(reader(write, _body_chunks(), settings().max_errors))
+
+
+def _reader() -> Any:
+    mimetype = request.mimetype
+    if mimetype in bulk.NDJSON_TYPES:
+        return bulk.import_ndjson
+    if mimetype in bulk.CSV_TYPES:
+        return bulk.import_csv
+    raise UnsupportedMediaType("Send application/x-ndjson or text/csv.")
+
+
+def _body_chunks() -> Iterator[bytes]:
+    stream = request.stream
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+@bp.route("/journeys/<journey_id>")
+class Journey(MethodView):
+    @bp.response(200, JourneyOut)
+    @bp.problems(401, 404)
+    def get(self, journey_id: str) -> dict[str, Any]:
+        """Get one journey as stored (touchpoints in time order)."""
+        with database().transaction() as conn:
+            return store.get_journey(conn, workspace().workspace_id, journey_id)
+
+    @bp.response(204)
+    @bp.problems(401, 404)
+    def delete(self, journey_id: str) -> None:
+        """Delete one journey and its share of the rollups."""
+        with database().transaction() as conn:
+            store.delete_journey(conn, workspace().workspace_id, journey_id)
+
+
+@bp.route("/customers/<customer_id>")
+class Customer(MethodView):
+    @bp.response(200, CustomerDeleted)
+    @bp.problems(401)
+    def delete(self, customer_id: str) -> dict[str, Any]:
+        """Erase every journey of a customer and their share of the rollups."""
+        with database().transaction() as conn:
+            deleted = store.delete_customer(conn, workspace().workspace_id, customer_id)
+        return {"customer_id": customer_id, "deleted": deleted}

@@ -1,0 +1,42 @@
+"""Whole databases: the embedded server's application database, and test copies."""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from .errors import translated
+from .sqlfiles import query
+
+
+def _run(admin_uri: str, name: str, **identifiers: str) -> None:
+    statement = sql.SQL(query(name)).format(
+        **{k: sql.Identifier(v) for k, v in identifiers.items()}  # type: ignore[arg-type]
+    )
+    with translated(), psycopg.connect(admin_uri, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+def ensure_database(admin_uri: str, name: str) -> None:
+    """Create database ``name`` unless it exists."""
+    with translated(), psycopg.connect(admin_uri, autocommit=True) as conn:
+        found = conn.execute(query("database_exists"), {"name": name}).fetchone()
+    if found is None:
+        _run(admin_uri, "create_database", name=name)
+
+
+def copy_database(admin_uri: str, name: str, template: str) -> None:
+    """A new database holding a copy of ``template`` (which must have no connections)."""
+    _run(admin_uri, "create_database_from_template", name=name, template=template)
+
+
+def drop_database(admin_uri: str, name: str) -> None:
+    _run(admin_uri, "drop_database", name=name)
+
+
+def migrate_url(url: str) -> list[str]:
+    """Apply pending migrations to the database at ``url``."""
+    from .migrations import migrate
+
+    with translated(), psycopg.connect(url, autocommit=True) as conn:
+        return migrate(conn)
