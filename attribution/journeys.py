@@ -84,7 +84,12 @@ def _rows(columns: tuple[str, ...], values: Sequence[Sequence[Any]]) -> list[dic
 # ---------------------------------------------------------------------- funnel
 @dataclass(frozen=True, eq=False)
 class Funnel:
-    """The stage funnel: counts per stage, in stage order (see :func:`funnel`)."""
+    """The stage funnel: counts per stage, in stage order (see :func:`funnel`).
+
+    ``continued`` counts the journeys that reached both this stage and the previous
+    one in the order (for the first stage, all that reached it): the numerator of
+    ``step_rate``. The other counts are the columns :func:`funnel` defines.
+    """
 
     stages: tuple[str, ...]
     reached: FloatArray
