@@ -137,25 +137,23 @@ class Markov:
         object.__setattr__(self, "auto_orders", tuple(sorted(ok)))
 
     def attribute(self, paths: PathSet) -> Credit:
-        """Credit conversions and value by exact Markov removal effects."""
+        """Credit conversions and value by exact Markov removal effects.
+
+        ``details`` holds ``order`` (the order used), ``p_conversion``,
+        ``expected_value`` (per journey), ``n_states`` (transient states of the
+        chain), ``solver`` (``"dense"`` or ``"bicgstab"``), ``transitions`` (the
+        order-1 matrix, see :func:`transition_rows`) and, with ``order="auto"``,
+        ``order_scores`` (held-out log-likelihood per journey, by order).
+        """
         details: dict[str, Any] = {}
         if self.order == "auto":
             scores = order_scores(paths, self.auto_orders, self.n_folds, self.random_state)
-            order = best_order(scores)
             details["order_scores"] = scores
+            order = best_order(scores)
         else:
             order = int(self.order)
         chain = build_chain(paths, order)
         fx = removal_effects(paths, chain)
-        grid_fx = _grid_effects(paths, fx.conversion)
-        grid_vfx = _grid_effects(paths, fx.value)
-        warnings = no_null_warning(paths)
-        if not grid_fx.any():
-            warnings += (
-                "There are no conversions, so every removal effect is 0 and no credit is given.",
-            )
-        states = _state_effects(paths, grid_fx), _state_effects(paths, grid_vfx)
-        mult = _multiplicity(paths)
         details.update(
             order=order,
             p_conversion=fx.p_conversion,
@@ -164,22 +162,35 @@ class Markov:
             solver=fx.solver,
             transitions=transition_rows(paths, chain if order == 1 else None),
         )
-        return Credit(
-            model=self.name,
-            channel_names=paths.channel_names,
-            stage_names=paths.stage_names,
-            conversions=_normalise(grid_fx, paths.total_conversions),
-            value=_normalise(grid_vfx, paths.total_value),
-            present=paths.state_present,
-            total_conversions=paths.total_conversions,
-            total_value=paths.total_value,
-            removal_effects=fx.conversion,
-            value_removal_effects=fx.value,
-            touch_conversions=touch_split(paths, states[0], paths.conversions, mult),
-            touch_value=touch_split(paths, states[1], paths.value, mult),
-            warnings=warnings,
-            details=details,
+        return _credit(self.name, paths, fx, details)
+
+
+def _credit(model: str, paths: PathSet, fx: Effects, details: dict[str, Any]) -> Credit:
+    """Normalise the grid's removal effects to the totals and split them per touch."""
+    grid_fx = _grid_effects(paths, fx.conversion)
+    grid_vfx = _grid_effects(paths, fx.value)
+    warnings = no_null_warning(paths)
+    if not grid_fx.any():
+        warnings += (
+            "There are no conversions, so every removal effect is 0 and no credit is given.",
         )
+    mult = _multiplicity(paths)
+    return Credit(
+        model=model,
+        channel_names=paths.channel_names,
+        stage_names=paths.stage_names,
+        conversions=_normalise(grid_fx, paths.total_conversions),
+        value=_normalise(grid_vfx, paths.total_value),
+        present=paths.state_present,
+        total_conversions=paths.total_conversions,
+        total_value=paths.total_value,
+        removal_effects=fx.conversion,
+        value_removal_effects=fx.value,
+        touch_conversions=touch_split(paths, grid_fx.ravel(), paths.conversions, mult),
+        touch_value=touch_split(paths, grid_vfx.ravel(), paths.value, mult),
+        warnings=warnings,
+        details=details,
+    )
 
 
 # ---------------------------------------------------------------------- removal effects
@@ -293,10 +304,6 @@ def _grid_effects(paths: PathSet, effects: Mapping[str, FloatArray]) -> FloatArr
     if paths.has_stages:
         return effects["channel_stage"]
     return effects["channel"].reshape(paths.n_channels, 1)
-
-
-def _state_effects(paths: PathSet, grid_effects: FloatArray) -> FloatArray:
-    return grid_effects.reshape(paths.n_states)
 
 
 def _normalise(effects: FloatArray, total: float) -> FloatArray:
