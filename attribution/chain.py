@@ -227,7 +227,9 @@ def _inner_transitions(
     ``n * n_base`` codes, far smaller than ``n * n`` at higher orders. Keys that
     straddle two paths carry zero weight and drop out.
     """
-    keys = (ids[:-1] - 1) * n_base + new_base[1:]
+    keys = ids[:-1] - 1  # in place from here: these arrays are as long as the touches
+    keys *= n_base
+    keys += new_base[1:]
     uniq, totals = _sum_by_key(keys, step[1:], len(unique_codes) * n_base)
     src_of_key = uniq // n_base + 1
     radix = n_base + 1

@@ -174,7 +174,7 @@ def _credit(model: str, paths: PathSet, fx: Effects, details: dict[str, Any]) ->
         warnings += (
             "There are no conversions, so every removal effect is 0 and no credit is given.",
         )
-    mult = _multiplicity(paths)
+    share = _repeat_share(paths)
     return Credit(
         model=model,
         channel_names=paths.channel_names,
@@ -186,8 +186,8 @@ def _credit(model: str, paths: PathSet, fx: Effects, details: dict[str, Any]) ->
         total_value=paths.total_value,
         removal_effects=fx.conversion,
         value_removal_effects=fx.value,
-        touch_conversions=touch_split(paths, grid_fx.ravel(), paths.conversions, mult),
-        touch_value=touch_split(paths, grid_vfx.ravel(), paths.value, mult),
+        touch_conversions=touch_split(paths, grid_fx.ravel(), paths.conversions, share),
+        touch_value=touch_split(paths, grid_vfx.ravel(), paths.value, share),
         warnings=warnings,
         details=details,
     )
@@ -318,16 +318,17 @@ def touch_split(
     paths: PathSet,
     state_effects: FloatArray,
     amounts: FloatArray,
-    multiplicity: IntArray | None = None,
+    repeat_share: FloatArray | None = None,
 ) -> FloatArray:
     """Split each path's amount over its touches by the effects of their states.
 
     A touch's weight is its state's effect divided by the number of the path's
-    touches in that state (``multiplicity``, computed when not given); weights are
-    normalised within each path. A path whose weights are all zero splits equally.
+    touches in that state (``repeat_share`` is one over that number, computed
+    when not given); weights are normalised within each path. A path whose
+    weights are all zero splits equally.
     """
-    mult = _multiplicity(paths) if multiplicity is None else multiplicity
-    weight = state_effects[paths.states] / mult
+    weight = state_effects[paths.states]
+    weight *= _repeat_share(paths) if repeat_share is None else repeat_share
     per_path = np.bincount(paths.path_index, weight, minlength=paths.n_paths)
     flat = per_path <= 0
     if flat.any():
@@ -335,24 +336,27 @@ def touch_split(
         per_path[flat] = paths.lengths[flat]
     # one per-path factor, gathered once, instead of gathering sums and amounts
     factor = np.divide(amounts, per_path, out=np.zeros(paths.n_paths), where=per_path > 0)
-    return np.asarray(weight * factor[paths.path_index], dtype=np.float64)
+    weight *= factor[paths.path_index]
+    return np.asarray(weight, dtype=np.float64)
 
 
-def _multiplicity(paths: PathSet) -> IntArray:
-    """For each touch, how many touches of its path are in the same state.
+def _repeat_share(paths: PathSet) -> FloatArray:
+    """For each touch, one over the number of touches of its path in the same state.
 
     Counted with ``np.bincount`` over (path, state) codes, a block of paths at a
     time so the code domain stays small; no sort.
     """
     n_states = max(1, paths.n_states)
     block = max(1, chain_module.BINCOUNT_LIMIT // n_states)
-    out = np.empty(len(paths.tokens), dtype=np.int64)
+    out = np.empty(len(paths.tokens), dtype=np.float64)
     offsets, states, index = paths.offsets, paths.states, paths.path_index
     for first in range(0, paths.n_paths, block):
         last = min(first + block, paths.n_paths)
         a, b = int(offsets[first]), int(offsets[last])
-        key = (index[a:b] - first) * n_states + states[a:b]
-        out[a:b] = np.bincount(key, minlength=(last - first) * n_states)[key]
+        key = index[a:b] - first
+        key *= n_states
+        key += states[a:b]
+        np.divide(1.0, np.bincount(key, minlength=(last - first) * n_states)[key], out=out[a:b])
     return out
 
 
