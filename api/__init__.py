@@ -18,7 +18,8 @@ from .config import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the application. Opening no connection here keeps it safe to call before
     gunicorn forks: each process opens its own pool on first use."""
-    from . import auth, dictionaries, errors, journeys, meta, openapi, paths, store
+    from . import attribution, auth, dictionaries, errors, journeys, meta, openapi, paths, store
+    from . import settings as settings_views
 
     settings = settings or Settings.from_env(os.environ)
     if settings.database_url is None:
@@ -33,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     openapi.configure(app)
     api = openapi.Api(app)
     app.extensions["pathcredit.api"] = api
-    for bp in (journeys.bp, paths.bp, dictionaries.bp):
+    for bp in (journeys.bp, paths.bp, dictionaries.bp, meta.health, attribution.bp, settings_views.bp):
         api.register_blueprint(bp)
     app.register_blueprint(meta.bp)
     auth.register(app)

@@ -10,7 +10,7 @@ from .errors import Unauthorized
 
 # Health checks, the spec and the docs page answer without a key.
 PUBLIC_ENDPOINTS = frozenset(
-    {"meta.healthz", "meta.readyz", "meta.openapi_json", "meta.openapi_yaml", "meta.docs"}
+    {"health.healthz", "health.readyz", "meta.openapi_json", "meta.openapi_yaml", "meta.docs"}
 )
 
 

@@ -56,8 +56,20 @@ class Journeys(MethodView):
             return counts(write.finish())
 
 
+BULK_BODY = {
+    "required": True,
+    "content": {
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "One journey per line"}
+        },
+        "text/csv": {"schema": {"type": "string", "description": "One touchpoint per row"}},
+    },
+}
+
+
 @bp.route("/journeys/bulk")
 class JourneysBulk(MethodView):
+    @bp.doc(requestBody=BULK_BODY)
     @bp.response(200, WriteResult)
     @bp.problems(401, 413, 415, 422)
     def post(self) -> dict[str, int]:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, jsonify
 
-from . import store
+from . import openapi, store
 from .context import database
 from .errors import ServiceUnavailable
-from .openapi import spec_dict, spec_yaml
+from .schemas import Health, Readiness
 
 bp = Blueprint("meta", __name__)
+health = openapi.Blueprint("health", __name__, description="Health checks (no API key)")
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pathcredit API</title></head>
@@ -19,14 +22,19 @@ DOCS_PAGE = """<!doctype html>
 """
 
 
-@bp.get("/healthz")
-def healthz() -> Response:
+@health.route("/healthz")
+@health.response(200, Health)
+@health.doc(security=[])
+def healthz() -> dict[str, Any]:
     """The process is up."""
-    return jsonify(status="ok")
+    return {"status": "ok"}
 
 
-@bp.get("/readyz")
-def readyz() -> Response:
+@health.route("/readyz")
+@health.response(200, Readiness)
+@health.problems(503)
+@health.doc(security=[])
+def readyz() -> dict[str, Any]:
     """The database answers and every migration has been applied."""
     try:
         with database().transaction() as conn:
@@ -37,17 +45,17 @@ def readyz() -> Response:
         raise ServiceUnavailable(
             f"{len(waiting)} migrations are pending; run `pathcredit migrate`."
         )
-    return jsonify(status="ok", database="ok", pending_migrations=[])
+    return {"status": "ok", "database": "ok", "pending_migrations": []}
 
 
 @bp.get("/openapi.json")
 def openapi_json() -> Response:
-    return jsonify(spec_dict(current_app))
+    return jsonify(openapi.spec_dict(current_app))
 
 
 @bp.get("/openapi.yaml")
 def openapi_yaml() -> Response:
-    return Response(spec_yaml(current_app), mimetype="application/yaml")
+    return Response(openapi.spec_yaml(current_app), mimetype="application/yaml")
 
 
 @bp.get("/docs")

@@ -9,8 +9,8 @@ from .errors import translated
 from .sqlfiles import query
 
 
-def _run(admin_uri: str, name: str, **identifiers: str) -> None:
-    statement = sql.SQL(query(name)).format(
+def _run(admin_uri: str, query_name: str, **identifiers: str) -> None:
+    statement = sql.SQL(query(query_name)).format(
         **{k: sql.Identifier(v) for k, v in identifiers.items()}  # type: ignore[arg-type]
     )
     with translated(), psycopg.connect(admin_uri, autocommit=True) as conn:

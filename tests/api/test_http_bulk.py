@@ -1,0 +1,123 @@
+"""POST /v1/journeys/bulk: NDJSON and CSV streams, one transaction."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import psycopg
+from flask.testing import FlaskClient
+
+from api import store
+from tests.helpers import assert_problem, journey, ndjson, pointers
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+CSV = {"Content-Type": "text/csv"}
+
+CSV_BODY = (
+    "journey_id,customer_id,timestamp,channel,stage,device,converted,value,attributes\r\n"
+    'a,c1,2024-03-01T10:00:00Z,paid_search,awareness,desktop,true,12.5,"{""region"": ""emea""}"\r\n'
+    "a,c1,2024-03-02T10:00:00Z,email,decision,mobile,,,\r\n"
+    "b,c2,2024-03-03T10:00:00+02:00,direct,,,false,,\r\n"
+)
+
+
+def bulk(
+    client: FlaskClient, auth: dict[str, str], body: bytes | str, headers: dict[str, str]
+) -> Any:
+    return client.post("/v1/journeys/bulk", data=body, headers={**auth, **headers})
+
+
+def test_ndjson_round_trip_and_resend(client: FlaskClient, auth: dict[str, str]) -> None:
+    records = [journey(f"j{i}", customer_id=f"c{i % 3}") for i in range(50)]
+    response = bulk(client, auth, ndjson(*records), NDJSON)
+    assert response.get_json() == {"received": 50, "created": 50, "replaced": 0, "unchanged": 0}
+    records[7]["value"] = 1.0
+    response = bulk(client, auth, ndjson(*records), NDJSON)
+    assert response.get_json() == {"received": 50, "created": 0, "replaced": 1, "unchanged": 49}
+    assert client.get("/v1/journeys/j7", headers=auth).get_json()["value"] == 1.0
+
+
+def test_bulk_and_batch_store_the_same_rows(client: FlaskClient, auth: dict[str, str]) -> None:
+    record = journey("same")
+    client.post("/v1/journeys", json={"journeys": [record]}, headers=auth)
+    response = bulk(client, auth, ndjson(record), NDJSON)
+    assert response.get_json()["unchanged"] == 1
+
+
+def test_blank_lines_are_skipped_and_counted(client: FlaskClient, auth: dict[str, str]) -> None:
+    body = ndjson(journey("a")) + b"\n  \n" + ndjson(journey("b", value="x"))
+    error = assert_problem(bulk(client, auth, body, NDJSON), 422)
+    assert pointers(error) == ["/3/value"]
+
+
+def test_ndjson_errors_list_every_bad_line_and_write_nothing(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, workspace: store.Workspace
+) -> None:
+    lines = [json.dumps(journey(f"j{i}")) for i in range(6)]
+    lines[1] = lines[1].replace("2024-03-01T10:00:00Z", "2024-03-01T10:00:00")
+    lines[2] = "{not json"
+    lines[4] = json.dumps(
+        journey(
+            "j4",
+            touchpoints=[{"channel": "x", "stage": "nope", "timestamp": "2024-01-01T00:00:00Z"}],
+        )
+    )
+    lines[5] = json.dumps(journey("j0"))
+    body = ("\n".join(lines) + "\n").encode()
+    error = assert_problem(bulk(client, auth, body, NDJSON), 422)
+    assert pointers(error) == [
+        "/1/touchpoints/0/timestamp",
+        "/2",
+        "/4/touchpoints/0/stage",
+        "/5/journey_id",
+    ]
+    assert "nothing was written" in error["detail"]
+    assert store.load_paths(conn, workspace.workspace_id)["offsets"].tolist() == [0]
+    assert store.list_channels(conn, workspace.workspace_id) == []
+
+
+def test_unknown_fields_in_lines(client: FlaskClient, auth: dict[str, str]) -> None:
+    record = journey("a", extra=1)
+    record["touchpoints"][0]["cost"] = 2
+    error = assert_problem(bulk(client, auth, ndjson(record), NDJSON), 422)
+    assert pointers(error) == ["/0/extra"] or pointers(error) == ["/0/touchpoints/0/cost"]
+
+
+def test_csv_round_trip(client: FlaskClient, auth: dict[str, str]) -> None:
+    response = bulk(client, auth, CSV_BODY, CSV)
+    assert response.get_json() == {"received": 2, "created": 2, "replaced": 0, "unchanged": 0}
+    a = client.get("/v1/journeys/a", headers=auth).get_json()
+    assert [t["channel"] for t in a["touchpoints"]] == ["paid_search", "email"]
+    assert a["value"] == 12.5 and a["attributes"] == {"region": "emea"}
+    assert [t["device"] for t in a["touchpoints"]] == ["desktop", "mobile"]
+    b = client.get("/v1/journeys/b", headers=auth).get_json()
+    assert b["converted"] is False and b["touchpoints"][0]["stage"] is None
+    assert bulk(client, auth, CSV_BODY, CSV).get_json()["unchanged"] == 2
+
+
+def test_csv_errors_point_at_rows_and_columns(client: FlaskClient, auth: dict[str, str]) -> None:
+    body = CSV_BODY.replace("2024-03-02T10:00:00Z", "soon").replace("false", "maybe")
+    error = assert_problem(bulk(client, auth, body, CSV), 422)
+    assert pointers(error) == ["/1/timestamp", "/2/converted"]
+
+
+def test_csv_header_must_be_known(client: FlaskClient, auth: dict[str, str]) -> None:
+    error = assert_problem(bulk(client, auth, "journey_id,when,channel\r\n", CSV), 422)
+    assert set(pointers(error)) == {"/header/when", "/header/timestamp"}
+
+
+def test_bulk_needs_a_known_media_type(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert_problem(bulk(client, auth, b"{}", {"Content-Type": "application/json"}), 415)
+
+
+def test_empty_upload_is_invalid(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert_problem(bulk(client, auth, b"\n\n", NDJSON), 422)
+
+
+def test_bulk_size_limit(client: FlaskClient, auth: dict[str, str], app: Any) -> None:
+    from dataclasses import replace
+
+    settings = app.extensions["pathcredit.settings"]
+    app.extensions["pathcredit.settings"] = replace(settings, max_bulk_bytes=100)
+    assert_problem(bulk(client, auth, ndjson(journey("a"), journey("b")), NDJSON), 413)

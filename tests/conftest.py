@@ -1,0 +1,107 @@
+"""Fixtures for tests that need the database or the application.
+
+A real PostgreSQL: ``DATABASE_URL`` when set (its role needs CREATEDB), else the
+embedded server in ``.data/pgtest`` (shared with any other test run on the machine;
+the last process to leave stops it). Migrations run once into a template database; each
+test that asks for ``database_url`` gets a fresh copy. Database names carry the pid, so
+concurrent test runs never meet, and every database made here is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api import create_app, embedded, store
+from api.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION = f"pathcredit_test_{os.getpid()}"
+_numbers = itertools.count()
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server, another database."""
+    params = conninfo_to_dict(url)
+    params["dbname"] = name
+    return make_conninfo(**params)
+
+
+@pytest.fixture(scope="session")
+def admin_url() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return url
+    return str(embedded.server(ROOT / ".data" / "pgtest").get_uri())
+
+
+@pytest.fixture(scope="session")
+def template_db(admin_url: str) -> Iterator[str]:
+    name = f"{SESSION}_template"
+    store.ensure_database(admin_url, name)
+    store.migrate_url(with_database(admin_url, name))
+    yield name
+    store.drop_database(admin_url, name)
+
+
+@pytest.fixture
+def database_url(admin_url: str, template_db: str) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"{SESSION}_{next(_numbers)}"
+    store.copy_database(admin_url, name, template_db)
+    yield with_database(admin_url, name)
+    store.drop_database(admin_url, name)
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, pool_size=2)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[Flask]:
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["pathcredit.db"].close()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def conn(database_url: str) -> Iterator[psycopg.Connection]:
+    """A connection of the test's own, in UTC like the service's."""
+    with psycopg.connect(database_url) as connection:
+        connection.execute("SET TIME ZONE 'UTC'")
+        yield connection
+
+
+@pytest.fixture
+def workspace(conn: psycopg.Connection) -> store.Workspace:
+    created = store.create_workspace(conn, "acme")
+    conn.commit()
+    return created
+
+
+@pytest.fixture
+def api_key(conn: psycopg.Connection, workspace: store.Workspace) -> str:
+    key = store.create_api_key(conn, workspace.workspace_id)
+    conn.commit()
+    return key
+
+
+@pytest.fixture
+def auth(api_key: str) -> dict[str, str]:
+    """Request headers carrying the workspace's API key."""
+    return {"Authorization": f"Bearer {api_key}"}
