@@ -53,6 +53,13 @@ class Settings:
         default=100,
         metadata=_env("PATHCREDIT_MAX_ERRORS", "bad records listed in one bulk error"),
     )
+    run_timeout_seconds: int = field(
+        default=60,
+        metadata=_env(
+            "PATHCREDIT_RUN_TIMEOUT_SECONDS",
+            "longest a synchronous attribution run may take before a 503 (async runs have none)",
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_env("PATHCREDIT_LOG_LEVEL", "logging level"))
 
     @classmethod

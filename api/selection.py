@@ -43,11 +43,18 @@ _NAME = fields.String(validate=validate.Length(min=1, max=200))
 
 
 class JSONObject(fields.String):
-    """A JSON object passed as one query-string value, e.g. ``{"plan":"pro"}``."""
+    """A JSON object passed as one query-string value, e.g. ``{"plan":"pro"}``; its
+    values are checked by ``values`` (a field) or the whole object by ``schema``."""
 
-    def __init__(self, values: fields.Field | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        values: fields.Field | None = None,
+        schema: type[ma.Schema] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.values = values
+        self.schema = schema
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -57,6 +64,8 @@ class JSONObject(fields.String):
             raise ma.ValidationError("Not a valid JSON object.") from None
         if not isinstance(parsed, dict):
             raise ma.ValidationError("Not a valid JSON object.")
+        if self.schema is not None:
+            return self.schema().load(parsed)
         if self.values is not None:
             return fields.Dict(keys=_NAME, values=self.values).deserialize(parsed)
         return parsed
@@ -212,6 +221,16 @@ def load_selection(
     Without ``need_times`` the set holds unique paths; with it, one path per journey
     carrying touch times, conversion times and journey ids (``path_ids``).
     """
+    paths = read_selection(conn, workspace_id, selection, need_times=need_times)
+    s = selection
+    return prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
+
+
+def read_selection(
+    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+) -> PathSet:
+    """The selected paths as stored, before grouping and collapsing. Path ``i`` here is
+    path ``i`` of :func:`load_selection`'s result."""
     s = selection
     if need_times:
         arrays = store.load_journeys(
@@ -238,8 +257,7 @@ def load_selection(
         )
     else:
         arrays = store.load_paths(conn, workspace_id, date_from=s.date_from, date_to=s.date_to)
-    paths = PathSet.from_arrays(**arrays)
-    return prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
+    return PathSet.from_arrays(**arrays)
 
 
 def selection_warnings(

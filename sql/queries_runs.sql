@@ -62,3 +62,121 @@ WHERE workspace_id = %(workspace_id)s
   AND (day BETWEEN coalesce(%(date_from)s::date, '-infinity')
                AND coalesce(%(date_to)s::date, 'infinity')
        OR (day IS NULL AND %(date_from)s::date IS NULL AND %(date_to)s::date IS NULL))
+
+-- name: begin_snapshot
+-- One snapshot for the whole read of a run: the data version and the paths it reads
+-- describe the same state of the data.
+SET TRANSACTION ISOLATION LEVEL REPEATABLE READ
+
+-- name: data_version
+SELECT coalesce(max(version), 0) AS version FROM workspace_data_versions
+WHERE workspace_id = %(workspace_id)s
+
+-- name: insert_run
+INSERT INTO attribution_runs (workspace_id, status, parameters, parameters_hash,
+    date_from, date_to, filtered, models_total)
+VALUES (%(workspace_id)s, %(status)s, %(parameters)s, %(parameters_hash)s,
+    %(date_from)s, %(date_to)s, %(filtered)s, %(models_total)s)
+RETURNING run_id
+
+-- name: mark_run_running
+UPDATE attribution_runs SET status = 'running', started_at = clock_timestamp()
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s AND status = 'queued'
+
+-- name: set_run_progress
+UPDATE attribution_runs SET models_done = %(models_done)s
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
+
+-- name: copy_run_rows
+COPY attribution_rows (workspace_id, run_id, row_number, model, dimension, channel, stage,
+    conversions, value, share, removal_effect, ci_low, ci_high) FROM STDIN
+
+-- name: finish_run
+UPDATE attribution_runs SET status = 'succeeded', data_version = %(data_version)s,
+    totals = %(totals)s, warnings = %(warnings)s, models_done = models_total,
+    finished_at = clock_timestamp()
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
+
+-- name: fail_run
+UPDATE attribution_runs SET status = 'failed', error = %(error)s,
+    data_version = coalesce(%(data_version)s, data_version), finished_at = clock_timestamp()
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s AND status <> 'succeeded'
+
+-- name: get_run
+SELECT run_id, status, parameters, data_version, models_done, models_total, totals,
+    warnings, error, created_at, started_at, finished_at
+FROM attribution_runs
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
+
+-- name: list_runs
+-- Newest first; keyset pagination continues after (created_at, run_id).
+SELECT run_id, status, parameters, data_version, models_done, models_total, totals,
+    warnings, error, created_at, started_at, finished_at
+FROM attribution_runs
+WHERE workspace_id = %(workspace_id)s
+  AND (%(after_created)s::timestamptz IS NULL
+       OR (created_at, run_id) < (%(after_created)s::timestamptz, %(after_run)s::uuid))
+ORDER BY created_at DESC, run_id DESC
+LIMIT %(limit)s
+
+-- name: run_rows
+SELECT model, dimension, channel, stage, conversions, value, share, removal_effect,
+    ci_low, ci_high
+FROM attribution_rows
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
+ORDER BY row_number
+
+-- name: find_cached_run
+-- The latest succeeded run with these parameters on the current data.
+SELECT r.run_id FROM attribution_runs r
+WHERE r.workspace_id = %(workspace_id)s AND r.parameters_hash = %(parameters_hash)s
+  AND r.status = 'succeeded'
+  AND r.data_version = (
+      SELECT coalesce(max(v.version), 0) FROM workspace_data_versions v
+      WHERE v.workspace_id = %(workspace_id)s)
+ORDER BY r.finished_at DESC
+LIMIT 1
+
+-- name: get_settings
+SELECT settings, updated_at FROM workspace_settings WHERE workspace_id = %(workspace_id)s
+
+-- name: put_settings
+INSERT INTO workspace_settings AS s (workspace_id, settings)
+VALUES (%(workspace_id)s, %(settings)s)
+ON CONFLICT (workspace_id) DO UPDATE SET settings = excluded.settings, updated_at = now()
+RETURNING settings, updated_at
+
+-- name: selected_converted_journeys
+-- The converted journeys of a selection with their (lookback-trimmed) paths, for the
+-- per-journey credit export; same filters and window as load_selected_paths.
+SELECT j.journey_id, j.value,
+    CASE WHEN %(lookback_days)s::int IS NULL THEN j.channels ELSE (
+        SELECT array_agg(u.channel ORDER BY u.ord)
+        FROM unnest(j.channels, j.touched_at) WITH ORDINALITY AS u(channel, touched, ord)
+        WHERE u.touched >= coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
+                           - make_interval(days => %(lookback_days)s::int)
+    ) END AS channels,
+    CASE WHEN %(lookback_days)s::int IS NULL THEN j.stages ELSE (
+        SELECT array_agg(u.stage ORDER BY u.ord)
+        FROM unnest(j.stages, j.touched_at) WITH ORDINALITY AS u(stage, touched, ord)
+        WHERE u.touched >= coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
+                           - make_interval(days => %(lookback_days)s::int)
+    ) END AS stages
+FROM journeys j
+WHERE j.workspace_id = %(workspace_id)s AND j.converted
+  AND j.day BETWEEN coalesce(%(date_from)s::date, '-infinity')
+                AND coalesce(%(date_to)s::date, 'infinity')
+  AND (%(attributes)s::jsonb IS NULL OR j.attributes @> %(attributes)s::jsonb)
+  AND (%(device)s::text IS NULL OR %(device)s::text = ANY(j.devices))
+  AND (%(campaign)s::text IS NULL OR %(campaign)s::text = ANY(j.campaigns))
+ORDER BY j.journey_id
+
+-- name: any_journeys
+-- Whether any raw journey falls in a date range (a run over client-aggregated paths
+-- alone has no journeys to credit).
+SELECT EXISTS (
+    SELECT 1 FROM journeys
+    WHERE workspace_id = %(workspace_id)s
+      AND day BETWEEN coalesce(%(date_from)s::date, '-infinity')
+                  AND coalesce(%(date_to)s::date, 'infinity')
+) AS found

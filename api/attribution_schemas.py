@@ -1,0 +1,261 @@
+"""Marshmallow schemas of attribution runs, their tables and workspace defaults.
+
+Model options are typed here for the spec and checked for range by the engine (its
+constraints table), so an out-of-range option gets the engine's message with a
+pointer at the option, e.g. ``/markov/order``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+from webargs.fields import DelimitedList
+
+from attribution import MODEL_NAMES
+from attribution.bootstrap import METHODS
+
+from .selection import JSONObject, SelectionIn, SelectionQuery
+from .tables import TableQuery
+
+
+class OrderField(fields.Field):
+    """An integer order, or ``"auto"``."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise ma.ValidationError('Must be an integer or "auto".')
+
+    def _jsonschema_type_mapping(self) -> dict[str, Any]:
+        return {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["auto"]}]}
+
+
+_SEED = {"allow_none": True, "metadata": {"description": "Seed; null draws a fresh one."}}
+
+
+class NoOptions(ma.Schema):
+    """This model has no options."""
+
+
+class LinearOptions(ma.Schema):
+    per = fields.String(
+        validate=validate.OneOf(["touch", "channel"]),
+        metadata={"description": "Split equally per touch, or per distinct channel."},
+    )
+
+
+class PositionBasedOptions(ma.Schema):
+    first_share = fields.Float(metadata={"description": "Share of the first touch."})
+    last_share = fields.Float(metadata={"description": "Share of the last touch."})
+
+
+class TimeDecayOptions(ma.Schema):
+    half_life_days = fields.Float(metadata={"description": "A touch's weight halves per this."})
+
+
+class MarkovOptions(ma.Schema):
+    order = OrderField(
+        metadata={"description": 'Touches per state, 1 to 4, or "auto" (cross-validated).'}
+    )
+    auto_orders = fields.List(fields.Integer(), metadata={"description": 'Orders "auto" tries.'})
+    n_folds = fields.Integer(metadata={"description": 'Cross-validation folds for "auto".'})
+    random_state = fields.Integer(**_SEED)
+
+
+class ShapleyOptions(ma.Schema):
+    max_exact_players = fields.Integer(
+        metadata={"description": "Exact values up to this many channels, sampled above."}
+    )
+    n_samples = fields.Integer(metadata={"description": "Permutations sampled when not exact."})
+    random_state = fields.Integer(**_SEED)
+
+
+class ShapleyRateOptions(ma.Schema):
+    max_players = fields.Integer(metadata={"description": "Most channels the game allows."})
+
+
+class ShapleyOrderedOptions(ma.Schema):
+    max_position = fields.Integer(metadata={"description": "Positions told apart."})
+
+
+OPTION_SCHEMAS: dict[str, type[ma.Schema]] = {
+    "first_touch": NoOptions,
+    "last_touch": NoOptions,
+    "linear": LinearOptions,
+    "position_based": PositionBasedOptions,
+    "time_decay": TimeDecayOptions,
+    "markov": MarkovOptions,
+    "shapley": ShapleyOptions,
+    "shapley_simple": NoOptions,
+    "shapley_rate": ShapleyRateOptions,
+    "shapley_ordered": ShapleyOrderedOptions,
+}
+"""Options schema of every registered model (a test checks it covers the registry)."""
+
+
+def _options(name: str) -> fields.Nested:
+    return fields.Nested(OPTION_SCHEMAS[name], metadata={"description": f"Options of {name}."})
+
+
+ModelOptionsIn = ma.Schema.from_dict(
+    {name: _options(name) for name in OPTION_SCHEMAS}, name="ModelOptionsIn"
+)
+"""Options per model name, e.g. ``{"markov": {"order": 2}}``."""
+
+
+class ConfidenceIn(ma.Schema):
+    """Bootstrap confidence intervals on every row's conversions."""
+
+    level = fields.Float(metadata={"description": "Confidence level, default 0.95."})
+    replicates = fields.Integer(metadata={"description": "Bootstrap replicates, default 200."})
+    method = fields.String(
+        validate=validate.OneOf(METHODS),
+        metadata={"description": "How path counts are resampled, default poisson."},
+    )
+    seed = fields.Integer(allow_none=True, metadata={"description": "Seed, default 0."})
+
+
+_MODELS = fields.List(
+    fields.String(validate=validate.OneOf(MODEL_NAMES)),
+    validate=validate.Length(min=1, max=len(MODEL_NAMES)),
+    metadata={"description": "Models to run, in the order of the table."},
+)
+
+
+class AttributionIn(SelectionIn):
+    """A run: models, their options under their names, the data selection and
+    confidence intervals. Absent fields take the workspace defaults."""
+
+    models = _MODELS
+    confidence = fields.Nested(
+        ConfidenceIn,
+        allow_none=True,
+        metadata={"description": "Compute bootstrap intervals; null turns a default off."},
+    )
+    first_touch = _options("first_touch")
+    last_touch = _options("last_touch")
+    linear = _options("linear")
+    position_based = _options("position_based")
+    time_decay = _options("time_decay")
+    markov = _options("markov")
+    shapley = _options("shapley")
+    shapley_simple = _options("shapley_simple")
+    shapley_rate = _options("shapley_rate")
+    shapley_ordered = _options("shapley_ordered")
+
+
+class AttributionQuery(SelectionQuery, TableQuery):
+    """A run as query parameters (objects JSON-encoded), for a refreshable table URL."""
+
+    models = DelimitedList(
+        fields.String(validate=validate.OneOf(MODEL_NAMES)),
+        validate=validate.Length(min=1, max=len(MODEL_NAMES)),
+        metadata={"description": "Comma-separated models, e.g. `last_touch,markov`."},
+    )
+    options = JSONObject(
+        schema=ModelOptionsIn,
+        metadata={"description": 'Options per model as JSON: `{"markov":{"order":2}}`.'},
+    )
+    confidence = JSONObject(
+        schema=ConfidenceIn,
+        metadata={"description": 'Bootstrap intervals as JSON: `{"replicates":200}`.'},
+    )
+
+
+class CreditRow(ma.Schema):
+    """One row of the tidy table: a model's credit for one key of one dimension."""
+
+    model = fields.String(required=True)
+    dimension = fields.String(
+        required=True, metadata={"description": "`channel`, `stage` or `channel_stage`."}
+    )
+    channel = fields.String(allow_none=True, metadata={"description": "Null in stage rows."})
+    stage = fields.String(allow_none=True, metadata={"description": "Null in channel rows."})
+    conversions = fields.Float(required=True)
+    value = fields.Float(required=True)
+    share = fields.Float(required=True, metadata={"description": "Of the dimension's total."})
+    removal_effect = fields.Float(allow_none=True, metadata={"description": "Markov only."})
+    ci_low = fields.Float(allow_none=True, metadata={"description": "Lower bound, conversions."})
+    ci_high = fields.Float(allow_none=True, metadata={"description": "Upper bound, conversions."})
+
+
+class Totals(ma.Schema):
+    journeys = fields.Float(metadata={"description": "Converting plus non-converting."})
+    conversions = fields.Float()
+    value = fields.Float()
+    conversion_rate = fields.Float(allow_none=True)
+
+
+class Progress(ma.Schema):
+    done = fields.Integer(metadata={"description": "Models finished."})
+    total = fields.Integer(metadata={"description": "Models in the run."})
+
+
+class RunSummary(ma.Schema):
+    """A run without its table."""
+
+    run_id = fields.String()
+    status = fields.String(metadata={"description": "queued, running, succeeded or failed."})
+    progress = fields.Nested(Progress)
+    parameters = fields.Dict(metadata={"description": "What ran, defaults applied."})
+    data_version = fields.Integer(allow_none=True)
+    totals = fields.Nested(Totals, allow_none=True)
+    warnings = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    error = fields.Dict(allow_none=True, metadata={"description": "The problem, when failed."})
+    created_at = fields.DateTime()
+    started_at = fields.DateTime(allow_none=True)
+    finished_at = fields.DateTime(allow_none=True)
+
+
+class RunOut(RunSummary):
+    """A run; ``table`` is set once it has succeeded."""
+
+    table = fields.List(fields.Nested(CreditRow), allow_none=True)
+
+
+class RunListQuery(ma.Schema):
+    limit = fields.Integer(
+        load_default=20, validate=validate.Range(min=1, max=100), metadata={"description": "1-100."}
+    )
+    cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
+
+
+class RunList(ma.Schema):
+    runs = fields.List(fields.Nested(RunSummary))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "Null on the last page."})
+
+
+class JourneyCreditQuery(ma.Schema):
+    format = fields.String(
+        validate=validate.OneOf(["csv", "ndjson"]),
+        metadata={"description": "`csv` or `ndjson`; without it, `Accept` decides (CSV default)."},
+    )
+    model = fields.String(
+        validate=validate.OneOf(MODEL_NAMES),
+        metadata={"description": "Which of the run's models; its first by default."},
+    )
+
+
+class JourneyCreditRow(ma.Schema):
+    journey_id = fields.String()
+    channel = fields.String()
+    stage = fields.String(allow_none=True)
+    conversions = fields.Float()
+    value = fields.Float()
+
+
+class SettingsIn(ma.Schema):
+    """Workspace defaults for attribution runs; a PUT replaces them all."""
+
+    models = _MODELS
+    options = fields.Nested(ModelOptionsIn, metadata={"description": "Options per model."})
+    lookback_days = SelectionIn._declared_fields["lookback_days"]
+    channel_groups = SelectionIn._declared_fields["channel_groups"]
+    collapse_repeats = fields.Boolean()
+    confidence = fields.Nested(ConfidenceIn, allow_none=True)
+
+
+class SettingsOut(SettingsIn):
+    updated_at = fields.DateTime(allow_none=True)
