@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the application. Opening no connection here keeps it safe to call before
     gunicorn forks: each process opens its own pool on first use."""
     from . import attribution, auth, dictionaries, errors, journeys, meta, openapi, paths, store
+    from . import reports
     from . import settings as settings_views
 
     settings = settings or Settings.from_env(os.environ)
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["pathcredit.api"] = api
     for bp in (journeys.bp, paths.bp, dictionaries.bp, meta.health, attribution.bp, settings_views.bp):
         api.register_blueprint(bp)
+    api.register_blueprint(reports.bp)
     app.register_blueprint(meta.bp)
     auth.register(app)
     errors.register(app)
