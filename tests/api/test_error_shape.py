@@ -1,0 +1,41 @@
+"""Every error the service gives has one shape: application/problem+json."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.helpers import assert_problem
+
+
+def test_unknown_url(client: FlaskClient) -> None:
+    assert_problem(client.get("/v1/nowhere"), 404)
+
+
+def test_wrong_method(client: FlaskClient, auth: dict[str, str]) -> None:
+    assert_problem(client.patch("/v1/journeys", headers=auth), 405)
+
+
+def test_unexpected_errors_hide_their_details(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @app.get("/explode")
+    def explode() -> str:
+        raise RuntimeError("secret internals")
+
+    with caplog.at_level(logging.ERROR):
+        body = assert_problem(client.get("/explode", headers={}), 401)
+        app.view_functions["docs.page"] = explode  # a public endpoint
+        body = assert_problem(client.get("/docs"), 500)
+    assert "secret" not in body["detail"]
+    assert "secret internals" in caplog.text
+
+
+def test_database_down_is_503(app: Flask, client: FlaskClient) -> None:
+    from api import store
+
+    app.extensions["pathcredit.db"] = store.Database("postgresql://nobody@127.0.0.1:1/none")
+    assert_problem(client.get("/readyz"), 503)

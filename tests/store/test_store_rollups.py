@@ -1,0 +1,105 @@
+"""The maintained rollups always equal a fresh aggregation of the raw journeys."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api import store
+
+CHANNELS = ["search", "email", "social"]
+STAGES = [None, "awareness", "decision"]
+_workspaces = itertools.count()
+
+touches = st.lists(
+    st.tuples(st.sampled_from(CHANNELS), st.sampled_from(STAGES), st.integers(0, 3)),
+    min_size=1,
+    max_size=4,
+)
+journeys = st.fixed_dictionaries(
+    {
+        "journey_id": st.sampled_from(["a", "b", "c", "d", "e"]),
+        "customer_id": st.sampled_from(["x", "y"]),
+        "touches": touches,
+        "converted": st.booleans(),
+        "value": st.sampled_from([0.0, 0.1, 2.5, 100.0]),
+    }
+)
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("write"), st.lists(journeys, min_size=1, max_size=4)),
+        st.tuples(st.just("delete"), st.sampled_from(["a", "b", "c", "d", "e"])),
+        st.tuples(st.just("erase"), st.sampled_from(["x", "y"])),
+    ),
+    min_size=1,
+    max_size=8,
+)
+
+
+def as_record(j: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "journey_id": j["journey_id"],
+        "customer_id": j["customer_id"],
+        "touchpoints": [
+            {"channel": c, "stage": s, "timestamp": f"2024-03-0{day + 1}T12:00:00Z"}
+            for c, s, day in j["touches"]
+        ],
+        "converted": j["converted"],
+        "value": j["value"] if j["converted"] else 0.0,
+    }
+
+
+def rollups(conn: psycopg.Connection, name: str, workspace_id: int) -> list[tuple[Any, ...]]:
+    rows = conn.execute(store_query(name), {"workspace_id": workspace_id}).fetchall()
+    return [(d, c, s, conv, nulls, round(v, 6)) for d, c, s, conv, nulls, v in rows]
+
+
+def store_query(name: str) -> str:
+    from api.store.sqlfiles import query
+
+    return query(name)
+
+
+@pytest.fixture
+def new_key(conn: psycopg.Connection) -> Any:
+    def make() -> tuple[int, dict[str, str]]:
+        workspace = store.create_workspace(conn, f"w{next(_workspaces)}")
+        key = store.create_api_key(conn, workspace.workspace_id)
+        conn.commit()
+        return workspace.workspace_id, {"Authorization": f"Bearer {key}"}
+
+    return make
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=operations)
+def test_rollups_equal_a_fresh_group_by(
+    client: FlaskClient, conn: psycopg.Connection, new_key: Any, ops: list[Any]
+) -> None:
+    # Each example gets a workspace of its own in the shared database.
+    workspace_id, auth = new_key()
+    for kind, arg in ops:
+        if kind == "write":
+            batch = {j["journey_id"]: as_record(j) for j in arg}  # one record per id
+            response = client.post(
+                "/v1/journeys", json={"journeys": list(batch.values())}, headers=auth
+            )
+            assert response.status_code == 200, response.get_json()
+        elif kind == "delete":
+            client.delete(f"/v1/journeys/{arg}", headers=auth)
+        else:
+            client.delete(f"/v1/customers/{arg}", headers=auth)
+        conn.rollback()
+        assert rollups(conn, "stored_rollups", workspace_id) == rollups(
+            conn, "fresh_rollups", workspace_id
+        )
