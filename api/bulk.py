@@ -201,8 +201,8 @@ def _convert_group(first: int, group: list[dict[str, str]], out: _Collector) -> 
     except msgspec.ValidationError as e:
         out.records += 1
         pointer, detail = pointer_from_msgspec(e)
-        row, field = _csv_pointer(first, pointer)
-        out.reject(row, [FieldError(field, detail)])
+        index, field = _csv_pointer(first, pointer)
+        out.reject(index, [FieldError(field, detail)])
     return None
 
 

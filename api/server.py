@@ -21,7 +21,7 @@ def _one_blas_thread(worker: Any) -> None:
     threadpool_limits(limits=1)
 
 
-class Server(BaseApplication):  # type: ignore[misc]
+class Server(BaseApplication):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         super().__init__()

@@ -11,7 +11,7 @@ from .sqlfiles import query
 
 def _run(admin_uri: str, query_name: str, **identifiers: str) -> None:
     statement = sql.SQL(query(query_name)).format(
-        **{k: sql.Identifier(v) for k, v in identifiers.items()}  # type: ignore[arg-type]
+        **{k: sql.Identifier(v) for k, v in identifiers.items()}
     )
     with translated(), psycopg.connect(admin_uri, autocommit=True) as conn:
         conn.execute(statement)
