@@ -182,7 +182,10 @@ class RunJourneys(MethodView):
         One row per converted journey x channel x stage: journey_id, channel, stage,
         conversions, value. Each journey gets its path's split (the model's
         per-touch split of the path) scaled by its share of the path: one over the
-        path's conversions, and its value over the path's value. Only for runs whose
+        path's conversions, and its value over the path's value, so a journey's rows
+        add up to its conversion and value. For split models (heuristics, Shapley
+        simple and ordered) the journeys' rows also add up to the channel table; Markov
+        and Shapley credit is not a sum of path splits. Only for runs whose
         data has not changed since (else 409). A run over client-aggregated paths
         alone has no journeys: the answer is empty, with a `Pathcredit-Note` header.
         CSV unless `?format=ndjson` or `Accept: application/x-ndjson`.

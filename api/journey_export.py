@@ -27,7 +27,7 @@ from attribution.run import prepare
 
 from . import store
 from .errors import Conflict
-from .run_service import TIMED_MODELS, RunPlan, plan_from_parameters
+from .run_service import RunPlan, plan_from_parameters
 from .selection import Selection, read_selection
 from .store import runs
 
@@ -174,8 +174,8 @@ def _row(
         "journey_id": journey_id,
         "channel": channel,
         "stage": stage,
-        "conversions": conv,
-        "value": val,
+        "conversions": float(conv),
+        "value": float(val),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,7 @@ def markov_reference(paths: list[tuple[list[str], bool]]) -> dict[str, float]:
     counts = np.zeros((len(states), len(states)))
     for path, converted in paths:
         walk = ["start", *path, "conv" if converted else "null"]
-        for a, b in zip(walk, walk[1:], strict=False):
+        for a, b in itertools.pairwise(walk):
             counts[index[a], index[b]] += 1
 
     def p_conversion(removed: str | None) -> float:
