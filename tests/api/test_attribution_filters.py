@@ -128,12 +128,9 @@ def body_for(s: dict[str, Any]) -> dict[str, Any]:
 )
 @given(raw=journeys, selection=selections)
 def test_filters_match_a_python_reaggregation(client, conn, raw, selection) -> None:
-    if selection.get("date_from") and selection.get("date_to"):
-        if selection["date_to"] < selection["date_from"]:
-            selection["date_from"], selection["date_to"] = (
-                selection["date_to"],
-                selection["date_from"],
-            )
+    start, end = selection.get("date_from"), selection.get("date_to")
+    if start and end and end < start:
+        selection["date_from"], selection["date_to"] = end, start
     ws = store.create_workspace(conn, f"w{datetime.now().timestamp()}")
     key = store.create_api_key(conn, ws.workspace_id)
     conn.commit()
