@@ -11,16 +11,18 @@ limit) and nothing is written.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
 
 from . import store
 from .errors import FieldError, InvalidInput
-from .ingest import JourneyIn, journey_row, ndjson_lines, pointer_from_msgspec
+from .ingest import JourneyIn, journey_row, ndjson_lines, pointer_from_msgspec, raw_json
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 CSV_TYPES = ("text/csv",)
@@ -90,22 +92,40 @@ def import_ndjson(
     """One JSON journey per line; the record index is the 0-based line number."""
     out = _Collector(write, max_errors)
     index = 0
-    for lines in ndjson_lines(chunks):
-        rows: list[store.JourneyRow] = []
-        for i, journey in _decode(lines, index, out):
-            out.add(i, journey, rows)
-        out.stage(rows)
-        index += len(lines)
-        if out.full:
-            break
-    return out.finish()
+    try:
+        for lines in ndjson_lines(chunks):
+            rows: list[store.JourneyRow] = []
+            for i, journey in _decode(lines, index, out):
+                out.add(i, journey, rows)
+            out.stage(rows)
+            index += len(lines)
+            if out.full:
+                break
+        return out.finish()
+    except BaseException as e:
+        write.abort(e)
+        raise
+
+
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    """Decoding allocates thousands of containers per batch, none of them cyclic: a
+    collector pass per few hundred allocations would cost more than the decoding."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _decode(lines: list[bytes], start: int, out: _Collector) -> Iterator[tuple[int, JourneyIn]]:
     """Decode a batch in one call; only when it fails, line by line to find every error."""
     present = [(start + k, line) for k, line in enumerate(lines) if line.strip()]
     try:
-        decoded = _batch_decoder.decode(b"[" + b",".join(line for _, line in present) + b"]")
+        with _paused_gc():
+            decoded = _batch_decoder.decode(b"[" + b",".join(line for _, line in present) + b"]")
         yield from zip((i for i, _ in present), decoded, strict=True)
         return
     except msgspec.MsgspecError:
@@ -129,17 +149,21 @@ def import_csv(
     is the 0-based data row (the header is not counted)."""
     out = _Collector(write, max_errors)
     rows: list[store.JourneyRow] = []
-    for first, group in _csv_journeys(_text_lines(chunks), out):
-        journey = _convert_group(first, group, out)
-        if journey is not None:
-            out.add(first, journey, rows)
-        if len(rows) >= 2000:
-            out.stage(rows)
-            rows = []
-        if out.full:
-            break
-    out.stage(rows)
-    return out.finish()
+    try:
+        for first, group in _csv_journeys(_text_lines(chunks), out):
+            journey = _convert_group(first, group, out)
+            if journey is not None:
+                out.add(first, journey, rows)
+            if len(rows) >= 2000:
+                out.stage(rows)
+                rows = []
+            if out.full:
+                break
+        out.stage(rows)
+        return out.finish()
+    except BaseException as e:
+        write.abort(e)
+        raise
 
 
 def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
@@ -189,12 +213,14 @@ def _convert_group(first: int, group: list[dict[str, str]], out: _Collector) -> 
         k: v for k, v in head.items() if k not in TOUCH_COLUMNS and v not in ("", None)
     }
     try:
-        if "attributes" in record:
-            record["attributes"] = json.loads(record["attributes"])
+        attributes = record.pop("attributes", None)
         record["touchpoints"] = [
             {k: row[k] for k in TOUCH_COLUMNS if row.get(k) not in ("", None)} for row in group
         ]
-        return msgspec.convert(record, JourneyIn, strict=False)
+        journey = msgspec.convert(record, JourneyIn, strict=False)
+        if attributes is not None:
+            journey.attributes = raw_json(json.loads(attributes))
+        return journey
     except json.JSONDecodeError:
         out.records += 1
         out.reject(first, [FieldError("/attributes", "Not a valid JSON object.")])

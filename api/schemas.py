@@ -12,7 +12,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from .ingest import MAX_TEXT, MAX_TOUCHES, JourneyIn, TouchIn
+from .ingest import MAX_TEXT, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
 
 PLAIN = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="Must not contain control characters.")
 TEXT = [validate.Length(min=1, max=MAX_TEXT), PLAIN]
@@ -69,6 +69,7 @@ class JourneyInSchema(ma.Schema):
 
     @ma.post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> JourneyIn:
+        data["attributes"] = raw_json(data["attributes"])
         return JourneyIn(**data)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import lru_cache
 
 NULL = "\\N"
 
@@ -39,13 +40,16 @@ def text_array(values: Sequence[str | None] | None) -> str:
     """A text[] field; elements are double-quoted so commas and braces stay literal."""
     if values is None:
         return NULL
-    items = []
-    for v in values:
-        if v is None:
-            items.append("NULL")
-        else:
-            items.append('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"')
-    return text("{" + ",".join(items) + "}")
+    return "{" + ",".join([_element(v) for v in values]) + "}"
+
+
+@lru_cache(maxsize=65536)
+def _element(value: str | None) -> str:
+    """One array element, quoted for the array literal and then escaped for COPY
+    (campaign and device names repeat, so the cache answers most calls)."""
+    if value is None:
+        return "NULL"
+    return text('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
 
 
 def day(value: date | None) -> str:

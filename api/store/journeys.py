@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import psycopg
+from psycopg.copy import Copy, QueuedLibpqWriter
 
 from . import copytext as ct
 from .dictionaries import Coder, list_channels, list_stages
@@ -52,7 +53,12 @@ class WriteCounts:
 
 class JourneyWrite:
     """One transaction's journey write: the caller codes records with :attr:`coder`,
-    stages them with :meth:`copy` (any number of times) and merges with :meth:`finish`."""
+    stages them with :meth:`copy` (any number of times) and merges with :meth:`finish`,
+    or gives up with :meth:`abort`.
+
+    One COPY stays open from the first :meth:`copy` to :meth:`finish`, fed by a writer
+    thread, so the server parses rows while the caller decodes and formats the next ones.
+    """
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
         self.conn = conn
@@ -60,16 +66,36 @@ class JourneyWrite:
         self.coder = Coder(conn, workspace_id)
         _prepare(conn)
         self.staged = 0
+        self._copy_context: Any = None
+        self._copy: Copy | None = None
 
     def copy(self, rows: Sequence[JourneyRow]) -> None:
         """Stage coded journeys (several calls append)."""
-        lines = [_line(self.staged + i, r) for i, r in enumerate(rows)]
-        with self.conn.cursor().copy(query("copy_journeys_in")) as copy:
-            copy.write("".join(lines))
+        if self._copy is None:
+            cursor = self.conn.cursor()
+            self._copy_context = cursor.copy(
+                query("copy_journeys_in"), writer=QueuedLibpqWriter(cursor)
+            )
+            self._copy = self._copy_context.__enter__()
+        start = self.staged
+        self._copy.write("".join([_line(start + i, r) for i, r in enumerate(rows)]))
         self.staged += len(rows)
+
+    def _end_copy(self, error: BaseException | None) -> None:
+        context, self._copy_context, self._copy = self._copy_context, None, None
+        if context is not None:
+            if error is None:
+                context.__exit__(None, None, None)
+            else:
+                context.__exit__(type(error), error, error.__traceback__)
+
+    def abort(self, error: BaseException) -> None:
+        """End an open COPY with an error, leaving the transaction to be rolled back."""
+        self._end_copy(error)
 
     def finish(self) -> WriteCounts:
         """Record new channels, merge staged journeys and move the rollups."""
+        self._end_copy(None)
         self.coder.save()
         return _merge(self.conn, self.workspace_id)
 

@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from api import store
-from api.ingest import JourneyIn, TouchIn, code_batch
+from api.ingest import JourneyIn, TouchIn, code_batch, raw_json
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -23,7 +23,7 @@ def make(jid: str, channels: list[str], stages: list[str | None], day: int, conv
         for k, (c, s) in enumerate(zip(channels, stages, strict=True))
     ]
     return JourneyIn(journey_id=jid, touchpoints=touches, converted=converted,
-                     value=value if converted else 0.0, attributes={"tier": jid[0]})  # fmt: skip
+                     value=value if converted else 0.0, attributes=raw_json({"tier": jid[0]}))  # fmt: skip
 
 
 JOURNEYS = [
