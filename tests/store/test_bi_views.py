@@ -100,7 +100,7 @@ def test_the_bi_role_reads_its_workspace_only(conn, two_workspaces, bi_url) -> N
 def test_the_bi_role_cannot_change_its_workspace(conn, two_workspaces, bi_url) -> None:
     stored_run(conn, two_workspaces[1], None)
     with psycopg.connect(bi_url) as bi:
-        bi.execute("SET pathcredit.workspace_id = %s" % two_workspaces[1])
+        bi.execute(f"SET pathcredit.workspace_id = {two_workspaces[1]}")
         assert bi.execute("SELECT count(*) FROM credit_v1").fetchone() == (0,)
 
 

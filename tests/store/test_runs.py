@@ -60,7 +60,7 @@ def write(
             T0 + timedelta(hours=9) if converted else None,
             T0.date(),
             json.dumps({}),
-        )  # fmt: skip
+        )
         for jid, channels, converted, value in journeys
     ]
     w.copy(rows)
