@@ -155,7 +155,7 @@ def build_chain(paths: PathSet, order: int = 1) -> Chain:
     per_path = np.maximum(paths.lengths - order + 1, 1)  # states each path walks through
     firsts = np.cumsum(per_path) - per_path
     lasts = firsts + per_path - 1
-    codes, new_base = _window_codes(paths, order)
+    codes, new_base = _window_codes(paths, order, per_path, firsts)
     unique_codes, ids = _dense_ids(codes, radix**order)
     n = len(unique_codes)
     weight = paths.conversions + paths.nulls
@@ -176,7 +176,9 @@ def build_chain(paths: PathSet, order: int = 1) -> Chain:
     return Chain(order, _decode(unique_codes, radix, order), counts, value)
 
 
-def _window_codes(paths: PathSet, order: int) -> tuple[IntArray, IntArray]:
+def _window_codes(
+    paths: PathSet, order: int, per_path: IntArray, firsts: IntArray
+) -> tuple[IntArray, IntArray]:
     """Mixed-radix code of each state's window, and the base state of its last touch.
 
     A touch ends a state when at least ``order`` touches of its path end there, or
@@ -186,16 +188,30 @@ def _window_codes(paths: PathSet, order: int) -> tuple[IntArray, IntArray]:
     states = paths.states
     if order == 1:
         return states + 1, states
-    pos = paths.position
-    length = paths.lengths[paths.path_index]
-    touch = np.flatnonzero(pos >= np.minimum(length, order) - 1)
+    lengths = paths.lengths
+    # each path's states end at consecutive touches from its min(length, order)-th on
+    shift = paths.offsets[:-1] + np.minimum(lengths, order) - 1 - firsts
+    touch = np.repeat(shift, per_path)
+    touch += np.arange(len(touch), dtype=np.int64)
     radix = paths.n_states + 1
     last = states[touch]
     codes = last + 1
+    # full windows first (in place: these arrays are as long as the touches) ...
     for back in range(1, order):
-        valid = pos[touch] >= back
-        digit = np.where(valid, states[np.where(valid, touch - back, 0)] + 1, 0)
-        codes += digit * radix**back
+        # clipped: only padded windows reach before their path, and they are redone
+        digit = np.take(states, touch - back, mode="clip")
+        digit += 1
+        digit *= radix**back
+        codes += digit
+    # ... then redo the few paths shorter than the order, whose windows are padded
+    short = np.flatnonzero(lengths < order)
+    if len(short):
+        at, end = firsts[short], touch[firsts[short]]
+        fixed = np.zeros(len(short), dtype=np.int64)
+        for back in range(order):
+            valid = lengths[short] > back
+            fixed += np.where(valid, states[np.where(valid, end - back, 0)] + 1, 0) * radix**back
+        codes[at] = fixed
     return codes, last
 
 
@@ -271,6 +287,47 @@ def _decode(unique_codes: IntArray, radix: int, order: int) -> IntArray:
     for back in range(order):
         windows[:, order - 1 - back] = (unique_codes // radix**back) % radix - 1
     return windows
+
+
+def order_one(chain: Chain) -> Chain:
+    """The order-1 chain of the same paths, derived from an order-k chain's counts.
+
+    Every order-1 transition sits inside one order-k transition: a step between
+    windows adds the pair (last of the old window, last of the new), the start's
+    step into a path's first window adds start -> its first touch and every pair
+    inside that window, and absorption leaves from the window's last touch. So the
+    order-1 counts follow from the order-k counts without another pass over touches.
+    """
+    if chain.order == 1:
+        return chain
+    windows = chain.windows
+    base = np.unique(windows[windows >= 0])
+    m = len(base)
+    last = np.searchsorted(base, windows[:, -1]) + 1
+    coo = chain.counts.tocoo()
+    r, c, d = coo.row.astype(np.int64), coo.col.astype(np.int64), coo.data
+    rows, cols, data = [], [], []
+    inner = r > 0
+    col_map = np.concatenate([[0], last, [m + 1, m + 2]])  # node -> order-1 node
+    rows.append(last[r[inner] - 1])
+    cols.append(col_map[c[inner]])
+    data.append(d[inner])
+    first_win, weight = windows[c[~inner] - 1], d[~inner]
+    rows.append(np.zeros(len(weight), dtype=np.int64))
+    lead = np.argmax(first_win >= 0, axis=1)
+    cols.append(np.searchsorted(base, first_win[np.arange(len(lead)), lead]) + 1)
+    data.append(weight)
+    for j in range(1, chain.order):
+        ok = first_win[:, j - 1] >= 0
+        rows.append(np.searchsorted(base, first_win[ok, j - 1]) + 1)
+        cols.append(np.searchsorted(base, first_win[ok, j]) + 1)
+        data.append(weight[ok])
+    counts = sp.csr_array(
+        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(m + 1, m + 3)
+    )
+    counts.sum_duplicates()
+    value = _fsum(last, chain.conversion_value[1:], m + 1)
+    return Chain(1, base[:, None].astype(np.int64), counts, value)
 
 
 # ---------------------------------------------------------------------- solving

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import chain as chain_module
-from .chain import Chain, Removals, SolverError, build_chain, solve_removals
+from .chain import Chain, Removals, SolverError, build_chain, order_one, solve_removals
 from .exceptions import InvalidParameter
 from .params import Param, check_params
 from .paths import PathSet
@@ -160,7 +160,7 @@ class Markov:
             expected_value=fx.expected_value,
             n_states=chain.n_states,
             solver=fx.solver,
-            transitions=transition_rows(paths, chain if order == 1 else None),
+            transitions=transition_rows(paths, chain),
         )
         return _credit(self.name, paths, fx, details)
 
@@ -367,10 +367,10 @@ def transition_rows(paths: PathSet, chain: Chain | None = None) -> list[dict[str
     Keys: ``from_channel``, ``from_stage``, ``to_channel``, ``to_stage``, ``count``
     (weighted transitions) and ``probability`` (count over the source's total).
     The start and absorbing nodes are ``(start)``, ``(conversion)`` and ``(null)``
-    in the channel fields, with stage None. ``chain`` may pass the order-1 chain
-    if it is already built.
+    in the channel fields, with stage None. ``chain`` may pass a chain of any order
+    already built from ``paths``: its order-1 counts follow from it.
     """
-    chain = chain if chain is not None and chain.order == 1 else build_chain(paths, 1)
+    chain = build_chain(paths, 1) if chain is None else order_one(chain)
     coo = chain.counts.tocoo()
     totals = np.asarray(chain.counts.sum(axis=1)).ravel()
     labels = [(START, None)] + [_state_label(paths, int(w)) for w in chain.windows[:, 0]]

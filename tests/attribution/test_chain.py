@@ -23,6 +23,7 @@ from attribution.chain import (
     SolverError,
     build_chain,
     conversion_probability,
+    order_one,
     solve_removals,
 )
 
@@ -237,6 +238,18 @@ def test_matches_dense_reference(data: tuple[list[list[str]], PathSet], order: i
         assert iterative.conversion[i] == pytest.approx(p, rel=1e-10, abs=1e-12)
         assert iterative.value[i] == pytest.approx(v, rel=1e-10, abs=1e-9)
     assert solved.solver == "dense" and iterative.solver == "bicgstab"
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=small_sets(stages=False) | small_sets(stages=True), order=st.integers(2, 4))
+def test_order_one_counts_follow_from_any_order(
+    data: tuple[list[list[str]], PathSet], order: int
+) -> None:
+    _, paths = data
+    derived, counted = order_one(build_chain(paths, order)), build_chain(paths, 1)
+    np.testing.assert_array_equal(derived.windows, counted.windows)
+    np.testing.assert_allclose(derived.counts.toarray(), counted.counts.toarray(), rtol=1e-12)
+    np.testing.assert_allclose(derived.conversion_value, counted.conversion_value, rtol=1e-12)
 
 
 @settings(max_examples=60, deadline=None)
