@@ -129,10 +129,9 @@ def upload(port: int, key: str, path: Path) -> tuple[float, dict[str, int]]:
 def stored_rows(url: str, workspace_id: int) -> tuple[bytes, int]:
     """The rows the endpoint stored, as COPY text, and their touchpoint count."""
     buffer = io.BytesIO()
+    select = f"SELECT {COLUMNS} FROM journeys WHERE workspace_id = {int(workspace_id)}"
     with psycopg.connect(url) as conn:
-        with conn.cursor().copy(
-            f"COPY (SELECT {COLUMNS} FROM journeys WHERE workspace_id = {int(workspace_id)}) TO STDOUT"
-        ) as copy:
+        with conn.cursor().copy(f"COPY ({select}) TO STDOUT") as copy:
             for chunk in copy:
                 buffer.write(chunk)
         row = conn.execute(
@@ -194,8 +193,9 @@ def main() -> int:
         store.drop_database(admin, name)
 
     n = counts["received"]
-    print(f"machine: {os.cpu_count()} CPUs, {_memory_gib():.0f} GiB, {platform.python_implementation()} "
-          f"{platform.python_version()}, PostgreSQL {version[0] if version else '?'}")  # fmt: skip
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    postgres = f"PostgreSQL {version[0] if version else '?'}"
+    print(f"machine: {os.cpu_count()} CPUs, {_memory_gib():.0f} GiB, {python}, {postgres}")
     print(f"data: {n} journeys, {touches} touchpoints, {path.stat().st_size / 1e6:.0f} MB NDJSON")
     print(f"counts: {counts}")
     _line("HTTP bulk endpoint (NDJSON)", seconds, n, touches)

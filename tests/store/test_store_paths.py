@@ -22,8 +22,13 @@ def make(jid: str, channels: list[str], stages: list[str | None], day: int, conv
         TouchIn(channel=c, stage=s, timestamp=T0 + timedelta(days=day, hours=k), **extra)
         for k, (c, s) in enumerate(zip(channels, stages, strict=True))
     ]
-    return JourneyIn(journey_id=jid, touchpoints=touches, converted=converted,
-                     value=value if converted else 0.0, attributes=raw_json({"tier": jid[0]}))  # fmt: skip
+    return JourneyIn(
+        journey_id=jid,
+        touchpoints=touches,
+        converted=converted,
+        value=value if converted else 0.0,
+        attributes=raw_json({"tier": jid[0]}),
+    )
 
 
 JOURNEYS = [
