@@ -20,7 +20,7 @@ from .selection import JSONObject, SelectionIn, SelectionQuery
 from .tables import TableQuery
 
 
-class OrderField(fields.Field):
+class OrderField(fields.Field[Any]):
     """An integer order, or ``"auto"``."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
@@ -32,7 +32,10 @@ class OrderField(fields.Field):
         return {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["auto"]}]}
 
 
-_SEED = {"allow_none": True, "metadata": {"description": "Seed; null draws a fresh one."}}
+def _seed() -> fields.Integer:
+    return fields.Integer(
+        allow_none=True, metadata={"description": "Seed; null draws a fresh one."}
+    )
 
 
 class NoOptions(ma.Schema):
@@ -61,7 +64,7 @@ class MarkovOptions(ma.Schema):
     )
     auto_orders = fields.List(fields.Integer(), metadata={"description": 'Orders "auto" tries.'})
     n_folds = fields.Integer(metadata={"description": 'Cross-validation folds for "auto".'})
-    random_state = fields.Integer(**_SEED)
+    random_state = _seed()
 
 
 class ShapleyOptions(ma.Schema):
@@ -69,7 +72,7 @@ class ShapleyOptions(ma.Schema):
         metadata={"description": "Exact values up to this many channels, sampled above."}
     )
     n_samples = fields.Integer(metadata={"description": "Permutations sampled when not exact."})
-    random_state = fields.Integer(**_SEED)
+    random_state = _seed()
 
 
 class ShapleyRateOptions(ma.Schema):

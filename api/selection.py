@@ -48,7 +48,7 @@ class JSONObject(fields.String):
 
     def __init__(
         self,
-        values: fields.Field | None = None,
+        values: fields.Field[Any] | None = None,
         schema: type[ma.Schema] | None = None,
         **kwargs: Any,
     ) -> None:

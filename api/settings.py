@@ -16,7 +16,7 @@ bp = Blueprint(
     "settings", __name__, url_prefix="/v1", description="Workspace defaults for attribution runs."
 )
 
-BUILT_IN = {
+BUILT_IN: dict[str, Any] = {
     "models": list(run_service.DEFAULT_MODELS),
     "options": {},
     "lookback_days": None,
