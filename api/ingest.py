@@ -9,7 +9,6 @@ once. Nothing here knows HTTP or SQL.
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import re
@@ -56,24 +55,21 @@ class JourneyIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 def journey_row(
     coder: store.Coder, j: JourneyIn
 ) -> tuple[store.JourneyRow | None, list[FieldError]]:
-    """Code one structurally valid journey; errors carry pointers relative to it."""
-    errors = _journey_rules(j)
-    stages = []
-    for k, t in enumerate(j.touchpoints):
-        code = 0 if t.stage is None else coder.stages.get(t.stage)
-        if code is None:
-            known = ", ".join(coder.stages) or "none"
-            errors.append(
-                FieldError(
-                    f"/touchpoints/{k}/stage", f"Unknown stage {t.stage!r}; stages: {known}."
-                )
-            )
-        stages.append(code or 0)
-    if errors:
-        return None, errors
+    """Code one structurally valid journey; errors carry pointers relative to it.
+
+    Runs once per journey of every bulk file, so the common case takes one pass of
+    list comprehensions and builds error messages only when something is wrong.
+    """
     touches = j.touchpoints
+    stage_codes = coder.stages
+    stages = [0 if t.stage is None else stage_codes.get(t.stage, -1) for t in touches]
+    attributes = bytes(j.attributes)
+    if -1 in stages or j.converted_at is not None or j.value or attributes[:1] not in b"{":
+        errors = _journey_rules(j) + _stage_errors(coder, touches, stages)
+        if errors:
+            return None, errors
     times = [t.timestamp for t in touches]
-    if any(a > b for a, b in itertools.pairwise(times)):
+    if len(times) > 1 and times != sorted(times):
         order = sorted(range(len(touches)), key=times.__getitem__)  # stable for equal times
         touches = [touches[k] for k in order]
         stages = [stages[k] for k in order]
@@ -81,28 +77,44 @@ def journey_row(
     converted_at = j.converted_at
     if j.converted and converted_at is None:
         converted_at = times[-1]
-    day = (converted_at or times[-1]).astimezone(UTC).date()
+    channel_codes, new_code = coder.channels, coder.channel_code
+    campaigns = [t.campaign for t in touches]
+    devices = [t.device for t in touches]
     return (
         store.JourneyRow(
             journey_id=j.journey_id,
             customer_id=j.customer_id,
-            channels=[coder.channel_code(t.channel) for t in touches],
+            channels=[channel_codes.get(t.channel) or new_code(t.channel) for t in touches],
             stages=stages,
             touched_at=times,
-            campaigns=_optional([t.campaign for t in touches]),
-            devices=_optional([t.device for t in touches]),
+            campaigns=campaigns if any(campaigns) else None,
+            devices=devices if any(devices) else None,
             converted=j.converted,
             value=float(j.value),
             converted_at=converted_at,
-            day=day,
+            day=(converted_at or times[-1]).astimezone(UTC).date(),
             attributes=_attributes_text(j.attributes),
         ),
         [],
     )
 
 
+def _stage_errors(
+    coder: store.Coder, touches: list[TouchIn], stages: list[int]
+) -> list[FieldError]:
+    known = ", ".join(coder.stages) or "none"
+    return [
+        FieldError(f"/touchpoints/{k}/stage", f"Unknown stage {t.stage!r}; stages: {known}.")
+        for k, (t, code) in enumerate(zip(touches, stages, strict=True))
+        if code == -1
+    ]
+
+
 def _attributes_text(raw: msgspec.Raw) -> str:
-    text = bytes(raw).strip()
+    text = bytes(raw)
+    if text[:1] == b"{":
+        return text.decode("utf-8")
+    text = text.strip()
     return "{}" if text in (b"", b"null") else text.decode("utf-8")
 
 
@@ -125,11 +137,6 @@ def _journey_rules(j: JourneyIn) -> list[FieldError]:
             FieldError("/converted_at", "A journey that did not convert has no conversion time.")
         )
     return errors
-
-
-def _optional(values: list[str | None]) -> list[str | None] | None:
-    """Per-touch text stored only when some touch has it."""
-    return values if any(v is not None for v in values) else None
 
 
 def code_batch(
