@@ -149,19 +149,22 @@ class Table(MethodView):
         run again. The `Pathcredit-Run` header names the run, `Pathcredit-Cache`
         says `hit` or `miss`. A refreshable URL for BI tools.
         """
-        plan = run_service.plan_run(query, _defaults(), run_service.QUERY_POINTERS)
         ws = workspace().workspace_id
+        # one transaction: this is the hot path of BI refreshes
         with database().transaction() as conn:
-            run_id = runs.find_cached_run(conn, ws, plan.parameters_hash())
-            rows = runs.run_rows(conn, ws, run_id) if run_id else None
-        hit = run_id is not None
-        if run_id is None or rows is None:
+            defaults = runs.get_settings(conn, ws)
+            plan = run_service.plan_run(query, defaults, run_service.QUERY_POINTERS)
+            cached = runs.cached_table(conn, ws, plan.parameters_hash())
+        if cached is None:
             run_id = run_service.run_sync(database(), ws, plan, settings().run_timeout_seconds)
             with database().transaction() as conn:
-                rows = runs.run_rows(conn, ws, run_id)
-        response = tables.render(rows, ROW_COLUMNS, query=query, name="attribution")
-        response.headers["Pathcredit-Run"] = run_id
-        response.headers["Pathcredit-Cache"] = "hit" if hit else "miss"
+                cached = run_id, runs.run_rows(conn, ws, run_id)
+            hit = "miss"
+        else:
+            hit = "hit"
+        response = tables.render(cached[1], ROW_COLUMNS, query=query, name="attribution")
+        response.headers["Pathcredit-Run"] = cached[0]
+        response.headers["Pathcredit-Cache"] = hit
         return response
 
 

@@ -180,3 +180,23 @@ SELECT EXISTS (
       AND day BETWEEN coalesce(%(date_from)s::date, '-infinity')
                   AND coalesce(%(date_to)s::date, 'infinity')
 ) AS found
+
+-- name: cached_table
+-- The table of the latest succeeded run with these parameters on the current data, in
+-- one round trip: no row when there is none, one row with null columns when its table
+-- is empty.
+WITH hit AS (
+    SELECT r.run_id FROM attribution_runs r
+    WHERE r.workspace_id = %(workspace_id)s AND r.parameters_hash = %(parameters_hash)s
+      AND r.status = 'succeeded'
+      AND r.data_version = (
+          SELECT coalesce(max(v.version), 0) FROM workspace_data_versions v
+          WHERE v.workspace_id = %(workspace_id)s)
+    ORDER BY r.finished_at DESC
+    LIMIT 1
+)
+SELECT h.run_id, a.model, a.dimension, a.channel, a.stage, a.conversions, a.value, a.share,
+    a.removal_effect, a.ci_low, a.ci_high
+FROM hit h
+LEFT JOIN attribution_rows a ON a.workspace_id = %(workspace_id)s AND a.run_id = h.run_id
+ORDER BY a.row_number

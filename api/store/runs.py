@@ -174,6 +174,18 @@ def find_cached_run(
     return None if row is None else str(row[0])
 
 
+def cached_table(
+    conn: psycopg.Connection, workspace_id: int, parameters_hash: str
+) -> tuple[str, list[dict[str, Any]]] | None:
+    """:func:`find_cached_run` and its table rows in one round trip."""
+    params = {"workspace_id": workspace_id, "parameters_hash": parameters_hash}
+    found = conn.execute(run_query("cached_table"), params).fetchall()
+    if not found:
+        return None
+    rows = [dict(zip(TABLE_COLUMNS, r[1:], strict=True)) for r in found if r[1] is not None]
+    return str(found[0][0]), rows
+
+
 def get_settings(conn: psycopg.Connection, workspace_id: int) -> dict[str, Any]:
     """The workspace's run defaults (empty when never set)."""
     row = conn.execute(run_query("get_settings"), {"workspace_id": workspace_id}).fetchone()
