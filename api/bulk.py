@@ -31,6 +31,7 @@ CSV_COLUMNS = (
     "converted", "value", "converted_at", "attributes",
 )  # fmt: skip
 CSV_REQUIRED = ("journey_id", "timestamp", "channel")
+LINES_PER_BATCH = 2000  # decoded, checked and staged together
 TOUCH_COLUMNS = ("timestamp", "channel", "stage", "campaign", "device")
 
 _batch_decoder = msgspec.json.Decoder(list[JourneyIn])
@@ -93,7 +94,7 @@ def import_ndjson(
     out = _Collector(write, max_errors)
     index = 0
     try:
-        for lines in ndjson_lines(chunks):
+        for lines in ndjson_lines(chunks, LINES_PER_BATCH):
             rows: list[store.JourneyRow] = []
             for i, journey in _decode(lines, index, out):
                 out.add(i, journey, rows)
@@ -154,7 +155,7 @@ def import_csv(
             journey = _convert_group(first, group, out)
             if journey is not None:
                 out.add(first, journey, rows)
-            if len(rows) >= 2000:
+            if len(rows) >= LINES_PER_BATCH:
                 out.stage(rows)
                 rows = []
             if out.full:

@@ -9,13 +9,14 @@ transaction; nothing here commits.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.copy import Copy, QueuedLibpqWriter
 
 from . import copytext as ct
 from .dictionaries import Coder, list_channels, list_stages
@@ -56,9 +57,14 @@ class JourneyWrite:
     stages them with :meth:`copy` (any number of times) and merges with :meth:`finish`,
     or gives up with :meth:`abort`.
 
-    One COPY stays open from the first :meth:`copy` to :meth:`finish`, fed by a writer
-    thread, so the server parses rows while the caller decodes and formats the next ones.
+    Large writes are merged in chunks by a thread that owns the connection meanwhile,
+    so the server COPYs and merges one chunk while the caller decodes and formats the
+    next: on two cores, Python and PostgreSQL each keep one busy. Every chunk is part of
+    the caller's one transaction; ids are unique across the whole write (the caller
+    checks), so chunks never touch each other's journeys.
     """
+
+    CHUNK_ROWS = 25_000
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
         self.conn = conn
@@ -66,38 +72,85 @@ class JourneyWrite:
         self.coder = Coder(conn, workspace_id)
         _prepare(conn)
         self.staged = 0
-        self._copy_context: Any = None
-        self._copy: Copy | None = None
+        self._pending: list[str] = []
+        self._pending_rows = 0
+        self._merger: _Merger | None = None
 
     def copy(self, rows: Sequence[JourneyRow]) -> None:
         """Stage coded journeys (several calls append)."""
-        if self._copy is None:
-            cursor = self.conn.cursor()
-            self._copy_context = cursor.copy(
-                query("copy_journeys_in"), writer=QueuedLibpqWriter(cursor)
-            )
-            self._copy = self._copy_context.__enter__()
         start = self.staged
-        self._copy.write("".join([_line(start + i, r) for i, r in enumerate(rows)]))
+        self._pending.append("".join([_line(start + i, r) for i, r in enumerate(rows)]))
+        self._pending_rows += len(rows)
         self.staged += len(rows)
+        if self._pending_rows >= self.CHUNK_ROWS:
+            self._hand_over()
 
-    def _end_copy(self, error: BaseException | None) -> None:
-        context, self._copy_context, self._copy = self._copy_context, None, None
-        if context is not None:
-            if error is None:
-                context.__exit__(None, None, None)
-            else:
-                context.__exit__(type(error), error, error.__traceback__)
+    def _hand_over(self) -> None:
+        if self._merger is None:
+            self._merger = _Merger(self.conn, self.workspace_id)
+        self._merger.submit("".join(self._pending))
+        self._pending, self._pending_rows = [], 0
 
     def abort(self, error: BaseException) -> None:
-        """End an open COPY with an error, leaving the transaction to be rolled back."""
-        self._end_copy(error)
+        """Stop merging; the caller rolls the transaction back."""
+        if self._merger is not None:
+            self._merger.close(cancel=True)
 
     def finish(self) -> WriteCounts:
-        """Record new channels, merge staged journeys and move the rollups."""
-        self._end_copy(None)
+        """Merge what is left, record new channels, and return the counts."""
+        if self._pending_rows or self._merger is None:
+            self._hand_over()
+        assert self._merger is not None
+        counts = self._merger.close()
         self.coder.save()
-        return _merge(self.conn, self.workspace_id)
+        return counts
+
+
+class _Merger:
+    """Background thread: COPY a chunk into journeys_in, merge it, take the next."""
+
+    def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
+        self.conn = conn
+        self.workspace_id = workspace_id
+        self.queue: queue.Queue[str | None] = queue.Queue(maxsize=2)  # bounds memory
+        self.counts = WriteCounts(0, 0, 0)
+        self.error: BaseException | None = None
+        self.cancelled = False
+        self.thread = threading.Thread(target=self._run, name="journey-merge", daemon=True)
+        self.thread.start()
+
+    def submit(self, text: str) -> None:
+        if self.error is not None:
+            self.close()  # raises the thread's error
+        self.queue.put(text)
+
+    def close(self, cancel: bool = False) -> WriteCounts:
+        self.cancelled = self.cancelled or cancel
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None and not cancel:
+            raise self.error
+        return self.counts
+
+    def _run(self) -> None:
+        while (text := self.queue.get()) is not None:
+            if self.error is not None or self.cancelled:
+                continue  # keep draining so the producer never blocks
+            try:
+                self._merge_chunk(text)
+            except BaseException as e:  # re-raised in the caller's thread
+                self.error = e
+
+    def _merge_chunk(self, text: str) -> None:
+        for name in ("clear_journeys_in", "clear_journeys_old"):
+            self.conn.execute(query(name))
+        with self.conn.cursor().copy(query("copy_journeys_in")) as copy:
+            copy.write(text)
+        done = _merge(self.conn, self.workspace_id)
+        c = self.counts
+        self.counts = WriteCounts(
+            c.created + done.created, c.replaced + done.replaced, c.unchanged + done.unchanged
+        )
 
 
 def _prepare(conn: psycopg.Connection) -> None:

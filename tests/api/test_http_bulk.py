@@ -6,9 +6,10 @@ import json
 from typing import Any
 
 import psycopg
+import pytest
 from flask.testing import FlaskClient
 
-from api import store
+from api import bulk, store
 from tests.helpers import assert_problem, journey, ndjson, pointers
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
@@ -22,7 +23,7 @@ CSV_BODY = (
 )
 
 
-def bulk(
+def bulk_post(
     client: FlaskClient, auth: dict[str, str], body: bytes | str, headers: dict[str, str]
 ) -> Any:
     return client.post("/v1/journeys/bulk", data=body, headers={**auth, **headers})
@@ -30,10 +31,10 @@ def bulk(
 
 def test_ndjson_round_trip_and_resend(client: FlaskClient, auth: dict[str, str]) -> None:
     records = [journey(f"j{i}", customer_id=f"c{i % 3}") for i in range(50)]
-    response = bulk(client, auth, ndjson(*records), NDJSON)
+    response = bulk_post(client, auth, ndjson(*records), NDJSON)
     assert response.get_json() == {"received": 50, "created": 50, "replaced": 0, "unchanged": 0}
     records[7]["value"] = 1.0
-    response = bulk(client, auth, ndjson(*records), NDJSON)
+    response = bulk_post(client, auth, ndjson(*records), NDJSON)
     assert response.get_json() == {"received": 50, "created": 0, "replaced": 1, "unchanged": 49}
     assert client.get("/v1/journeys/j7", headers=auth).get_json()["value"] == 1.0
 
@@ -41,13 +42,13 @@ def test_ndjson_round_trip_and_resend(client: FlaskClient, auth: dict[str, str])
 def test_bulk_and_batch_store_the_same_rows(client: FlaskClient, auth: dict[str, str]) -> None:
     record = journey("same")
     client.post("/v1/journeys", json={"journeys": [record]}, headers=auth)
-    response = bulk(client, auth, ndjson(record), NDJSON)
+    response = bulk_post(client, auth, ndjson(record), NDJSON)
     assert response.get_json()["unchanged"] == 1
 
 
 def test_blank_lines_are_skipped_and_counted(client: FlaskClient, auth: dict[str, str]) -> None:
     body = ndjson(journey("a")) + b"\n  \n" + ndjson(journey("b", value="x"))
-    error = assert_problem(bulk(client, auth, body, NDJSON), 422)
+    error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
     assert pointers(error) == ["/3/value"]
 
 
@@ -65,7 +66,7 @@ def test_ndjson_errors_list_every_bad_line_and_write_nothing(
     )
     lines[5] = json.dumps(journey("j0"))
     body = ("\n".join(lines) + "\n").encode()
-    error = assert_problem(bulk(client, auth, body, NDJSON), 422)
+    error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
     assert pointers(error) == [
         "/1/touchpoints/0/timestamp",
         "/2",
@@ -80,12 +81,12 @@ def test_ndjson_errors_list_every_bad_line_and_write_nothing(
 def test_unknown_fields_in_lines(client: FlaskClient, auth: dict[str, str]) -> None:
     record = journey("a", extra=1)
     record["touchpoints"][0]["cost"] = 2
-    error = assert_problem(bulk(client, auth, ndjson(record), NDJSON), 422)
+    error = assert_problem(bulk_post(client, auth, ndjson(record), NDJSON), 422)
     assert pointers(error) == ["/0/extra"] or pointers(error) == ["/0/touchpoints/0/cost"]
 
 
 def test_csv_round_trip(client: FlaskClient, auth: dict[str, str]) -> None:
-    response = bulk(client, auth, CSV_BODY, CSV)
+    response = bulk_post(client, auth, CSV_BODY, CSV)
     assert response.get_json() == {"received": 2, "created": 2, "replaced": 0, "unchanged": 0}
     a = client.get("/v1/journeys/a", headers=auth).get_json()
     assert [t["channel"] for t in a["touchpoints"]] == ["paid_search", "email"]
@@ -93,26 +94,26 @@ def test_csv_round_trip(client: FlaskClient, auth: dict[str, str]) -> None:
     assert [t["device"] for t in a["touchpoints"]] == ["desktop", "mobile"]
     b = client.get("/v1/journeys/b", headers=auth).get_json()
     assert b["converted"] is False and b["touchpoints"][0]["stage"] is None
-    assert bulk(client, auth, CSV_BODY, CSV).get_json()["unchanged"] == 2
+    assert bulk_post(client, auth, CSV_BODY, CSV).get_json()["unchanged"] == 2
 
 
 def test_csv_errors_point_at_rows_and_columns(client: FlaskClient, auth: dict[str, str]) -> None:
     body = CSV_BODY.replace("2024-03-02T10:00:00Z", "soon").replace("false", "maybe")
-    error = assert_problem(bulk(client, auth, body, CSV), 422)
+    error = assert_problem(bulk_post(client, auth, body, CSV), 422)
     assert pointers(error) == ["/1/timestamp", "/2/converted"]
 
 
 def test_csv_header_must_be_known(client: FlaskClient, auth: dict[str, str]) -> None:
-    error = assert_problem(bulk(client, auth, "journey_id,when,channel\r\n", CSV), 422)
+    error = assert_problem(bulk_post(client, auth, "journey_id,when,channel\r\n", CSV), 422)
     assert set(pointers(error)) == {"/header/when", "/header/timestamp"}
 
 
 def test_bulk_needs_a_known_media_type(client: FlaskClient, auth: dict[str, str]) -> None:
-    assert_problem(bulk(client, auth, b"{}", {"Content-Type": "application/json"}), 415)
+    assert_problem(bulk_post(client, auth, b"{}", {"Content-Type": "application/json"}), 415)
 
 
 def test_empty_upload_is_invalid(client: FlaskClient, auth: dict[str, str]) -> None:
-    assert_problem(bulk(client, auth, b"\n\n", NDJSON), 422)
+    assert_problem(bulk_post(client, auth, b"\n\n", NDJSON), 422)
 
 
 def test_bulk_size_limit(client: FlaskClient, auth: dict[str, str], app: Any) -> None:
@@ -120,4 +121,36 @@ def test_bulk_size_limit(client: FlaskClient, auth: dict[str, str], app: Any) ->
 
     settings = app.extensions["pathcredit.settings"]
     app.extensions["pathcredit.settings"] = replace(settings, max_bulk_bytes=100)
-    assert_problem(bulk(client, auth, ndjson(journey("a"), journey("b")), NDJSON), 413)
+    assert_problem(bulk_post(client, auth, ndjson(journey("a"), journey("b")), NDJSON), 413)
+
+
+def test_large_files_merge_in_chunks_in_one_transaction(
+    client: FlaskClient,
+    auth: dict[str, str],
+    conn: psycopg.Connection,
+    workspace: store.Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bulk, "LINES_PER_BATCH", 3)
+    monkeypatch.setattr(store.JourneyWrite, "CHUNK_ROWS", 2)
+    records = [journey(f"j{i}", customer_id=f"c{i % 4}") for i in range(10)]
+    assert bulk_post(client, auth, ndjson(*records), NDJSON).get_json()["created"] == 10
+    records[8]["value"] = 3.0
+    assert bulk_post(client, auth, ndjson(*records), NDJSON).get_json() == {
+        "received": 10, "created": 0, "replaced": 1, "unchanged": 9,
+    }  # fmt: skip
+    conn.rollback()
+    assert rollups(conn, "stored_rollups", workspace.workspace_id) == rollups(
+        conn, "fresh_rollups", workspace.workspace_id
+    )
+    # A bad last line rejects the file after earlier chunks were merged: nothing stays.
+    changed = [journey(f"j{i}", value=1.0) for i in range(10)] + [journey("k", value="x")]
+    assert_problem(bulk_post(client, auth, ndjson(*changed), NDJSON), 422)
+    assert client.get("/v1/journeys/j0", headers=auth).get_json()["value"] == 25.5
+    assert_problem(client.get("/v1/journeys/k", headers=auth), 404)
+
+
+def rollups(conn: psycopg.Connection, name: str, workspace_id: int) -> list[Any]:
+    from api.store.sqlfiles import query
+
+    return conn.execute(query(name), {"workspace_id": workspace_id}).fetchall()
