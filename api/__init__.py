@@ -18,8 +18,20 @@ from .config import Settings
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the application. Opening no connection here keeps it safe to call before
     gunicorn forks: each process opens its own pool on first use."""
-    from . import attribution, auth, dictionaries, errors, journeys, meta, openapi, paths, store
-    from . import reports
+    from . import (
+        attribution,
+        auth,
+        dictionaries,
+        docs,
+        errors,
+        journeys,
+        meta,
+        openapi,
+        paths,
+        report_page,
+        reports,
+        store,
+    )
     from . import settings as settings_views
 
     settings = settings or Settings.from_env(os.environ)
@@ -35,9 +47,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     openapi.configure(app)
     api = openapi.Api(app)
     app.extensions["pathcredit.api"] = api
-    for bp in (journeys.bp, paths.bp, dictionaries.bp, meta.health, attribution.bp, settings_views.bp):
+    for bp in (
+        journeys.bp,
+        paths.bp,
+        dictionaries.bp,
+        meta.health,
+        attribution.bp,
+        settings_views.bp,
+    ):
         api.register_blueprint(bp)
     api.register_blueprint(reports.bp)
+    api.register_blueprint(report_page.bp)
+    app.register_blueprint(docs.bp)
     app.register_blueprint(meta.bp)
     auth.register(app)
     errors.register(app)

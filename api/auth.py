@@ -10,8 +10,17 @@ from .errors import Unauthorized
 
 # Health checks, the spec and the docs page answer without a key.
 PUBLIC_ENDPOINTS = frozenset(
-    {"health.healthz", "health.readyz", "meta.openapi_json", "meta.openapi_yaml", "meta.docs"}
+    {
+        "health.healthz",
+        "health.readyz",
+        "meta.openapi_json",
+        "meta.openapi_yaml",
+        "docs.page",
+        "docs.asset",
+    }
 )
+# The HTML report also opens from a signed link: without a key, its view checks the link.
+KEY_OR_LINK_ENDPOINTS = frozenset({"report.Report"})
 
 
 def register(app: Flask) -> None:
@@ -21,6 +30,8 @@ def register(app: Flask) -> None:
 def _authenticate() -> None:
     # Unknown URLs have no endpoint: let routing answer 404/405 without a key.
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    if request.endpoint in KEY_OR_LINK_ENDPOINTS and "Authorization" not in request.headers:
         return
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()

@@ -123,6 +123,7 @@ def funnel(rows: Sequence[Mapping[str, Any]], total_journeys: float) -> str:
                 y + 26,
                 percent(row["cumulative_rate"]),
                 "value big",
+                metric="funnel.cumulative_rate",
                 stage=row["stage"],
                 value=row["cumulative_rate"],
             )
@@ -138,7 +139,19 @@ def _funnel_bar(row: Mapping[str, Any], k: int, x: float, y: float, scale: float
         n = float(row[key])
         w = n * scale
         tip = f"{row['stage']}: {count(n)} {label}"
-        out.append(_rect(x, y + 4, w, 36, colour or stage_colour(k), tip, part=key, value=n))
+        out.append(
+            _rect(
+                x,
+                y + 4,
+                w,
+                36,
+                colour or stage_colour(k),
+                tip,
+                metric=f"funnel.{key}",
+                stage=row["stage"],
+                value=n,
+            )
+        )
         if w > 44:
             out.append(_text(x + w / 2, y + 27, count(n), "inbar", "middle"))
         x += w
@@ -177,7 +190,7 @@ def flow(stage_order: Sequence[str], transitions: Sequence[Mapping[str, Any]]) -
     stage are drawn as loops beneath the chart.
     """
     nodes, links = _flow_graph(stage_order, transitions)
-    top, chart_h, node_w = 46, 330, 14
+    top, chart_h, node_w = 46.0, 330.0, 14.0
     columns = len(stage_order) + 2
     step = (WIDTH - 200 - node_w) / max(columns - 1, 1)
     scale = _flow_scale(nodes, chart_h)
@@ -187,7 +200,7 @@ def flow(stage_order: Sequence[str], transitions: Sequence[Mapping[str, Any]]) -
     forward = [lk for lk in links if not lk.back]
     loops = sorted((lk for lk in links if lk.back), key=_loop_span)
     body = [_band(lk, scale, node_w) for lk in forward]
-    lane = top + chart_h + 24
+    lane = top + chart_h + 24.0
     for lk in loops:
         thickness = max(lk.value * scale, 1.5)
         body.append(_loop(lk, scale, node_w, lane + thickness / 2))
@@ -259,7 +272,7 @@ def _band(link: _Link, scale: float, node_w: float) -> str:
     tip = f"{s.name} → {t.name}: {count(link.value)}"
     return (
         f'<path class="band" d="{d}" fill="{t.colour}" fill-opacity="0.32" '
-        f'data-value="{link.value}"><title>{escape(tip)}</title></path>'
+        f'data-metric="flow.link" data-value="{link.value}"><title>{escape(tip)}</title></path>'
     )
 
 
@@ -279,7 +292,7 @@ def _loop(link: _Link, scale: float, node_w: float, lane: float) -> str:
     tip = f"{s.name} → back to {t.name}: {count(link.value)}"
     return (
         f'<path class="loop" d="{d}" fill="none" stroke="{LOOPED}" stroke-opacity="0.55" '
-        f'stroke-width="{_num(h)}" data-value="{link.value}">'
+        f'stroke-width="{_num(h)}" data-metric="flow.loop" data-value="{link.value}">'
         f"<title>{escape(tip)}</title></path>"
     )
 
@@ -292,7 +305,14 @@ def _flow_node(node: _Node, scale: float, node_w: float) -> str:
         parts += [
             _text(lx, ly - 2, node.name, "label strong", anchor),
             _text(
-                lx, ly + 15, count(node.value), "value", anchor, node=node.name, value=node.value
+                lx,
+                ly + 15,
+                count(node.value),
+                "value",
+                anchor,
+                metric="flow.node",
+                node=node.name,
+                value=node.value,
             ),
         ]
     else:
@@ -301,7 +321,14 @@ def _flow_node(node: _Node, scale: float, node_w: float) -> str:
         parts += [
             _text(lx, node.y - 22, node.name, "label strong", anchor),
             _text(
-                lx, node.y - 7, count(node.value), "value", anchor, node=node.name, value=node.value
+                lx,
+                node.y - 7,
+                count(node.value),
+                "value",
+                anchor,
+                metric="flow.node",
+                node=node.name,
+                value=node.value,
             ),
         ]
     return "".join(parts)
@@ -358,6 +385,7 @@ def _credit_bar(
             y + 18,
             f"{float(row['conversions']):,.1f}",
             "value small",
+            metric="credit.conversions",
             model=row["model"],
             channel=row["channel"],
             value=row["conversions"],
@@ -402,7 +430,15 @@ def _dropoff_row(row: Mapping[str, Any], x0: float, y: float, axis_w: float) -> 
         f'y2="{_num(mid + 6)}" class="whisker"/>',
         f'<line x1="{_num(hi_x)}" y1="{_num(mid - 6)}" x2="{_num(hi_x)}" '
         f'y2="{_num(mid + 6)}" class="whisker"/>',
-        _text(x0 + axis_w + 14, mid + 5, percent(rate), "value", rank=row["rank"], value=rate),
+        _text(
+            x0 + axis_w + 14,
+            mid + 5,
+            percent(rate),
+            "value",
+            metric="dropoff.rate",
+            rank=row["rank"],
+            value=rate,
+        ),
         _text(
             x0 + axis_w + 74,
             mid + 5,
@@ -430,6 +466,7 @@ def removal_effects(rows: Sequence[Mapping[str, Any]]) -> str:
                 y + 19,
                 percent(effect),
                 "value",
+                metric="stage.removal_effect",
                 stage=row["stage"],
                 value=effect,
             ),

@@ -60,6 +60,13 @@ class Settings:
             "longest a synchronous attribution run may take before a 503 (async runs have none)",
         ),
     )
+    secret_key: str | None = field(
+        default=None,
+        metadata=_env(
+            "PATHCREDIT_SECRET_KEY",
+            "secret that signs report links (`POST /v1/report-links`); unset turns them off",
+        ),
+    )
     log_level: str = field(default="INFO", metadata=_env("PATHCREDIT_LOG_LEVEL", "logging level"))
 
     @classmethod

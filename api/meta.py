@@ -14,13 +14,6 @@ from .schemas import Health, Readiness
 bp = Blueprint("meta", __name__)
 health = openapi.Blueprint("health", __name__, description="Health checks (no API key)")
 
-DOCS_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>pathcredit API</title></head>
-<body><h1>pathcredit API</h1>
-<p>The OpenAPI description: <a href="/openapi.yaml">openapi.yaml</a>,
-<a href="/openapi.json">openapi.json</a>.</p></body></html>
-"""
-
 
 @health.route("/healthz")
 @health.response(200, Health)
@@ -56,8 +49,3 @@ def openapi_json() -> Response:
 @bp.get("/openapi.yaml")
 def openapi_yaml() -> Response:
     return Response(openapi.spec_yaml(current_app), mimetype="application/yaml")
-
-
-@bp.get("/docs")
-def docs() -> Response:
-    return Response(DOCS_PAGE, mimetype="text/html")

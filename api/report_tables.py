@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from attribution import PathSet, get_model
+from attribution import MissingData, PathSet, get_model
 from attribution import journeys as jr
 from attribution.markov import transition_rows
 from attribution.paths import NO_STAGE
@@ -65,7 +65,7 @@ def by_channel(paths: PathSet) -> PathSet:
 def by_stage(paths: PathSet) -> PathSet:
     """The same journeys with touches labelled by stage only (stage names as "channels")."""
     if paths.stage_names is None or paths.stage_tokens is None:
-        raise jr.MissingData("this report needs touch stages; the paths carry none")
+        raise MissingData("this report needs touch stages; the paths carry none")
     return PathSet(
         channel_names=paths.stage_names,
         tokens=paths.stage_tokens,
@@ -207,7 +207,7 @@ def stage_removal_effects(
     if paths.n_paths == 0:
         return []
     if not paths.has_stages:
-        raise jr.MissingData("this report needs touch stages; the paths carry none")
+        raise MissingData("this report needs touch stages; the paths carry none")
     credit = get_model("markov", order=markov_order).attribute(paths)
     assert credit.removal_effects is not None and credit.value_removal_effects is not None
     names = list(credit.stage_names or ())
