@@ -142,6 +142,20 @@ class Removals:
 def build_chain(paths: PathSet, order: int = 1) -> Chain:
     """Count the order-``order`` absorbing chain of a path set.
 
+    Parameters
+    ----------
+    paths : PathSet
+        The paths; each walks once with weight ``conversions + nulls``.
+    order : int, default 1
+        Number of consecutive base states that make a state.
+
+    Returns
+    -------
+    Chain
+        Transition counts, state windows and conversion value by last state.
+
+    Notes
+    -----
     Vectorised over touches: window codes are mixed-radix integers, mapped to dense
     state ids, and transitions are counted with ``np.bincount`` over integer pair
     codes. Cost is linear in the number of touches (plus a sort only when the code
@@ -361,6 +375,14 @@ def solve_removals(chain: Chain, removed: BoolArray, *, dense_limit: int = DENSE
     Iterative (larger chains): per set, BiCGSTAB on the transposed system
     ``(I - Q_R)^T y = s_R`` (``y`` = expected visits, which gives conversion and
     value at once), to a relative residual of :data:`RESIDUAL_TOL`, checked.
+
+    References
+    ----------
+    .. [1] Kemeny, J. G., Snell, J. L. (1960). *Finite Markov Chains*. Van Nostrand,
+       chapter III (absorbing chains, the fundamental matrix).
+    .. [2] van der Vorst, H. A. (1992). "Bi-CGSTAB: a fast and smoothly converging
+       variant of Bi-CG for the solution of nonsymmetric linear systems." SIAM
+       Journal on Scientific and Statistical Computing 13(2), 631-644.
     """
     removed = np.asarray(removed, dtype=bool)
     if removed.ndim == 1:
