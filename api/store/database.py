@@ -27,8 +27,11 @@ def _configure(conn: psycopg.Connection) -> None:
 class Database:
     """A lazily opened, fork-aware psycopg pool."""
 
-    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4) -> None:
+    def __init__(
+        self, url: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 10.0
+    ) -> None:
         self.url = url
+        self.timeout = timeout
         self.min_size = min_size
         self.max_size = max_size
         self._pool: ConnectionPool | None = None
@@ -55,7 +58,7 @@ class Database:
     def transaction(self) -> Iterator[psycopg.Connection]:
         """A connection inside a transaction: committed when the block ends, rolled back
         when it raises. Driver errors leave the block as store errors."""
-        with translated(), self._get_pool().connection(timeout=30) as conn:
+        with translated(), self._get_pool().connection(timeout=self.timeout) as conn:
             yield conn
 
     def close(self) -> None:
