@@ -76,9 +76,10 @@ class _Collector:
 
     def finish(self) -> store.WriteCounts:
         if self.errors:
+            count = f"At least {self.bad_records}" if self.full else f"{self.bad_records}"
             raise InvalidInput(
-                f"{self.bad_records} records are invalid (the first {len(self.errors)} "
-                "errors are listed, pointers start with the 0-based record index); "
+                f"{count} of the records read are invalid (pointers start with the 0-based "
+                f"record index; at most {self.max_errors} errors are listed); "
                 "nothing was written.",
                 self.errors[: self.max_errors],
             )
