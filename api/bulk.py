@@ -10,9 +10,9 @@ limit) and nothing is written.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
-import io
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -169,13 +169,16 @@ def import_csv(
 
 
 def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    decoder = io.IncrementalNewlineDecoder(None, translate=False)
+    """Text lines of a UTF-8 stream; a character split between chunks is kept whole and
+    a leading byte-order mark (as spreadsheets write) is dropped."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")()
     pending = ""
     for chunk in chunks:
-        pending += decoder.decode(chunk.decode("utf-8"))
+        pending += decoder.decode(chunk)
         *lines, pending = pending.split("\n")
         for line in lines:
             yield line + "\n"
+    pending += decoder.decode(b"", final=True)
     if pending:
         yield pending
 

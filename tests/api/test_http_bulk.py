@@ -154,3 +154,17 @@ def rollups(conn: psycopg.Connection, name: str, workspace_id: int) -> list[Any]
     from api.store.sqlfiles import query
 
     return conn.execute(query(name), {"workspace_id": workspace_id}).fetchall()
+
+
+def test_csv_from_a_spreadsheet(
+    client: FlaskClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A byte-order mark, and a multi-byte character split across read chunks."""
+    from api import journeys as views
+
+    body = ("\ufeff" + CSV_BODY.replace("email", "e-mail \u00e9t\u00e9")).encode("utf-8")
+    monkeypatch.setattr(views, "CHUNK", 7)
+    response = bulk_post(client, auth, body, CSV)
+    assert response.get_json()["created"] == 2
+    a = client.get("/v1/journeys/a", headers=auth).get_json()
+    assert a["touchpoints"][1]["channel"] == "e-mail \u00e9t\u00e9"
