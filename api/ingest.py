@@ -80,23 +80,23 @@ def journey_row(
     channel_codes, new_code = coder.channels, coder.channel_code
     campaigns = [t.campaign for t in touches]
     devices = [t.device for t in touches]
-    return (
-        store.JourneyRow(
-            journey_id=j.journey_id,
-            customer_id=j.customer_id,
-            channels=[channel_codes.get(t.channel) or new_code(t.channel) for t in touches],
-            stages=stages,
-            touched_at=times,
-            campaigns=campaigns if any(campaigns) else None,
-            devices=devices if any(devices) else None,
-            converted=j.converted,
-            value=float(j.value),
-            converted_at=converted_at,
-            day=(converted_at or times[-1]).astimezone(UTC).date(),
-            attributes=_attributes_text(j.attributes),
-        ),
-        [],
+    counted_at = converted_at or times[-1]
+    # Positional: this runs for every journey of a bulk file.
+    row = store.JourneyRow(
+        j.journey_id,
+        j.customer_id,
+        [channel_codes.get(t.channel) or new_code(t.channel) for t in touches],
+        stages,
+        times,
+        campaigns if any(campaigns) else None,
+        devices if any(devices) else None,
+        j.converted,
+        float(j.value),
+        converted_at,
+        (counted_at if counted_at.tzinfo is UTC else counted_at.astimezone(UTC)).date(),
+        "{}" if not attributes else _attributes_text(attributes),
     )
+    return row, []
 
 
 def _stage_errors(
@@ -110,8 +110,7 @@ def _stage_errors(
     ]
 
 
-def _attributes_text(raw: msgspec.Raw) -> str:
-    text = bytes(raw)
+def _attributes_text(text: bytes) -> str:
     if text[:1] == b"{":
         return text.decode("utf-8")
     text = text.strip()

@@ -24,6 +24,13 @@ def text(value: str | None) -> str:
     return value
 
 
+def plain(value: str | None) -> str:
+    """A text field known to hold no control characters (ids): only backslashes escape."""
+    if value is None:
+        return NULL
+    return value.replace("\\", "\\\\") if "\\" in value else value
+
+
 def int_array(values: Sequence[int]) -> str:
     return "{" + ",".join(map(str, values)) + "}"
 

@@ -165,8 +165,8 @@ def _line(n: int, r: JourneyRow) -> str:
         "\t".join(
             (
                 str(n),
-                ct.text(r.journey_id),
-                ct.text(r.customer_id),
+                ct.plain(r.journey_id),
+                ct.plain(r.customer_id),
                 ct.int_array(r.channels),
                 ct.int_array(r.stages),
                 ct.timestamp_array(r.touched_at),
