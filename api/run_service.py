@@ -212,24 +212,13 @@ def execute(
     try:
         with db.transaction() as conn:
             runs.mark_running(conn, workspace_id, run_id)
-        with db.transaction() as conn:
-            runs.begin_snapshot(conn)
-            version = runs.data_version(conn, workspace_id)
-            paths = load_selection(conn, workspace_id, plan.selection, need_times=plan.need_times)
-            notes = selection_warnings(
-                conn, workspace_id, plan.selection, need_times=plan.need_times
-            )
+        version, paths, notes = _read(db, workspace_id, plan)
         rows, warnings = _run_models(db, workspace_id, run_id, plan, paths, notes, cancel)
         with db.transaction() as conn:
             runs.finish_run(
-                conn,
-                workspace_id,
-                run_id,
-                version=version,
-                totals=totals(paths),
-                warnings=warnings,
-                rows=rows,
-            )
+                conn, workspace_id, run_id, version=version, totals=totals(paths),
+                warnings=warnings, rows=rows,
+            )  # fmt: skip
     except BaseException as e:
         problem = as_problem(e)
         with db.transaction() as conn:
@@ -237,6 +226,17 @@ def execute(
         if isinstance(e, Problem | RunCancelled | AttributionError):
             raise problem from None
         raise
+
+
+def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, PathSet, list[str]]:
+    """The data version, the selected paths and caveats, all from one snapshot."""
+    with db.transaction() as conn:
+        runs.begin_snapshot(conn)
+        version = runs.data_version(conn, workspace_id)
+        need = plan.need_times
+        paths = load_selection(conn, workspace_id, plan.selection, need_times=need)
+        notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need)
+    return version, paths, notes
 
 
 def _run_models(

@@ -221,3 +221,15 @@ def test_missing_runs_are_404(client, auth) -> None:
 def test_runs_need_a_key(client) -> None:
     assert_problem(client.post("/v1/attribution", json={}), 401)
     assert_problem(client.get("/v1/attribution/runs"), 401)
+
+
+def test_option_schemas_cover_every_model_and_option() -> None:
+    import dataclasses
+
+    from api.attribution_schemas import OPTION_SCHEMAS
+    from attribution import model_class
+
+    assert set(OPTION_SCHEMAS) == set(MODEL_NAMES)
+    for name, schema in OPTION_SCHEMAS.items():
+        fields = {f.name for f in dataclasses.fields(model_class(name))}
+        assert set(schema().fields) == fields, name
