@@ -44,6 +44,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     key = _ensure_workspace(store.Database(url, max_size=1), DEFAULT_WORKSPACE)
     if key:
         print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its API key (shown once):\n{key}")
+    else:
+        print(f"A new API key: pathcredit key create {DEFAULT_WORKSPACE}", file=sys.stderr)
     settings = replace(
         settings,
         database_url=url,
