@@ -55,14 +55,23 @@ from ingest import (  # noqa: E402
 from api import embedded, store  # noqa: E402
 
 RUN_BODY = {"models": ["markov", "shapley"], "markov": {"order": 1}}
+SELECTIONS = {
+    "rollups (no filter)": {},
+    "raw journeys: attribute filter": {"filters": {"attributes": {"segment": "returning"}}},
+    "raw journeys: device filter": {"filters": {"device": "mobile"}},
+    "raw journeys: lookback 30 days": {"lookback_days": 30},
+}
+"""What a selection costs: the same cheap model over each way of reading the data."""
 TABLE_PATH = "/v1/attribution/table?models=markov,shapley"
 
 
-def post_run(port: int, key: str) -> tuple[float, dict[str, object]]:
+def post_run(
+    port: int, key: str, body: dict[str, object] = RUN_BODY
+) -> tuple[float, dict[str, object]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     started = time.perf_counter()
-    conn.request("POST", "/v1/attribution", body=json.dumps(RUN_BODY), headers=headers)
+    conn.request("POST", "/v1/attribution", body=json.dumps(body), headers=headers)
     response = conn.getresponse()
     payload = json.loads(response.read())
     elapsed = time.perf_counter() - started
@@ -138,6 +147,9 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--seconds", type=int, default=15, help="load generation time")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
+    parser.add_argument(
+        "--selections", action="store_true", help="also time reading rollups vs raw journeys"
+    )
     args = parser.parse_args()
 
     admin = os.environ.get("DATABASE_URL") or embedded.server(ROOT / ".data" / "pgbench").get_uri()
@@ -154,6 +166,8 @@ def main() -> int:
             keys = {n: _loaded_workspace(url, port, n) for n in args.sizes}
             for n, key in keys.items():
                 _time_runs(port, key, n, 1 if n > 100_000 else args.repeats)
+                if args.selections:
+                    _time_selections(port, key, n)
             _load(port, keys[args.sizes[0]], args)
         finally:
             stop_server(server)
@@ -182,6 +196,14 @@ def _time_runs(port: int, key: str, n: int, repeats: int) -> None:
         f"median {statistics.median(times):6.2f} s, min {min(times):6.2f} s over {repeats} "
         f"({totals})"
     )
+
+
+def _time_selections(port: int, key: str, n: int) -> None:
+    for label, selection in SELECTIONS.items():
+        times = [post_run(port, key, {"models": ["last_touch"], **selection})[0] for _ in range(3)]
+        print(
+            f"  last_touch, {label:<32} {n:>9,} journeys: median {statistics.median(times):6.2f} s"
+        )
 
 
 def _load(port: int, key: str, args: argparse.Namespace) -> None:

@@ -7,9 +7,13 @@
 -- grouped in the server, returned like load_paths. With a lookback window, touches
 -- more than %(lookback_days)s days before the journey's conversion (its last touch
 -- when it did not convert) are dropped first, and journeys left without a touch are
--- left out. The scalar subqueries only run when a window is given.
+-- left out. Touches are stored in time order, so the scalar subqueries only run for
+-- journeys whose first touch lies outside the window (window_start is null, and every
+-- touch kept, without a window).
 WITH picked AS (
-    SELECT j.channels, j.stages, j.touched_at, j.converted, j.value, j.converted_at
+    SELECT j.channels, j.stages, j.touched_at, j.converted, j.value,
+        coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
+            - make_interval(days => %(lookback_days)s::int) AS window_start
     FROM journeys j
     WHERE j.workspace_id = %(workspace_id)s
       AND j.day BETWEEN coalesce(%(date_from)s::date, '-infinity')
@@ -20,17 +24,17 @@ WITH picked AS (
 ),
 windowed AS (
     SELECT p.converted, p.value,
-        CASE WHEN %(lookback_days)s::int IS NULL THEN p.channels ELSE (
+        CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.channels
+        ELSE (
             SELECT array_agg(u.channel ORDER BY u.ord)
             FROM unnest(p.channels, p.touched_at) WITH ORDINALITY AS u(channel, touched, ord)
-            WHERE u.touched >= coalesce(p.converted_at, p.touched_at[cardinality(p.touched_at)])
-                               - make_interval(days => %(lookback_days)s::int)
+            WHERE u.touched >= p.window_start
         ) END AS channels,
-        CASE WHEN %(lookback_days)s::int IS NULL THEN p.stages ELSE (
+        CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.stages
+        ELSE (
             SELECT array_agg(u.stage ORDER BY u.ord)
             FROM unnest(p.stages, p.touched_at) WITH ORDINALITY AS u(stage, touched, ord)
-            WHERE u.touched >= coalesce(p.converted_at, p.touched_at[cardinality(p.touched_at)])
-                               - make_interval(days => %(lookback_days)s::int)
+            WHERE u.touched >= p.window_start
         ) END AS stages
     FROM picked p
 ),
@@ -149,27 +153,33 @@ RETURNING settings, updated_at
 -- name: selected_converted_journeys
 -- The converted journeys of a selection with their (lookback-trimmed) paths, for the
 -- per-journey credit export; same filters and window as load_selected_paths.
-SELECT j.journey_id, j.value,
-    CASE WHEN %(lookback_days)s::int IS NULL THEN j.channels ELSE (
+WITH picked AS (
+    SELECT j.journey_id, j.channels, j.stages, j.touched_at, j.value,
+        coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
+            - make_interval(days => %(lookback_days)s::int) AS window_start
+    FROM journeys j
+    WHERE j.workspace_id = %(workspace_id)s AND j.converted
+      AND j.day BETWEEN coalesce(%(date_from)s::date, '-infinity')
+                    AND coalesce(%(date_to)s::date, 'infinity')
+      AND (%(attributes)s::jsonb IS NULL OR j.attributes @> %(attributes)s::jsonb)
+      AND (%(device)s::text IS NULL OR %(device)s::text = ANY(j.devices))
+      AND (%(campaign)s::text IS NULL OR %(campaign)s::text = ANY(j.campaigns))
+)
+SELECT p.journey_id, p.value,
+    CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.channels
+    ELSE (
         SELECT array_agg(u.channel ORDER BY u.ord)
-        FROM unnest(j.channels, j.touched_at) WITH ORDINALITY AS u(channel, touched, ord)
-        WHERE u.touched >= coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
-                           - make_interval(days => %(lookback_days)s::int)
+        FROM unnest(p.channels, p.touched_at) WITH ORDINALITY AS u(channel, touched, ord)
+        WHERE u.touched >= p.window_start
     ) END AS channels,
-    CASE WHEN %(lookback_days)s::int IS NULL THEN j.stages ELSE (
+    CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.stages
+    ELSE (
         SELECT array_agg(u.stage ORDER BY u.ord)
-        FROM unnest(j.stages, j.touched_at) WITH ORDINALITY AS u(stage, touched, ord)
-        WHERE u.touched >= coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
-                           - make_interval(days => %(lookback_days)s::int)
+        FROM unnest(p.stages, p.touched_at) WITH ORDINALITY AS u(stage, touched, ord)
+        WHERE u.touched >= p.window_start
     ) END AS stages
-FROM journeys j
-WHERE j.workspace_id = %(workspace_id)s AND j.converted
-  AND j.day BETWEEN coalesce(%(date_from)s::date, '-infinity')
-                AND coalesce(%(date_to)s::date, 'infinity')
-  AND (%(attributes)s::jsonb IS NULL OR j.attributes @> %(attributes)s::jsonb)
-  AND (%(device)s::text IS NULL OR %(device)s::text = ANY(j.devices))
-  AND (%(campaign)s::text IS NULL OR %(campaign)s::text = ANY(j.campaigns))
-ORDER BY j.journey_id
+FROM picked p
+ORDER BY p.journey_id
 
 -- name: any_journeys
 -- Whether any raw journey falls in a date range (a run over client-aggregated paths
