@@ -27,6 +27,12 @@ _PLAIN = r"^[^\x00-\x1f\x7f]+$"  # no control characters: ids end up in CSV and 
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT, pattern=_PLAIN)]
 Aware = Annotated[datetime, msgspec.Meta(tz=True)]
+# Touch times stay the strings they came as (RFC 3339, offset required): PostgreSQL
+# reads them as they are, and Python only parses them (fast) to order and date them,
+# never formats them again (slow).
+STAMP = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$"
+Stamp = Annotated[str, msgspec.Meta(pattern=STAMP)]
+NOT_A_TIME = "Not a valid aware datetime (ISO 8601 with a time zone, like 2024-03-01T10:00:00Z)."
 NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 
 
@@ -34,7 +40,7 @@ NonNegative = Annotated[float, msgspec.Meta(ge=0)]
 # keeping them out of the cyclic collector saves most of its passes.
 class TouchIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     channel: Text
-    timestamp: Aware
+    timestamp: Stamp
     stage: Text | None = None
     campaign: Text | None = None
     device: Text | None = None
@@ -68,12 +74,17 @@ def journey_row(
         errors = _journey_rules(j) + _stage_errors(coder, touches, stages)
         if errors:
             return None, errors
-    times = [t.timestamp for t in touches]
+    stamps = [t.timestamp for t in touches]
+    try:
+        times = [_parse(s) for s in stamps]
+    except ValueError:
+        return None, _time_errors(stamps)
     if len(times) > 1 and times != sorted(times):
         order = sorted(range(len(touches)), key=times.__getitem__)  # stable for equal times
         touches = [touches[k] for k in order]
         stages = [stages[k] for k in order]
         times = [times[k] for k in order]
+        stamps = [stamps[k] for k in order]
     converted_at = j.converted_at
     if j.converted and converted_at is None:
         converted_at = times[-1]
@@ -87,7 +98,7 @@ def journey_row(
         j.customer_id,
         [channel_codes.get(t.channel) or new_code(t.channel) for t in touches],
         stages,
-        times,
+        stamps,
         campaigns if any(campaigns) else None,
         devices if any(devices) else None,
         j.converted,
@@ -97,6 +108,21 @@ def journey_row(
         "{}" if not attributes else _attributes_text(attributes),
     )
     return row, []
+
+
+_parse = datetime.fromisoformat
+
+
+def _time_errors(stamps: list[str]) -> list[FieldError]:
+    """The touch times that match the pattern but are no time (2024-02-30, 25:00)."""
+    errors = []
+    for k, stamp in enumerate(stamps):
+        try:
+            if _parse(stamp).tzinfo is None:
+                raise ValueError(stamp)
+        except ValueError:
+            errors.append(FieldError(f"/touchpoints/{k}/timestamp", NOT_A_TIME))
+    return errors
 
 
 def _stage_errors(
@@ -177,6 +203,8 @@ def pointer_from_msgspec(error: msgspec.MsgspecError) -> tuple[str, str]:
     assert match is not None
     detail, path = match.group(1), match.group(2) or ""
     pointer = re.sub(r"\[(\d+)\]", r"/\1", path).replace(".", "/")
+    if pointer.endswith("/timestamp") and "regex" in detail:
+        return pointer, NOT_A_TIME
     named = _FIELD_IN_MESSAGE.match(detail)
     if named:
         pointer += "/" + named.group(1)

@@ -40,6 +40,7 @@ class TouchpointIn(ma.Schema):
 
     @ma.post_load
     def _make(self, data: dict[str, Any], **kwargs: Any) -> TouchIn:
+        data["timestamp"] = data["timestamp"].isoformat()
         return TouchIn(**data)
 
 

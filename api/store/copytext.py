@@ -39,8 +39,12 @@ def timestamp(value: datetime | None) -> str:
     return NULL if value is None else value.isoformat()
 
 
-def timestamp_array(values: Sequence[datetime]) -> str:
-    return "{" + ",".join([v.isoformat() for v in values]) + "}"
+def timestamp_array(values: Sequence[str] | Sequence[datetime]) -> str:
+    """ISO 8601 strings (validated: digits, separators and an offset only) as they are,
+    or aware datetimes."""
+    if values and not isinstance(values[0], str):
+        return "{" + ",".join([v.isoformat() for v in values]) + "}"  # type: ignore[union-attr]
+    return "{" + ",".join(values) + "}"  # type: ignore[arg-type]
 
 
 def text_array(values: Sequence[str | None] | None) -> str:

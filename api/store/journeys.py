@@ -31,7 +31,7 @@ class JourneyRow(NamedTuple):
     customer_id: str | None
     channels: list[int]
     stages: list[int]
-    touched_at: list[datetime]
+    touched_at: list[str] | list[datetime]  # ISO 8601 strings as received, or datetimes
     campaigns: list[str | None] | None
     devices: list[str | None] | None
     converted: bool

@@ -168,3 +168,13 @@ def test_csv_from_a_spreadsheet(
     assert response.get_json()["created"] == 2
     a = client.get("/v1/journeys/a", headers=auth).get_json()
     assert a["touchpoints"][1]["channel"] == "e-mail \u00e9t\u00e9"
+
+
+def test_bulk_times_must_be_real_and_zoned(client: FlaskClient, auth: dict[str, str]) -> None:
+    def at(stamp: str) -> dict[str, Any]:
+        return journey(stamp, touchpoints=[{"channel": "email", "timestamp": stamp}])
+
+    body = ndjson(at("2024-02-30T10:00:00Z"), at("2024-03-01"), at("2024-03-01T10:00:00+0130"))
+    error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
+    assert pointers(error) == ["/0/touchpoints/0/timestamp", "/1/touchpoints/0/timestamp"]
+    assert all("time zone" in e["detail"] for e in error["errors"])

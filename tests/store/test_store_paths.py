@@ -19,7 +19,9 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 def make(jid: str, channels: list[str], stages: list[str | None], day: int, converted: bool,
          value: float = 0.0, **extra: Any) -> JourneyIn:  # fmt: skip
     touches = [
-        TouchIn(channel=c, stage=s, timestamp=T0 + timedelta(days=day, hours=k), **extra)
+        TouchIn(
+            channel=c, stage=s, timestamp=(T0 + timedelta(days=day, hours=k)).isoformat(), **extra
+        )
         for k, (c, s) in enumerate(zip(channels, stages, strict=True))
     ]
     return JourneyIn(
