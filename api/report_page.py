@@ -69,10 +69,21 @@ class Report(MethodView):
         return page(ws.workspace_id, ws.name, selection, models)
 
 
+# The link's token opens the report: an OpenAPI link, for clients and stateful testing.
+OPENS_REPORT = {
+    "OpenReport": {
+        "operationRef": "#/paths/~1report/get",
+        "parameters": {"token": "$response.body#/token"},
+        "description": "Open the report the link points to.",
+    }
+}
+
+
 @bp.route("/v1/report-links")
 class ReportLinks(MethodView):
     @bp.arguments(ReportLinkIn)
     @bp.response(200, ReportLinkOut)
+    @bp.doc(responses={200: {"links": OPENS_REPORT}})
     @bp.problems(400, 401, 415, 503)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Make a signed link to the HTML report.

@@ -14,7 +14,7 @@ from typing import Any
 
 from attribution import PathSet, attribute
 
-from . import charts
+from . import charts, flow_chart
 from . import report_tables as rt
 from .selection import Selection
 
@@ -58,7 +58,7 @@ def stage_charts(paths: PathSet, order: Sequence[str]) -> dict[str, str]:
     journeys = paths.total_conversions + paths.total_nulls
     return {
         "funnel": charts.funnel(funnel_rows, journeys),
-        "flow": charts.flow(order, rt.stage_flow(paths)),
+        "flow": flow_chart.flow(order, rt.stage_flow(paths)),
         "effects": charts.removal_effects(rt.stage_removal_effects(paths, order)),
     }
 

@@ -14,6 +14,12 @@ from marshmallow import fields, validate
 
 from .ingest import MAX_TEXT, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
 
+# Counts and values are summed in float64 across paths and resampled by the bootstrap;
+# past 10^15 they stop being exact and overflow intermediate results, and no real
+# workspace comes near that.
+MAX_AMOUNT = 1e15
+AMOUNT = validate.Range(min=0, max=MAX_AMOUNT)
+
 PLAIN = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="Must not contain control characters.")
 TEXT = [validate.Length(min=1, max=MAX_TEXT), PLAIN]
 
@@ -59,7 +65,7 @@ class JourneyInSchema(ma.Schema):
         validate=validate.Length(min=1, max=MAX_TOUCHES),
     )
     converted = _strict_bool(load_default=False)
-    value = Number(load_default=0.0, validate=validate.Range(min=0))
+    value = Number(load_default=0.0, validate=AMOUNT)
     converted_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
     attributes = fields.Dict(
         keys=fields.String(),
@@ -121,9 +127,9 @@ class PathIn(ma.Schema):
     stages = fields.List(
         fields.String(validate=TEXT, allow_none=True), load_default=None, allow_none=True
     )
-    conversions = Number(required=True, validate=validate.Range(min=0))
-    nulls = Number(load_default=0.0, validate=validate.Range(min=0))
-    value = Number(load_default=0.0, validate=validate.Range(min=0))
+    conversions = Number(required=True, validate=AMOUNT)
+    nulls = Number(load_default=0.0, validate=AMOUNT)
+    value = Number(load_default=0.0, validate=AMOUNT)
     date = fields.Date(load_default=None, allow_none=True)
 
     @ma.validates_schema
