@@ -106,8 +106,12 @@ def rss_kib(field: str) -> int:
     return 0
 
 
-def measured(call: Callable[[], Any]) -> tuple[float, float, Any]:
-    """(seconds, peak MiB above the resident set before the call, result)."""
+def measured(call: Callable[[], Any]) -> tuple[float, float, float, Any]:
+    """(wall seconds, CPU seconds, peak MiB above the resident set before, result).
+
+    CPU time is reported beside wall time because other work on a shared machine
+    stretches wall time without changing the work done.
+    """
     try:
         # resets the high-water mark to the current resident set (Linux >= 4.0)
         with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
@@ -115,10 +119,10 @@ def measured(call: Callable[[], Any]) -> tuple[float, float, Any]:
     except OSError:
         pass
     before = rss_kib("VmRSS")
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = call()
-    seconds = time.perf_counter() - start
-    return seconds, max(0, rss_kib("VmHWM") - before) / 1024, result
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return seconds, cpu, max(0, rss_kib("VmHWM") - before) / 1024, result
 
 
 def run_ours(stem: str, order: int, reps: int, with_shapley: bool) -> dict[str, Any]:
@@ -129,7 +133,7 @@ def run_ours(stem: str, order: int, reps: int, with_shapley: bool) -> dict[str, 
     tiny = PathSet.from_lists([["a", "b"], ["b"]], [1, 0], [1, 1])
     get_model("markov", order=order).attribute(tiny)
     get_model("shapley_simple").attribute(tiny)
-    times, peaks = [], []
+    times, cpus, peaks = [], [], []
     effects: dict[str, float] = {}
     details: dict[str, Any] = {}
     for _ in range(reps):
@@ -141,13 +145,14 @@ def run_ours(stem: str, order: int, reps: int, with_shapley: bool) -> dict[str, 
                 get_model("shapley_simple").attribute(paths)
             return credit
 
-        seconds, peak, credit = measured(call)
+        seconds, cpu, peak, credit = measured(call)
         times.append(seconds)
+        cpus.append(cpu)
         peaks.append(peak)
         fx = credit.removal_effects["channel"]
         effects = {c: float(x) for c, x in zip(credit.channel_names, fx, strict=True)}
         details = {k: credit.details[k] for k in ("n_states", "solver", "p_conversion")}
-    return {"times": times, "peak_mib": max(peaks), "effects": effects, **details}
+    return {"times": times, "cpu": cpus, "peak_mib": max(peaks), "effects": effects, **details}
 
 
 def run_ca(stem: str, order: int, reps: int) -> dict[str, Any]:
@@ -162,7 +167,7 @@ def run_ca(stem: str, order: int, reps: int) -> dict[str, Any]:
     from ChannelAttribution import markov_model
 
     frame = pd.read_pickle(f"{stem}.pkl")
-    times, peaks = [], []
+    times, cpus, peaks = [], [], []
     effects: dict[str, float] = {}
     for _ in range(reps):
 
@@ -179,14 +184,15 @@ def run_ca(stem: str, order: int, reps: int) -> dict[str, Any]:
                 flg_pro=False,
             )
 
-        seconds, peak, out = measured(call)
+        seconds, cpu, peak, out = measured(call)
         times.append(seconds)
+        cpus.append(cpu)
         peaks.append(peak)
         fx = out["removal_effects"]
         effects = dict(
             zip(fx["channel_name"], map(float, fx["removal_effects_conversion"]), strict=True)
         )
-    return {"times": times, "peak_mib": max(peaks), "effects": effects}
+    return {"times": times, "cpu": cpus, "peak_mib": max(peaks), "effects": effects}
 
 
 def child(spec: dict[str, Any]) -> None:
@@ -231,32 +237,31 @@ def machine() -> str:
     )
 
 
+HEADER = (
+    "| journeys | channels | unique paths | order | states | CA wall s | ours wall s | speed-up "
+    "| CA CPU s | ours CPU s | CPU speed-up | CA peak MiB | ours peak MiB "
+    "| max abs gap in removal effect |\n" + "|---" * 14 + "|"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child:
         child(json.loads(args.child))
         return 0
     print(f"machine: {machine()}", file=sys.stderr)
-    rows: list[str] = []
-    header = (
-        "| journeys | channels | unique paths | order | states | CA s | ours s | speed-up "
-        "| CA peak MiB | ours peak MiB | max abs gap in removal effect |"
-    )
-    rows += [header, "|" + "---|" * 11]
+    rows = [HEADER]
+    notes: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             reps = args.reps if n < 10**7 else 1
             for ch in args.channels:
                 data = prepare(n, ch, Path(tmp))
                 for order in args.orders:
-                    ours = spawn(
-                        {"engine": "ours", "stem": data["stem"], "order": order, "reps": reps}
-                    )
-                    ca = None
-                    if order in args.ca_orders and not args.no_ca:
-                        ca = spawn(
-                            {"engine": "ca", "stem": data["stem"], "order": order, "reps": reps}
-                        )
+                    spec = {"stem": data["stem"], "order": order, "reps": reps}
+                    ours = spawn({"engine": "ours", **spec})
+                    with_ca = order in args.ca_orders and not args.no_ca
+                    ca = spawn({"engine": "ca", **spec}) if with_ca else None
                     rows.append(table_row(n, ch, order, data, ours, ca))
                     print(rows[-1], file=sys.stderr, flush=True)
                 if args.shapley and (n, ch) == (10**6, 20):
@@ -269,23 +274,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "shapley": True,
                         }
                     )
-                    shapley_line = (
-                        f"order-1 Markov + shapley_simple, 10^6 journeys x 20 channels "
-                        f"({data['unique_paths']} unique paths), one core: median "
-                        f"{statistics.median(both['times']):.3f} s over {reps} runs "
-                        f"(all: {', '.join(f'{t:.3f}' for t in both['times'])}), "
-                        f"peak {both['peak_mib']:.0f} MiB"
-                    )
-                    print(shapley_line, file=sys.stderr, flush=True)
-                    rows.append("")
-                    rows.append(shapley_line)
-                    rows.append("")
-                    rows.append(header)
-                    rows.append("|" + "---|" * 11)
+                    notes.append(shapley_note(data, both))
+                    print(notes[-1], file=sys.stderr, flush=True)
                 Path(data["stem"] + ".npz").unlink()
                 Path(data["stem"] + ".pkl").unlink()
-    print("\n".join(rows))
+    print("\n".join([*rows, "", *notes]))
     return 0
+
+
+def shapley_note(data: dict[str, Any], both: dict[str, Any]) -> str:
+    return (
+        f"order-1 Markov + shapley_simple, 10^6 journeys x 20 channels "
+        f"({data['unique_paths']} unique paths), one core: median wall "
+        f"{statistics.median(both['times']):.3f} s, CPU {statistics.median(both['cpu']):.3f} s "
+        f"over {len(both['times'])} runs (wall: {', '.join(f'{t:.3f}' for t in both['times'])}), "
+        f"peak {both['peak_mib']:.0f} MiB"
+    )
 
 
 def table_row(
@@ -296,18 +300,20 @@ def table_row(
     ours: dict[str, Any],
     ca: dict[str, Any] | None,
 ) -> str:
-    ours_s = statistics.median(ours["times"])
+    wall, cpu = statistics.median(ours["times"]), statistics.median(ours["cpu"])
+    cells = [f"{n:.0e}", str(ch), str(data["unique_paths"]), str(order), str(ours["n_states"])]
     if ca is None:
-        ca_s = ratio = ca_mem = diff = "—"
+        ca_wall = ca_cpu = "—"
+        wall_ratio = cpu_ratio = ca_mem = diff = "—"
     else:
-        ca_t = statistics.median(ca["times"])
-        ca_s, ratio = f"{ca_t:.3f}", f"{ca_t / ours_s:.1f}x"
+        ca_w, ca_c = statistics.median(ca["times"]), statistics.median(ca["cpu"])
+        ca_wall, ca_cpu = f"{ca_w:.3f}", f"{ca_c:.3f}"
+        wall_ratio, cpu_ratio = f"{ca_w / wall:.1f}x", f"{ca_c / cpu:.1f}x"
         ca_mem = f"{ca['peak_mib']:.0f}"
         diff = f"{gap(ours['effects'], ca['effects']):.4f}"
-    return (
-        f"| {n:.0e} | {ch} | {data['unique_paths']} | {order} | {ours['n_states']} | {ca_s} "
-        f"| {ours_s:.3f} | {ratio} | {ca_mem} | {ours['peak_mib']:.0f} | {diff} |"
-    )
+    cells += [ca_wall, f"{wall:.3f}", wall_ratio, ca_cpu, f"{cpu:.3f}", cpu_ratio]
+    cells += [ca_mem, f"{ours['peak_mib']:.0f}", diff]
+    return "| " + " | ".join(cells) + " |"
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
