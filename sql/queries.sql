@@ -345,3 +345,6 @@ CREATE DATABASE {name} TEMPLATE {template}
 
 -- name: drop_database
 DROP DATABASE IF EXISTS {name} WITH (FORCE)
+
+-- name: list_databases
+SELECT datname FROM pg_database WHERE datname LIKE %(pattern)s ORDER BY datname

@@ -24,7 +24,8 @@ from api import create_app, embedded, store
 from api.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-SESSION = f"pathcredit_test_{os.getpid()}"
+PREFIX = "pathcredit_test_"
+SESSION = f"{PREFIX}{os.getpid()}"
 _numbers = itertools.count()
 
 
@@ -43,8 +44,28 @@ def admin_url() -> str:
     return str(embedded.server(ROOT / ".data" / "pgtest").get_uri())
 
 
+def drop_abandoned(admin_url: str) -> None:
+    """Databases of test runs that died without cleaning up (their pid is gone)."""
+    for name in store.list_databases(admin_url, PREFIX):
+        pid = name[len(PREFIX) :].split("_")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            store.drop_database(admin_url, name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def template_db(admin_url: str) -> Iterator[str]:
+    if not os.environ.get("DATABASE_URL"):  # pids only mean something on this machine
+        drop_abandoned(admin_url)
     name = f"{SESSION}_template"
     store.ensure_database(admin_url, name)
     store.migrate_url(with_database(admin_url, name))

@@ -5,7 +5,7 @@ Functions take a connection first and never commit: the caller owns the transact
 lives in ``sql/``. Nothing here imports Flask.
 """
 
-from .admin import copy_database, drop_database, ensure_database, migrate_url
+from .admin import copy_database, drop_database, ensure_database, list_databases, migrate_url
 from .database import Database
 from .dictionaries import (
     DEFAULT_STAGES,
@@ -74,6 +74,7 @@ __all__ = [
     "get_journey",
     "get_workspace",
     "list_channels",
+    "list_databases",
     "list_stages",
     "load_journeys",
     "load_paths",

@@ -30,6 +30,14 @@ def copy_database(admin_uri: str, name: str, template: str) -> None:
     _run(admin_uri, "create_database_from_template", name=name, template=template)
 
 
+def list_databases(admin_uri: str, prefix: str) -> list[str]:
+    """Names of the databases starting with ``prefix``."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    with translated(), psycopg.connect(admin_uri, autocommit=True) as conn:
+        rows = conn.execute(query("list_databases"), {"pattern": pattern}).fetchall()
+    return [r[0] for r in rows]
+
+
 def drop_database(admin_uri: str, name: str) -> None:
     _run(admin_uri, "drop_database", name=name)
 
