@@ -75,11 +75,16 @@ def rect(x: float, y: float, w: float, h: float, fill: str, tip: str = "", **dat
     )
 
 
-def label(x: float, y: float, s: str, cls: str = "", anchor: str = "start", **data: Any) -> str:
+def label(
+    x: float, y: float, s: str, cls: str = "", anchor: str = "start", *, fit: int = 0, **data: Any
+) -> str:
+    """Text at (x, y); longer than ``fit`` characters, it is cut short (whole on hover)."""
     attrs = "".join(f' data-{k}="{escape(str(v))}"' for k, v in data.items())
+    shown = s if not fit or len(s) <= fit else s[: fit - 1] + "\u2026"
+    title = f"<title>{escape(s)}</title>" if shown != s else ""
     return (
         f'<text x="{num(x)}" y="{num(y)}" class="{cls}" '
-        f'text-anchor="{anchor}"{attrs}>{escape(s)}</text>'
+        f'text-anchor="{anchor}"{attrs}>{title}{escape(shown)}</text>'
     )
 
 
@@ -109,7 +114,7 @@ def funnel(rows: Sequence[Mapping[str, Any]], total_journeys: float) -> str:
     for k, row in enumerate(rows):
         y = top + k * row_h
         body += [
-            label(0, y + 17, str(row["stage"]), "label strong"),
+            label(0, y + 17, str(row["stage"]), "label strong", fit=24),
             label(0, y + 35, f"{count(row['reached'])} reached", "label muted"),
         ]
         body += _funnel_bar(row, k, label_w, y, bar_w / max(total_journeys, 1e-300))
@@ -155,21 +160,23 @@ def _funnel_bar(row: Mapping[str, Any], k: int, x: float, y: float, scale: float
 
 
 # ---------------------------------------------------------------------- credit by model
-def credit(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
+def credit(rows: Sequence[Mapping[str, Any]], models: Sequence[str], most: int = 16) -> str:
     """Conversions credited to each channel, one small bar chart per model side by side.
 
     ``rows`` are the attribution table's channel rows (``model``, ``channel``,
     ``conversions``, ``share``). Channels are ordered by their mean share over models,
-    and every panel shares one scale, so bars compare across models.
+    and every panel shares one scale, so bars compare across models. Past
+    ``most`` channels the rest are counted in a last line (the page's table lists them).
     """
     cells = {(r["model"], r["channel"]): r for r in rows}
-    channels = _channels_by_mean_share(rows)
+    ranked = channels_by_mean_share(rows)
+    channels = ranked[:most]
     label_w, top, row_h, gap = 150, 34, 26, 18
     panel_w = (WIDTH - label_w - gap * (len(models) - 1)) / max(len(models), 1)
     biggest = max((float(r["share"] or 0) for r in rows), default=0.0) or 1.0
     body: list[str] = []
     for i, channel in enumerate(channels):
-        body.append(label(label_w - 12, top + i * row_h + 17, channel, "label", "end"))
+        body.append(label(label_w - 12, top + i * row_h + 17, channel, "label", "end", fit=20))
     for m, model in enumerate(models):
         x0 = label_w + m * (panel_w + gap)
         body.append(label(x0, 18, model.replace("_", " "), "label strong"))
@@ -178,10 +185,14 @@ def credit(rows: Sequence[Mapping[str, Any]], models: Sequence[str]) -> str:
             if row is not None:
                 body += _credit_bar(row, x0, top + i * row_h, panel_w - 52, biggest, m)
     height = top + len(channels) * row_h + 6
+    if len(ranked) > most:
+        more = f"and {len(ranked) - most} more channels, in the table below"
+        body.append(label(label_w, height + 12, more, "label muted"))
+        height += 22
     return svg(WIDTH, height, "Conversions credited to each channel, by model", body, "credit")
 
 
-def _channels_by_mean_share(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+def channels_by_mean_share(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     totals: dict[str, float] = {}
     for r in rows:
         totals[r["channel"]] = totals.get(r["channel"], 0.0) + float(r["share"] or 0)
@@ -242,7 +253,7 @@ def _dropoff_row(row: Mapping[str, Any], x0: float, y: float, axis_w: float) -> 
         f"({percent(rate)}; interval {percent(low)}{DASH}{percent(high)})"
     )
     return [
-        label(x0 - 12, mid + 5, where, "label", "end"),
+        label(x0 - 12, mid + 5, where, "label", "end", fit=34),
         rect(x0, y + 6, rate * axis_w, 18, DROPPED, tip),
         f'<line x1="{num(lo_x)}" y1="{num(mid)}" x2="{num(hi_x)}" y2="{num(mid)}" '
         f'class="whisker"/>',
@@ -278,7 +289,7 @@ def removal_effects(rows: Sequence[Mapping[str, Any]]) -> str:
         y, effect = top + k * row_h, float(row["removal_effect"])
         tip = f"{row['stage']}: removing it loses {percent(effect)} of conversions"
         body += [
-            label(label_w - 12, y + 18, str(row["stage"]), "label", "end"),
+            label(label_w - 12, y + 18, str(row["stage"]), "label", "end", fit=24),
             rect(label_w, y + 5, axis_w, 18, "#eef1f5"),
             rect(label_w, y + 5, effect * axis_w, 18, stage_colour(k), tip),
             label(

@@ -164,7 +164,7 @@ def _flow_node(node: _Node, scale: float, node_w: float) -> str:
     if node.name in ("Converted", "Dropped out"):
         lx, ly, anchor = x + node_w + 8, node.y + h / 2, "start"
         parts += [
-            label(lx, ly - 2, node.name, "label strong", anchor),
+            label(lx, ly - 2, node.name, "label strong", anchor, fit=22),
             label(
                 lx,
                 ly + 15,
@@ -180,7 +180,7 @@ def _flow_node(node: _Node, scale: float, node_w: float) -> str:
         lx, anchor = x + (0 if node.column == 0 else node_w / 2), "start"
         anchor = "start" if node.column == 0 else "middle"
         parts += [
-            label(lx, node.y - 22, node.name, "label strong", anchor),
+            label(lx, node.y - 22, node.name, "label strong", anchor, fit=22),
             label(
                 lx,
                 node.y - 7,

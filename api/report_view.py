@@ -89,7 +89,7 @@ def credit_table(
 ) -> list[tuple[str, list[dict[str, Any]]]]:
     """Channel x model cells for the table under the chart."""
     cells = {(r["channel"], r["model"]): float(r["conversions"]) for r in rows}
-    channels = sorted({r["channel"] for r in rows})
+    channels = charts.channels_by_mean_share(rows)
     return [
         (c, [{"value": cells.get((c, m), 0.0), "text": f"{cells.get((c, m), 0.0):,.1f}"}
              for m in models])
