@@ -116,9 +116,16 @@ COPY journeys_in (n, journey_id, customer_id, channels, stages, touched_at, camp
     devices, converted, value, converted_at, day, attributes) FROM STDIN
 
 -- name: snapshot_replaced_journeys
+-- One index probe per incoming journey: a hash join would scan every stored journey
+-- of the workspace for each chunk of a large upload. LIMIT 1 (the key is unique) keeps
+-- the planner from flattening the lateral subquery back into such a join.
 INSERT INTO journeys_old
-SELECT j.* FROM journeys j JOIN journeys_in i ON i.journey_id = j.journey_id
-WHERE j.workspace_id = %(workspace_id)s
+SELECT j.* FROM journeys_in i
+CROSS JOIN LATERAL (
+    SELECT * FROM journeys
+    WHERE workspace_id = %(workspace_id)s AND journey_id = i.journey_id
+    LIMIT 1
+) AS j
 
 -- name: drop_unchanged_journeys
 -- Re-sent journeys identical to the stored ones change nothing; the row count is the
@@ -179,6 +186,11 @@ ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
     nulls = r.nulls + excluded.nulls,
     value = CASE WHEN r.conversions + excluded.conversions = 0 THEN 0
                  ELSE r.value + excluded.value END
+
+-- name: analyze_journeys_old
+-- Temporary tables get no statistics otherwise; with them, the rollup queries below
+-- probe the primary key per removed path instead of scanning the workspace's rollups.
+ANALYZE journeys_old
 
 -- name: drop_empty_rollups
 -- Only paths that lost journeys can have emptied.
@@ -246,6 +258,11 @@ INSERT INTO aggregated_paths AS a (workspace_id, day, channels, stages, conversi
 SELECT %(workspace_id)s, day, channels, stages, conversions, nulls, value FROM paths_in
 ON CONFLICT ON CONSTRAINT aggregated_paths_key DO UPDATE SET
     conversions = excluded.conversions, nulls = excluded.nulls, value = excluded.value
+
+-- name: raise_work_mem
+-- Grouping and ordering hundreds of thousands of paths spills to disk at the default
+-- 4 MB; for this transaction only.
+SET LOCAL work_mem = '256MB'
 
 -- name: load_paths
 -- Aggregated paths over a date range, read from the rollups (never raw journeys),

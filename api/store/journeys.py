@@ -191,14 +191,17 @@ def _merge(conn: psycopg.Connection, workspace_id: int) -> WriteCounts:
     n_replaced = int(replaced[0]) if replaced else 0
     upsert = "upsert_journeys" if n_replaced else "insert_journeys"
     written = conn.execute(query(upsert), params).rowcount
-    _move_rollups(conn, workspace_id)
+    _move_rollups(conn, workspace_id, removed=n_replaced)
     return WriteCounts(written - n_replaced, n_replaced, unchanged)
 
 
-def _move_rollups(conn: psycopg.Connection, workspace_id: int) -> None:
+def _move_rollups(conn: psycopg.Connection, workspace_id: int, removed: int) -> None:
     params = {"workspace_id": workspace_id}
+    if removed:
+        conn.execute(query("analyze_journeys_old"))
     conn.execute(query("move_rollups"), params)
-    conn.execute(query("drop_empty_rollups"), params)
+    if removed:
+        conn.execute(query("drop_empty_rollups"), params)
 
 
 def delete_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str) -> None:
@@ -208,7 +211,7 @@ def delete_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str)
     params = {"workspace_id": workspace_id, "journey_id": journey_id}
     if conn.execute(query("delete_journey"), params).rowcount == 0:
         raise NotFoundError(f"no journey {journey_id!r} in this workspace")
-    _move_rollups(conn, workspace_id)
+    _move_rollups(conn, workspace_id, removed=1)
 
 
 def delete_customer(conn: psycopg.Connection, workspace_id: int, customer_id: str) -> int:
@@ -218,7 +221,7 @@ def delete_customer(conn: psycopg.Connection, workspace_id: int, customer_id: st
     params = {"workspace_id": workspace_id, "customer_id": customer_id}
     deleted = conn.execute(query("delete_customer_journeys"), params).rowcount
     if deleted:
-        _move_rollups(conn, workspace_id)
+        _move_rollups(conn, workspace_id, removed=deleted)
     return deleted
 
 

@@ -50,6 +50,7 @@ def load_paths(
     convert); client-aggregated paths without a date count only when no range is given.
     """
     params = {"workspace_id": workspace_id, "date_from": date_from, "date_to": date_to}
+    conn.execute(query("raise_work_mem"))
     row = conn.execute(query("load_paths"), params).fetchone()
     assert row is not None
     return _arrays(conn, workspace_id, row, with_times=False)
@@ -78,6 +79,7 @@ def load_journeys(
         "campaign": campaign,
         "customer_id": customer_id,
     }
+    conn.execute(query("raise_work_mem"))
     row = conn.execute(query("load_journeys"), params).fetchone()
     assert row is not None
     return _arrays(conn, workspace_id, row, with_times=True)
