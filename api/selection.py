@@ -39,7 +39,23 @@ from .store.selections import count_aggregated_paths, load_selected_paths
 SECONDS_PER_DAY = 86_400.0
 MAX_LOOKBACK_DAYS = 3650
 
-_NAME = fields.String(validate=validate.Length(min=1, max=200))
+
+def no_nul(value: Any) -> None:
+    """PostgreSQL text and jsonb cannot hold NUL characters; refuse them up front."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ma.ValidationError("Must not contain NUL characters.")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            no_nul(key)
+            no_nul(item)
+    elif isinstance(value, list):
+        for item in value:
+            no_nul(item)
+
+
+_NAME = fields.String(validate=[validate.Length(min=1, max=200), no_nul])
+_TEXT = [validate.Length(min=1), no_nul]
 
 
 class JSONObject(fields.String):
@@ -76,17 +92,18 @@ class FiltersIn(ma.Schema):
 
     attributes = fields.Dict(
         keys=fields.String(),
+        validate=no_nul,
         metadata={
             "description": "Journey attributes to match by containment: every key given "
             "must be present with that value (JSON values; nested objects match partially)."
         },
     )
     device = fields.String(
-        validate=validate.Length(min=1),
+        validate=_TEXT,
         metadata={"description": "Keep journeys with at least one touch on this device."},
     )
     campaign = fields.String(
-        validate=validate.Length(min=1),
+        validate=_TEXT,
         metadata={"description": "Keep journeys with at least one touch in this campaign."},
     )
 
@@ -134,10 +151,10 @@ class SelectionQuery(_DateRange):
     """The same selection as query parameters; objects are JSON-encoded strings."""
 
     attributes = JSONObject(
-        metadata={"description": 'Attributes to match, as JSON: `{"plan":"pro"}`.'}
+        validate=no_nul, metadata={"description": 'Attributes to match, as JSON: `{"plan":"pro"}`.'}
     )
-    device = fields.String(validate=validate.Length(min=1))
-    campaign = fields.String(validate=validate.Length(min=1))
+    device = fields.String(validate=_TEXT)
+    campaign = fields.String(validate=_TEXT)
     channel_groups = JSONObject(
         values=_NAME,
         metadata={"description": 'Channel grouping as JSON: `{"google":"search"}`.'},

@@ -204,6 +204,8 @@ def test_engine_errors_point_at_the_option(client, auth, small) -> None:
         ({"lookback_days": 0}, "/lookback_days"),
         ({"filters": {"device": 3}}, "/filters/device"),
         ({"channel_groups": {"a": 1}}, "/channel_groups/a/value"),
+        ({"filters": {"attributes": {"plan": ["a\u0000"]}}}, "/filters/attributes"),
+        ({"filters": {"campaign": "\u0000"}}, "/filters/campaign"),
     ],
 )
 def test_invalid_requests_are_problems(client, auth, body, pointer) -> None:
