@@ -21,7 +21,7 @@ Channel groups are applied last, then repeats collapsed, as the engine's ``prepa
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -55,7 +55,7 @@ def no_nul(value: Any) -> None:
 
 
 _NAME = fields.String(validate=[validate.Length(min=1, max=200), no_nul])
-_TEXT = [validate.Length(min=1), no_nul]
+_TEXT: list[Callable[[Any], Any]] = [validate.Length(min=1), no_nul]
 
 
 class JSONObject(fields.String):
