@@ -38,6 +38,9 @@ from .exceptions import InvalidPaths
 NO_STAGE = "(none)"
 """Stage name given to touches that carry no stage in a set where others do."""
 
+MIN_POSITIVE_COUNT = 1e-6
+"""Smallest positive conversion or null count a path may carry."""
+
 CA_SEPARATOR = " > "
 """Separator of ChannelAttribution-style path strings."""
 
@@ -559,6 +562,14 @@ def _count_array(x: ArrayLike, n: int, what: str) -> FloatArray:
     arr = _float_array(x, n, what)
     if np.any(arr < 0):
         raise InvalidPaths(f"{what}[{int(np.flatnonzero(arr < 0)[0])}] is negative")
+    # Counts are journeys (possibly weighted). A positive count far below one journey
+    # carries no information and makes value-per-conversion ratios overflow.
+    tiny = (arr > 0) & (arr < MIN_POSITIVE_COUNT)
+    if np.any(tiny):
+        raise InvalidPaths(
+            f"{what}[{int(np.flatnonzero(tiny)[0])}] is {arr[tiny][0]!r}: a count must be 0 "
+            f"or at least {MIN_POSITIVE_COUNT:g}"
+        )
     return arr
 
 

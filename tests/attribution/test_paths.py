@@ -228,3 +228,11 @@ def test_collapse_repeats_leaves_no_repeats_and_is_idempotent(spec) -> None:
     again = collapsed.collapse_repeats()
     assert again.tokens.tolist() == collapsed.tokens.tolist()
     assert again.offsets.tolist() == collapsed.offsets.tolist()
+
+
+def test_a_positive_count_below_the_minimum_is_rejected() -> None:
+    # 5e-324 conversions with a large value once overflowed value-per-conversion ratios
+    with pytest.raises(InvalidPaths, match=r"conversions\[0\].*at least 1e-06"):
+        PathSet.from_lists([["a", "b"], ["b"]], [5e-324, 1], [0, 1], [1e15, 2])
+    with pytest.raises(InvalidPaths, match=r"nulls\[1\]"):
+        PathSet.from_lists([["a"], ["b"]], [1, 1], [0, 1e-9])
