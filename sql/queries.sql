@@ -106,7 +106,8 @@ CREATE TEMP TABLE IF NOT EXISTS journeys_in (
 CREATE TEMP TABLE IF NOT EXISTS journeys_old (LIKE journeys) ON COMMIT DELETE ROWS
 
 -- name: clear_journeys_in
-DELETE FROM journeys_in
+-- Between chunks of one write; cheaper than deleting tens of thousands of rows.
+TRUNCATE journeys_in
 
 -- name: clear_journeys_old
 DELETE FROM journeys_old
@@ -141,9 +142,6 @@ WITH same AS (
     RETURNING o.journey_id
 )
 DELETE FROM journeys_in i USING same WHERE i.journey_id = same.journey_id
-
--- name: count_journeys_old
-SELECT count(*) FROM journeys_old
 
 -- name: insert_journeys
 -- Used when no incoming journey replaces a stored one: a plain insert avoids the

@@ -185,10 +185,10 @@ def _line(n: int, r: JourneyRow) -> str:
 
 def _merge(conn: psycopg.Connection, workspace_id: int) -> WriteCounts:
     params = {"workspace_id": workspace_id}
-    conn.execute(query("snapshot_replaced_journeys"), params)
-    unchanged = conn.execute(query("drop_unchanged_journeys"), params).rowcount
-    replaced = conn.execute(query("count_journeys_old")).fetchone()
-    n_replaced = int(replaced[0]) if replaced else 0
+    found = conn.execute(query("snapshot_replaced_journeys"), params).rowcount
+    # New journeys only (an initial load): nothing can be unchanged or replaced.
+    unchanged = conn.execute(query("drop_unchanged_journeys"), params).rowcount if found else 0
+    n_replaced = found - unchanged
     upsert = "upsert_journeys" if n_replaced else "insert_journeys"
     written = conn.execute(query(upsert), params).rowcount
     _move_rollups(conn, workspace_id, removed=n_replaced)
