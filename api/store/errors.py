@@ -40,7 +40,9 @@ def translated() -> Iterator[None]:
         yield
     except pg.UniqueViolation as e:
         raise ConflictError(_message(e)) from e
-    except (pg.DataException, pg.IntegrityConstraintViolation) as e:
+    # the DB-API classes cover every SQLSTATE of classes 22 and 23 (pg.DataException is
+    # 22000 alone: a NUL in a JSON filter, 22P05, would slip past it)
+    except (psycopg.DataError, psycopg.IntegrityError) as e:
         raise InvalidDataError(_message(e)) from e
     except (psycopg.OperationalError, psycopg.InterfaceError) as e:
         raise UnavailableError(_message(e)) from e
