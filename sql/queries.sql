@@ -87,7 +87,7 @@ WHERE s.code = ANY(%(codes)s::smallint[])
 -- journeys into journeys_in and gather the rows they replace or delete in
 -- journeys_old, then move rollups by the difference.
 CREATE TEMP TABLE IF NOT EXISTS journeys_in (
-    n integer NOT NULL,
+    workspace_id bigint NOT NULL,
     journey_id text NOT NULL,
     customer_id text,
     channels smallint[] NOT NULL,
@@ -113,8 +113,28 @@ TRUNCATE journeys_in
 DELETE FROM journeys_old
 
 -- name: copy_journeys_in
-COPY journeys_in (n, journey_id, customer_id, channels, stages, touched_at, campaigns,
-    devices, converted, value, converted_at, day, attributes) FROM STDIN
+COPY journeys_in (workspace_id, journey_id, customer_id, channels, stages, touched_at,
+    campaigns, devices, converted, value, converted_at, day, attributes) FROM STDIN
+
+-- name: copy_journeys
+-- Straight into the table when none of the rows exists yet (a first load): the same
+-- rows as copy_journeys_in, parsed once instead of staged and copied again.
+COPY journeys (workspace_id, journey_id, customer_id, channels, stages, touched_at,
+    campaigns, devices, converted, value, converted_at, day, attributes) FROM STDIN
+
+-- name: add_rollups_of_journeys
+-- The rollups of journeys that copy_journeys just stored.
+INSERT INTO path_rollups AS r (workspace_id, day, channels, stages, conversions, nulls, value)
+SELECT workspace_id, day, channels, stages,
+    sum(converted::int), sum((NOT converted)::int), sum(value)
+FROM journeys
+WHERE workspace_id = %(workspace_id)s AND journey_id = ANY(%(journey_ids)s::text[])
+GROUP BY workspace_id, day, channels, stages
+ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
+    conversions = r.conversions + excluded.conversions,
+    nulls = r.nulls + excluded.nulls,
+    value = CASE WHEN r.conversions + excluded.conversions = 0 THEN 0
+                 ELSE r.value + excluded.value END
 
 -- name: snapshot_replaced_journeys
 -- One index probe per incoming journey: a hash join would scan every stored journey

@@ -17,6 +17,7 @@ from datetime import date, datetime
 from typing import Any, NamedTuple
 
 import psycopg
+from psycopg import errors as pg_errors
 
 from . import copytext as ct
 from .dictionaries import Coder, list_channels, list_stages
@@ -73,23 +74,23 @@ class JourneyWrite:
         _prepare(conn)
         self.staged = 0
         self._pending: list[str] = []
-        self._pending_rows = 0
+        self._pending_ids: list[str] = []
         self._merger: _Merger | None = None
 
     def copy(self, rows: Sequence[JourneyRow]) -> None:
         """Stage coded journeys (several calls append)."""
-        start = self.staged
-        self._pending.append("".join([_line(start + i, r) for i, r in enumerate(rows)]))
-        self._pending_rows += len(rows)
+        prefix = f"{self.workspace_id}\t"
+        self._pending.append("".join([prefix + _line(r) for r in rows]))
+        self._pending_ids.extend([r.journey_id for r in rows])
         self.staged += len(rows)
-        if self._pending_rows >= self.CHUNK_ROWS:
+        if len(self._pending_ids) >= self.CHUNK_ROWS:
             self._hand_over()
 
     def _hand_over(self) -> None:
         if self._merger is None:
             self._merger = _Merger(self.conn, self.workspace_id)
-        self._merger.submit("".join(self._pending))
-        self._pending, self._pending_rows = [], 0
+        self._merger.submit(_Chunk("".join(self._pending), self._pending_ids))
+        self._pending, self._pending_ids = [], []
 
     def abort(self, error: BaseException) -> None:
         """Stop merging; the caller rolls the transaction back."""
@@ -98,7 +99,7 @@ class JourneyWrite:
 
     def finish(self) -> WriteCounts:
         """Merge what is left, record new channels, and return the counts."""
-        if self._pending_rows or self._merger is None:
+        if self._pending_ids or self._merger is None:
             self._hand_over()
         assert self._merger is not None
         counts = self._merger.close()
@@ -106,23 +107,34 @@ class JourneyWrite:
         return counts
 
 
+class _Chunk(NamedTuple):
+    text: str  # COPY rows
+    journey_ids: list[str]
+
+
 class _Merger:
-    """Background thread: COPY a chunk into journeys_in, merge it, take the next."""
+    """Background thread: store a chunk, move its rollups, take the next.
+
+    While no chunk has met a stored journey (a first load), chunks are COPYed straight
+    into ``journeys`` inside a savepoint; the first unique violation rolls that COPY back
+    and this and every later chunk goes through the staging table and the merge.
+    """
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
         self.conn = conn
         self.workspace_id = workspace_id
-        self.queue: queue.Queue[str | None] = queue.Queue(maxsize=2)  # bounds memory
+        self.queue: queue.Queue[_Chunk | None] = queue.Queue(maxsize=2)  # bounds memory
         self.counts = WriteCounts(0, 0, 0)
         self.error: BaseException | None = None
         self.cancelled = False
+        self.direct = True
         self.thread = threading.Thread(target=self._run, name="journey-merge", daemon=True)
         self.thread.start()
 
-    def submit(self, text: str) -> None:
+    def submit(self, chunk: _Chunk) -> None:
         if self.error is not None:
             self.close()  # raises the thread's error
-        self.queue.put(text)
+        self.queue.put(chunk)
 
     def close(self, cancel: bool = False) -> WriteCounts:
         self.cancelled = self.cancelled or cancel
@@ -133,20 +145,35 @@ class _Merger:
         return self.counts
 
     def _run(self) -> None:
-        while (text := self.queue.get()) is not None:
+        while (chunk := self.queue.get()) is not None:
             if self.error is not None or self.cancelled:
                 continue  # keep draining so the producer never blocks
             try:
-                self._merge_chunk(text)
+                done = self._store_new(chunk) if self.direct else None
+                self._add(done or self._merge_chunk(chunk))
             except BaseException as e:  # re-raised in the caller's thread
                 self.error = e
 
-    def _merge_chunk(self, text: str) -> None:
+    def _store_new(self, chunk: _Chunk) -> WriteCounts | None:
+        """COPY straight into journeys; None when some journey already exists."""
+        try:
+            with self.conn.transaction(), self.conn.cursor().copy(query("copy_journeys")) as copy:
+                copy.write(chunk.text)
+        except pg_errors.UniqueViolation:
+            self.direct = False
+            return None
+        params = {"workspace_id": self.workspace_id, "journey_ids": chunk.journey_ids}
+        self.conn.execute(query("add_rollups_of_journeys"), params)
+        return WriteCounts(len(chunk.journey_ids), 0, 0)
+
+    def _merge_chunk(self, chunk: _Chunk) -> WriteCounts:
         for name in ("clear_journeys_in", "clear_journeys_old"):
             self.conn.execute(query(name))
         with self.conn.cursor().copy(query("copy_journeys_in")) as copy:
-            copy.write(text)
-        done = _merge(self.conn, self.workspace_id)
+            copy.write(chunk.text)
+        return _merge(self.conn, self.workspace_id)
+
+    def _add(self, done: WriteCounts) -> None:
         c = self.counts
         self.counts = WriteCounts(
             c.created + done.created, c.replaced + done.replaced, c.unchanged + done.unchanged
@@ -160,11 +187,11 @@ def _prepare(conn: psycopg.Connection) -> None:
         conn.execute(query(name))
 
 
-def _line(n: int, r: JourneyRow) -> str:
+def _line(r: JourneyRow) -> str:
+    """A journey as COPY text, after the workspace id column."""
     return (
         "\t".join(
             (
-                str(n),
                 ct.plain(r.journey_id),
                 ct.plain(r.customer_id),
                 ct.int_array(r.channels),

@@ -139,6 +139,11 @@ def test_large_files_merge_in_chunks_in_one_transaction(
     assert bulk_post(client, auth, ndjson(*records), NDJSON).get_json() == {
         "received": 10, "created": 0, "replaced": 1, "unchanged": 9,
     }  # fmt: skip
+    # New journeys first (stored directly), then stored ones (merged).
+    mixed = [journey(f"n{i}") for i in range(4)] + records[5:]
+    assert bulk_post(client, auth, ndjson(*mixed), NDJSON).get_json() == {
+        "received": 9, "created": 4, "replaced": 0, "unchanged": 5,
+    }  # fmt: skip
     conn.rollback()
     assert rollups(conn, "stored_rollups", workspace.workspace_id) == rollups(
         conn, "fresh_rollups", workspace.workspace_id
