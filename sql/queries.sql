@@ -123,13 +123,18 @@ COPY journeys (workspace_id, journey_id, customer_id, channels, stages, touched_
     campaigns, devices, converted, value, converted_at, day, attributes) FROM STDIN
 
 -- name: add_rollups_of_journeys
--- The rollups of journeys that copy_journeys just stored.
+-- The rollups of journeys that copy_journeys just stored, found by one key probe each
+-- (LIMIT 1 keeps the planner from turning the probes into a scan of the workspace).
 INSERT INTO path_rollups AS r (workspace_id, day, channels, stages, conversions, nulls, value)
-SELECT workspace_id, day, channels, stages,
-    sum(converted::int), sum((NOT converted)::int), sum(value)
-FROM journeys
-WHERE workspace_id = %(workspace_id)s AND journey_id = ANY(%(journey_ids)s::text[])
-GROUP BY workspace_id, day, channels, stages
+SELECT %(workspace_id)s, j.day, j.channels, j.stages,
+    sum(j.converted::int), sum((NOT j.converted)::int), sum(j.value)
+FROM unnest(%(journey_ids)s::text[]) AS i(journey_id)
+CROSS JOIN LATERAL (
+    SELECT day, channels, stages, converted, value FROM journeys
+    WHERE workspace_id = %(workspace_id)s AND journey_id = i.journey_id
+    LIMIT 1
+) AS j
+GROUP BY j.day, j.channels, j.stages
 ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
     conversions = r.conversions + excluded.conversions,
     nulls = r.nulls + excluded.nulls,
