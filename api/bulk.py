@@ -2,10 +2,10 @@
 
 Used by ``POST /v1/journeys/bulk`` and ``pathcredit import`` alike. Lines are decoded
 in batches by msgspec (typed, strict, C speed), coded against the workspace
-dictionaries and COPYed into the staging table while the rest of the stream is still
-being read; the merge runs once at the end, in the caller's transaction. A bad record
-stops the writing but not the reading, so the error lists every bad record (up to a
-limit) and nothing is written.
+dictionaries and handed to the store, which stores chunks while the rest of the stream
+is still being read, all in the caller's one transaction. A bad record stops the
+writing but not the reading, so the error lists every bad record (up to a limit), the
+transaction rolls back and nothing is written.
 """
 
 from __future__ import annotations

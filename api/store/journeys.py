@@ -1,10 +1,12 @@
 """Journey writes, reads and deletes, with the rollups moved in the same transaction.
 
-Every write goes the same way, whatever its size: COPY the coded journeys into the
-per-connection staging table ``journeys_in``, gather the stored rows they replace in
-``journeys_old``, drop the unchanged ones, upsert, and move the rollups by
-(+ incoming, - replaced). Deletes fill ``journeys_old`` only. The caller owns the
-transaction; nothing here commits.
+Writes go in chunks. While none of a write's journeys exists yet (a first load), a
+chunk is COPYed straight into ``journeys`` and its rollups are added from the stored
+rows. Otherwise the chunk is COPYed into the per-connection staging table
+``journeys_in``, the stored rows it replaces are gathered in ``journeys_old``, unchanged
+journeys are dropped, the rest upserted, and the rollups moved by (+ incoming,
+- replaced). Deletes fill ``journeys_old`` only. The caller owns the transaction;
+nothing here commits.
 """
 
 from __future__ import annotations
