@@ -70,7 +70,13 @@ def journey_row(
     stage_codes = coder.stages
     stages = [0 if t.stage is None else stage_codes.get(t.stage, -1) for t in touches]
     attributes = bytes(j.attributes)
-    if -1 in stages or j.converted_at is not None or j.value or attributes[:1] not in b"{":
+    if (
+        -1 in stages
+        or j.converted_at is not None
+        or j.value
+        or attributes[:1] not in b"{"
+        or b"\\u0000" in attributes
+    ):
         errors = _journey_rules(j) + _stage_errors(coder, touches, stages)
         if errors:
             return None, errors
@@ -153,6 +159,8 @@ def _journey_rules(j: JourneyIn) -> list[FieldError]:
     attributes = bytes(j.attributes).strip()
     if attributes not in (b"", b"null") and not attributes.startswith(b"{"):
         errors.append(FieldError("/attributes", "Must be a JSON object."))
+    elif b"\\u0000" in attributes:  # jsonb cannot hold NUL characters
+        errors.append(FieldError("/attributes", "Must not contain NUL characters (\\u0000)."))
     if not math.isfinite(j.value):
         errors.append(FieldError("/value", "Must be a finite number."))
     if j.value > 0 and not j.converted:

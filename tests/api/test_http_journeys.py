@@ -206,3 +206,10 @@ def test_delete_customer_moves_rollups(
     assert after["conversions"].sum() == 0 and after["nulls"].sum() == 1
     assert after["value"].sum() == 0
     assert client.delete("/v1/customers/x", headers=auth).get_json()["deleted"] == 0
+
+
+def test_nul_characters_in_attributes_are_invalid(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    body = assert_problem(post(client, auth, journey(attributes={"note": "a\u0000b"})), 422)
+    assert pointers(body) == ["/journeys/0/attributes"]
