@@ -12,6 +12,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from attribution.paths import MIN_POSITIVE_COUNT
+
 from .ingest import MAX_TEXT, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
 
 # Counts and values are summed in float64 across paths and resampled by the bootstrap;
@@ -19,6 +21,16 @@ from .ingest import MAX_TEXT, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
 # workspace comes near that.
 MAX_AMOUNT = 1e15
 AMOUNT = validate.Range(min=0, max=MAX_AMOUNT)
+
+
+def _whole_enough(count: float) -> None:
+    # The engine refuses a positive count below MIN_POSITIVE_COUNT (value per
+    # conversion overflows), so refuse it here, where the pointer names the field.
+    if 0 < count < MIN_POSITIVE_COUNT:
+        raise ma.ValidationError(f"Must be 0 or at least {MIN_POSITIVE_COUNT:g}.")
+
+
+COUNT = [AMOUNT, _whole_enough]
 
 PLAIN = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="Must not contain control characters.")
 TEXT = [validate.Length(min=1, max=MAX_TEXT), PLAIN]
@@ -127,8 +139,8 @@ class PathIn(ma.Schema):
     stages = fields.List(
         fields.String(validate=TEXT, allow_none=True), load_default=None, allow_none=True
     )
-    conversions = Number(required=True, validate=AMOUNT)
-    nulls = Number(load_default=0.0, validate=AMOUNT)
+    conversions = Number(required=True, validate=COUNT)
+    nulls = Number(load_default=0.0, validate=COUNT)
     value = Number(load_default=0.0, validate=AMOUNT)
     date = fields.Date(load_default=None, allow_none=True)
 

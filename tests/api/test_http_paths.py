@@ -8,6 +8,7 @@ import psycopg
 from flask.testing import FlaskClient
 
 from api import store
+from attribution.paths import MIN_POSITIVE_COUNT
 from tests.helpers import assert_problem, journey, pointers
 
 
@@ -73,9 +74,13 @@ def test_path_validation(client: FlaskClient, auth: dict[str, str]) -> None:
         ({"path": [], "conversions": 1}, "/paths/0/path"),
         ({"path": ["a"], "stages": ["nope"], "conversions": 1}, "/paths/0/stages/0"),
         ({"path": ["a"], "conversions": 1, "date": "March"}, "/paths/0/date"),
+        ({"path": ["a"], "conversions": 1e-7}, "/paths/0/conversions"),
+        ({"path": ["a"], "conversions": 1, "nulls": 5e-7}, "/paths/0/nulls"),
     ]
     for path, pointer in cases:
         assert pointers(assert_problem(post(client, auth, path), 422)) == [pointer], path
+    smallest = {"path": ["a"], "conversions": MIN_POSITIVE_COUNT}
+    assert post(client, auth, smallest).status_code == 200
     duplicate = {"path": ["a"], "conversions": 1}
     assert pointers(assert_problem(post(client, auth, duplicate, duplicate), 422)) == ["/paths/1"]
 
