@@ -17,7 +17,7 @@ from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from . import bulk, embedded, store  # noqa: E402
-from .config import Settings  # noqa: E402
+from .config import Settings, with_secret_key  # noqa: E402
 from .errors import Problem  # noqa: E402
 
 DEFAULT_WORKSPACE = "default"
@@ -47,7 +47,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"A new API key: pathcredit key create {DEFAULT_WORKSPACE}", file=sys.stderr)
     settings = replace(
-        settings,
+        with_secret_key(settings),
         database_url=url,
         host=args.host or settings.host,
         port=args.port or settings.port,

@@ -6,12 +6,15 @@ one (a test checks that).
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 MiB = 1024 * 1024
+SECRET_FILE = "secret_key"
 
 
 def _env(name: str, help: str) -> dict[str, str]:
@@ -64,7 +67,8 @@ class Settings:
         default=None,
         metadata=_env(
             "PATHCREDIT_SECRET_KEY",
-            "secret that signs report links (`POST /v1/report-links`); unset turns them off",
+            "secret that signs report links (`POST /v1/report-links`); unset turns them off, "
+            "except under `pathcredit serve`, which keeps a generated one in the data directory",
         ),
     )
     log_level: str = field(default="INFO", metadata=_env("PATHCREDIT_LOG_LEVEL", "logging level"))
@@ -97,3 +101,24 @@ def _convert(name: str, raw: str, default: Any) -> Any:
     if isinstance(default, Path):
         return Path(raw)
     return raw
+
+
+def with_secret_key(settings: Settings) -> Settings:
+    """Settings whose secret key is set: the configured one, else the one kept in
+    ``<data_dir>/secret_key``, generated on first use.
+
+    Kept in a file so that report links survive restarts and every worker signs alike;
+    created exclusively with mode 0600, so two processes starting together agree.
+    """
+    if settings.secret_key:
+        return settings
+    path = settings.data_dir / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return replace(settings, secret_key=path.read_text(encoding="ascii").strip())
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        key = secrets.token_urlsafe(48)
+        fh.write(key + "\n")
+    return replace(settings, secret_key=key)

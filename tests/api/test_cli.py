@@ -10,6 +10,7 @@ import pytest
 
 from api import store
 from api.cli import build_parser, main
+from api.config import Settings
 from tests.helpers import journey, ndjson
 
 
@@ -31,6 +32,20 @@ def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
             build_parser().parse_args([*argv, "--help"])
         assert exit_.value.code == 0
         assert "usage: pathcredit" in capsys.readouterr().out
+
+
+def test_serve_signs_report_links_with_a_kept_secret(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served: list[Settings] = []
+    monkeypatch.setattr("api.server.serve", served.append)
+    monkeypatch.setenv("PATHCREDIT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PATHCREDIT_SECRET_KEY", raising=False)
+    assert main(["serve"]) == 0
+    assert main(["serve"]) == 0
+    capsys.readouterr()
+    secret = (tmp_path / "secret_key").read_text().strip()
+    assert [s.secret_key for s in served] == [secret, secret]
 
 
 def test_workspace_and_keys(env: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from api.config import Settings
+from api.config import SECRET_FILE, Settings, with_secret_key
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 
@@ -29,3 +29,18 @@ def test_from_env() -> None:
 def test_bad_numbers_name_the_setting() -> None:
     with pytest.raises(ValueError, match="port"):
         Settings.from_env({"PATHCREDIT_PORT": "eighty"})
+
+
+def test_a_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    first = with_secret_key(settings)
+    assert first.secret_key and len(first.secret_key) >= 32
+    kept = tmp_path / "data" / SECRET_FILE
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert with_secret_key(settings).secret_key == first.secret_key  # survives a restart
+
+
+def test_a_configured_secret_key_wins(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, secret_key="configured")
+    assert with_secret_key(settings).secret_key == "configured"
+    assert not (tmp_path / SECRET_FILE).exists()
