@@ -7,6 +7,7 @@ a time zone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -30,7 +31,7 @@ def _whole_enough(count: float) -> None:
         raise ma.ValidationError(f"Must be 0 or at least {MIN_POSITIVE_COUNT:g}.")
 
 
-COUNT = [AMOUNT, _whole_enough]
+COUNT: list[Callable[[Any], Any]] = [AMOUNT, _whole_enough]
 
 PLAIN = validate.Regexp(r"^[^\x00-\x1f\x7f]+$", error="Must not contain control characters.")
 TEXT = [validate.Length(min=1, max=MAX_TEXT), PLAIN]
