@@ -17,7 +17,7 @@ from flask.views import MethodView
 
 from attribution import ROW_COLUMNS
 
-from . import journey_export, run_service, tables
+from . import journey_export, run_heartbeat, run_service, tables
 from .attribution_schemas import (
     AttributionIn,
     AttributionQuery,
@@ -78,6 +78,7 @@ class Runs(MethodView):
         """
         after = _decode_cursor(query.get("cursor"))
         with database().transaction() as conn:
+            run_heartbeat.sweep(conn, workspace().workspace_id)
             found = runs.list_runs(
                 conn, workspace().workspace_id, limit=query["limit"] + 1, after=after
             )
@@ -221,6 +222,7 @@ def _get_run(run_id: str) -> dict[str, Any]:
 
 def _succeeded_rows(run_id: str) -> list[dict[str, Any]]:
     with database().transaction() as conn:
+        run_heartbeat.sweep(conn, workspace().workspace_id)
         run = runs.get_run(conn, workspace().workspace_id, run_id)
         if run["status"] != "succeeded":
             raise Conflict(f"Run {run_id} is {run['status']}; its table is not ready.")
@@ -230,6 +232,7 @@ def _succeeded_rows(run_id: str) -> list[dict[str, Any]]:
 def _run_out(run_id: str, *, with_table: bool) -> dict[str, Any]:
     ws = workspace().workspace_id
     with database().transaction() as conn:
+        run_heartbeat.sweep(conn, ws)
         run = runs.get_run(conn, ws, run_id)
         table = None
         if with_table and run["status"] == "succeeded":

@@ -27,6 +27,7 @@ from attribution.bootstrap import bootstrap
 
 from . import store
 from .errors import FieldError, InvalidInput, Problem, ServiceUnavailable, from_store_error
+from .run_heartbeat import heartbeat
 from .selection import Selection, load_selection, selection_from, selection_warnings
 from .store import runs
 
@@ -148,8 +149,11 @@ class RunCancelled(Exception):
 
 
 def start(db: store.Database, workspace_id: int, plan: RunPlan, status: str = "queued") -> str:
+    """Record a new run, held by this process until :func:`execute` ends it."""
     with db.transaction() as conn:
-        return runs.create_run(conn, workspace_id, plan.new_run(), status)
+        run_id = runs.create_run(conn, workspace_id, plan.new_run(), status)
+    heartbeat.hold(db, workspace_id, run_id)
+    return run_id
 
 
 def run_sync(db: store.Database, workspace_id: int, plan: RunPlan, timeout: float) -> str:
@@ -226,6 +230,8 @@ def execute(
         if isinstance(e, Problem | RunCancelled | AttributionError):
             raise problem from None
         raise
+    finally:
+        heartbeat.release(run_id)
 
 
 def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, PathSet, list[str]]:

@@ -210,3 +210,18 @@ SELECT h.run_id, a.model, a.dimension, a.channel, a.stage, a.conversions, a.valu
 FROM hit h
 LEFT JOIN attribution_rows a ON a.workspace_id = %(workspace_id)s AND a.run_id = h.run_id
 ORDER BY a.row_number
+
+-- name: touch_runs
+-- Heartbeat of the runs a live process holds.
+UPDATE attribution_runs SET heartbeat_at = clock_timestamp()
+WHERE workspace_id = %(workspace_id)s AND run_id = ANY(%(run_ids)s::uuid[])
+  AND status IN ('queued', 'running')
+
+-- name: fail_stale_runs
+-- Unfinished runs whose process stopped touching them (see 0021_add_run_heartbeats).
+UPDATE attribution_runs SET status = 'failed', error = %(error)s,
+    finished_at = clock_timestamp()
+WHERE workspace_id = %(workspace_id)s AND status IN ('queued', 'running')
+  AND coalesce(heartbeat_at, started_at, created_at)
+      < clock_timestamp() - make_interval(secs => %(stale_seconds)s)
+RETURNING run_id

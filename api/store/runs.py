@@ -135,6 +135,20 @@ def fail_run(
     conn.execute(run_query("fail_run"), params)
 
 
+def touch_runs(conn: psycopg.Connection, workspace_id: int, run_ids: Sequence[str]) -> None:
+    """Record that the runs ``run_ids`` are still held by a live process."""
+    params = {"workspace_id": workspace_id, "run_ids": list(run_ids)}
+    conn.execute(run_query("touch_runs"), params)
+
+
+def fail_stale_runs(
+    conn: psycopg.Connection, workspace_id: int, stale_seconds: float, error: Mapping[str, Any]
+) -> list[str]:
+    """Mark failed the unfinished runs untouched for ``stale_seconds``; their ids."""
+    params = {"workspace_id": workspace_id, "stale_seconds": stale_seconds, "error": Jsonb(error)}
+    return [str(r[0]) for r in conn.execute(run_query("fail_stale_runs"), params).fetchall()]
+
+
 def get_run(conn: psycopg.Connection, workspace_id: int, run_id: str) -> dict[str, Any]:
     row = conn.execute(run_query("get_run"), _key(workspace_id, run_id)).fetchone()
     if row is None:
