@@ -15,14 +15,22 @@ import csv
 import gc
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import msgspec
 
 from . import store
 from .errors import FieldError, InvalidInput
-from .ingest import JourneyIn, journey_row, ndjson_lines, pointer_from_msgspec, raw_json
+from .ingest import (
+    JourneyIn,
+    JourneyLine,
+    journey_row,
+    ndjson_lines,
+    pointer_from_msgspec,
+    raw_json,
+    stamps_match,
+)
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
 CSV_TYPES = ("text/csv",)
@@ -34,6 +42,7 @@ CSV_REQUIRED = ("journey_id", "timestamp", "channel")
 LINES_PER_BATCH = 2000  # decoded, checked and staged together
 TOUCH_COLUMNS = ("timestamp", "channel", "stage", "campaign", "device")
 
+_fast_decoder = msgspec.json.Decoder(list[JourneyLine])
 _batch_decoder = msgspec.json.Decoder(list[JourneyIn])
 _line_decoder = msgspec.json.Decoder(JourneyIn)
 
@@ -53,7 +62,9 @@ class _Collector:
     def full(self) -> bool:
         return len(self.errors) >= self.max_errors
 
-    def add(self, index: int, journey: JourneyIn, rows: list[store.JourneyRow]) -> None:
+    def add(
+        self, index: int, journey: JourneyIn | JourneyLine, rows: list[store.JourneyRow]
+    ) -> None:
         self.records += 1
         row, errors = journey_row(self.write.coder, journey)
         first = self.seen.setdefault(journey.journey_id, index)
@@ -122,16 +133,25 @@ def _paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _decode(lines: list[bytes], start: int, out: _Collector) -> Iterator[tuple[int, JourneyIn]]:
+def _decode(
+    lines: list[bytes], start: int, out: _Collector
+) -> Iterator[tuple[int, JourneyIn | JourneyLine]]:
     """Decode a batch in one call; only when it fails, line by line to find every error."""
     present = [(start + k, line) for k, line in enumerate(lines) if line.strip()]
-    try:
-        with _paused_gc():
-            decoded = _batch_decoder.decode(b"[" + b",".join(line for _, line in present) + b"]")
+    body = b"[" + b",".join([line for _, line in present]) + b"]"
+    decoded: list[JourneyIn] | list[JourneyLine] | None = None
+    with _paused_gc():
+        if b"\\" not in body and b"\x7f" not in body:
+            with suppress(msgspec.MsgspecError):
+                fast = _fast_decoder.decode(body)
+                if stamps_match([t.timestamp for j in fast for t in j.touchpoints]):
+                    decoded = fast
+        if decoded is None:
+            with suppress(msgspec.MsgspecError):
+                decoded = _batch_decoder.decode(body)
+    if decoded is not None:
         yield from zip((i for i, _ in present), decoded, strict=True)
         return
-    except msgspec.MsgspecError:
-        pass
     for i, line in present:
         try:
             yield i, _line_decoder.decode(line)
