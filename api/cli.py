@@ -1,4 +1,4 @@
-"""The ``pathcredit`` command: serve, migrate, workspace, key, import, demo, spec."""
+"""The ``pathcredit`` command: serve, migrate, workspace, key, bi-role, import, demo, spec."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import logging  # noqa: E402
+import secrets  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 from . import bulk, embedded, store  # noqa: E402
 from .config import Settings, with_secret_key  # noqa: E402
 from .errors import Problem  # noqa: E402
+from .store import bi  # noqa: E402
 
 DEFAULT_WORKSPACE = "default"
 CHUNK = 1 << 20
@@ -116,6 +119,38 @@ def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_bi_role_create(args: argparse.Namespace, settings: Settings) -> int:
+    password = args.password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    generated = not password
+    if generated:
+        password = secrets.token_urlsafe(24)
+    db = _database(settings)
+    try:
+        with db.transaction() as conn:
+            workspace = store.get_workspace(conn, args.workspace)
+            bi.create_bi_role(conn, workspace.workspace_id, args.role, password)
+    finally:
+        db.close()
+    print(f"Created read-only role {args.role!r} for workspace {workspace.name!r}.")
+    if generated:
+        print("Its password (shown once):")
+        print(password)
+    return 0
+
+
+def cmd_bi_role_drop(args: argparse.Namespace, settings: Settings) -> int:
+    db = _database(settings)
+    try:
+        with db.transaction() as conn:
+            bi.drop_bi_role(conn, args.role)
+    finally:
+        db.close()
+    print(f"Dropped role {args.role!r}.")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     kind = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "ndjson")
     reader = bulk.import_csv if kind == "csv" else bulk.import_ndjson
@@ -201,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("key", help="the key, or its prefix (the part after pck_)")
     key_revoke.set_defaults(func=cmd_key_revoke)
 
+    _add_bi_role(verbs)
+
     imp = verbs.add_parser("import", help="import an NDJSON or CSV file of journeys")
     imp.add_argument("file", type=Path, help="journeys file (.ndjson/.jsonl or .csv)")
     imp.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace name")
@@ -218,6 +255,28 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--check", action="store_true", help="fail if the file is out of date")
     spec.set_defaults(func=cmd_spec)
     return parser
+
+
+def _add_bi_role(verbs: Any) -> None:
+    bi_role = verbs.add_parser("bi-role", help="manage read-only database roles for BI tools")
+    actions = bi_role.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create",
+        help="create a login role that reads one workspace's runs",
+        description="Without a password option, a random password is generated and "
+        "printed as the last line. The database role the service uses needs CREATEROLE.",
+    )
+    create.add_argument("workspace", help="workspace name")
+    create.add_argument("role", help="name of the new database role")
+    given = create.add_mutually_exclusive_group()
+    given.add_argument("--password", help="its password (visible to other local users)")
+    given.add_argument(
+        "--password-stdin", action="store_true", help="read its password from standard input"
+    )
+    create.set_defaults(func=cmd_bi_role_create)
+    drop = actions.add_parser("drop", help="revoke a BI role's access and drop it")
+    drop.add_argument("role", help="the database role")
+    drop.set_defaults(func=cmd_bi_role_drop)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -225,3 +225,10 @@ WHERE workspace_id = %(workspace_id)s AND status IN ('queued', 'running')
   AND coalesce(heartbeat_at, started_at, created_at)
       < clock_timestamp() - make_interval(secs => %(stale_seconds)s)
 RETURNING run_id
+
+-- name: create_bi_role
+-- A read-only login role for one workspace (see 0013_create_bi_access).
+SELECT create_bi_role(%(workspace_id)s, %(role_name)s, %(password)s)
+
+-- name: drop_bi_role
+SELECT drop_bi_role(%(role_name)s)

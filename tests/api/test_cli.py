@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import uuid
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api import store
 from api.cli import build_parser, main
@@ -27,7 +31,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]
 
 def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["serve"], ["migrate"], ["workspace", "create"], ["key", "create"],
-                 ["key", "revoke"], ["import"], ["demo"], ["spec"]):  # fmt: skip
+                 ["key", "revoke"], ["bi-role", "create"], ["bi-role", "drop"], ["import"],
+                 ["demo"], ["spec"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_:
             build_parser().parse_args([*argv, "--help"])
         assert exit_.value.code == 0
@@ -62,6 +67,29 @@ def test_workspace_and_keys(env: str, capsys: pytest.CaptureFixture[str]) -> Non
         assert store.authenticate(conn, key) is None
         assert store.authenticate(conn, second) is not None
     assert main(["workspace", "create", "shop"]) == 1
+
+
+def test_bi_roles(
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "workspace", "create", "shop")
+    typed, generated = (f"bi_{os.getpid()}_{uuid.uuid4().hex[:8]}" for _ in range(2))
+    monkeypatch.setattr("sys.stdin", io.StringIO("typed secret\n"))
+    assert run(capsys, "bi-role", "create", "shop", typed, "--password-stdin")[0] == 0
+    code, out = run(capsys, "bi-role", "create", "shop", generated)
+    assert code == 0 and out[-2] == "Its password (shown once):"
+    try:
+        for role, password in ((typed, "typed secret"), (generated, out[-1])):
+            params = {**conninfo_to_dict(env), "user": role, "password": password}
+            with psycopg.connect(make_conninfo(**params)) as bi:
+                assert bi.execute("SELECT count(*) FROM runs_v1").fetchone() == (0,)
+        assert main(["bi-role", "create", "shop", typed, "--password", "again"]) == 1
+        assert main(["bi-role", "create", "nowhere", f"{typed}_x", "--password", "p"]) == 1
+    finally:
+        assert run(capsys, "bi-role", "drop", typed)[0] == 0
+        assert run(capsys, "bi-role", "drop", generated)[0] == 0
+    assert main(["bi-role", "drop", typed]) == 1
+    capsys.readouterr()
 
 
 def test_import_uses_the_bulk_path(
