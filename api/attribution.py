@@ -57,7 +57,9 @@ class Attribution(MethodView):
         Fields left out take the workspace defaults (`GET /v1/settings`). The run is
         stored; it must finish within the service's time limit
         (`PATHCREDIT_RUN_TIMEOUT_SECONDS`), else the answer is a 503 problem: start
-        long runs with `POST /v1/attribution/runs` instead.
+        long runs with `POST /v1/attribution/runs` instead. Bootstrap intervals are
+        bounded here: `confidence.replicates` times the number of models may be at
+        most 2,000 (422 beyond); background runs have no such bound.
         """
         plan = run_service.plan_run(body, _defaults())
         ws = workspace().workspace_id
@@ -148,7 +150,8 @@ class Table(MethodView):
         JSON-encoded). Identical parameters on unchanged data reuse the stored run;
         any write to the workspace's journeys, paths or stages makes the next request
         run again. The `Pathcredit-Run` header names the run, `Pathcredit-Cache`
-        says `hit` or `miss`. A refreshable URL for BI tools.
+        says `hit` or `miss`. A refreshable URL for BI tools. A run that must be
+        computed has the synchronous bounds of `POST /v1/attribution`.
         """
         ws = workspace().workspace_id
         # one transaction: this is the hot path of BI refreshes
@@ -157,7 +160,9 @@ class Table(MethodView):
             plan = run_service.plan_run(query, defaults, run_service.QUERY_POINTERS)
             cached = runs.cached_table(conn, ws, plan.parameters_hash())
         if cached is None:
-            run_id = run_service.run_sync(database(), ws, plan, settings().run_timeout_seconds)
+            run_id = run_service.run_sync(
+                database(), ws, plan, settings().run_timeout_seconds, run_service.QUERY_POINTERS
+            )
             with database().transaction() as conn:
                 cached = run_id, runs.run_rows(conn, ws, run_id)
             hit = "miss"

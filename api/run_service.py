@@ -46,6 +46,12 @@ CONFIDENCE_ARGS = {
 TIMED_MODELS = frozenset({"time_decay"})
 """Models that need each touch's time, hence one path per raw journey."""
 
+SYNC_REPLICATE_BUDGET = 2_000
+"""Bootstrap replicates times models a synchronous run may ask for. Each replicate
+runs its model again, so past this a run on a large workspace cannot fit the time
+limit; refusing at once (422) beats a 503 a minute later. The default (200 replicates)
+fits with ten models. Background runs have no budget."""
+
 _async_slots = threading.BoundedSemaphore(1)
 
 
@@ -156,12 +162,35 @@ def start(db: store.Database, workspace_id: int, plan: RunPlan, status: str = "q
     return run_id
 
 
-def run_sync(db: store.Database, workspace_id: int, plan: RunPlan, timeout: float) -> str:
+def check_sync_budget(plan: RunPlan, pointers: Pointers = Pointers()) -> None:
+    """Raise InvalidInput when the plan's bootstrap is too much work to run synchronously."""
+    if plan.confidence is None:
+        return
+    replicates = int(plan.confidence["replicates"])
+    if replicates * len(plan.models) <= SYNC_REPLICATE_BUDGET:
+        return
+    detail = (
+        f"replicates={replicates} with {len(plan.models)} models is too much work for a "
+        f"synchronous run (replicates x models at most {SYNC_REPLICATE_BUDGET}); ask for "
+        "fewer, or start the run with POST /v1/attribution/runs."
+    )
+    raise InvalidInput(detail, [FieldError(f"{pointers.confidence}/replicates", detail)])
+
+
+def run_sync(
+    db: store.Database,
+    workspace_id: int,
+    plan: RunPlan,
+    timeout: float,
+    pointers: Pointers = Pointers(),
+) -> str:
     """Create and execute a run, waiting at most ``timeout`` seconds; returns its id.
 
-    Past the limit the run is told to stop before its next model and recorded as
-    failed, and the request gets a 503 problem pointing at the asynchronous route.
+    A plan over the synchronous budget is refused first (422). Past the limit the run
+    is told to stop before its next model and recorded as failed, and the request gets
+    a 503 problem pointing at the asynchronous route.
     """
+    check_sync_budget(plan, pointers)
     run_id = start(db, workspace_id, plan)
     cancel = threading.Event()
     outcome: dict[str, BaseException] = {}
