@@ -70,19 +70,35 @@ def load_journeys(
     """One path per journey, with per-touch ``times`` and ``conversion_times`` (seconds
     since the epoch; NaN where the journey did not convert) and ``path_ids`` (journey
     ids), filtered by date range, attribute containment, device or campaign touched."""
-    params = {
+    params = filter_params(
+        workspace_id, date_from, date_to, attributes, device, campaign, customer_id=customer_id
+    )
+    conn.execute(query("raise_work_mem"))
+    row = conn.execute(query("load_journeys"), params).fetchone()
+    assert row is not None
+    return _arrays(conn, workspace_id, row, with_times=True)
+
+
+def filter_params(
+    workspace_id: int,
+    date_from: date | None,
+    date_to: date | None,
+    attributes: Mapping[str, Any] | None,
+    device: str | None,
+    campaign: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Query parameters of a raw-journey filter (every query that selects journeys by
+    date range, attribute containment, device and campaign takes these names)."""
+    return {
         "workspace_id": workspace_id,
         "date_from": date_from,
         "date_to": date_to,
         "attributes": None if attributes is None else json.dumps(attributes),
         "device": device,
         "campaign": campaign,
-        "customer_id": customer_id,
+        **extra,
     }
-    conn.execute(query("raise_work_mem"))
-    row = conn.execute(query("load_journeys"), params).fetchone()
-    assert row is not None
-    return _arrays(conn, workspace_id, row, with_times=True)
 
 
 def _arrays(

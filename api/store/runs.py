@@ -7,7 +7,6 @@ with COPY when it succeeds, in the same transaction as its status. Queries live 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,22 +17,14 @@ from uuid import UUID
 import psycopg
 from psycopg.types.json import Jsonb
 
+from attribution import ROW_COLUMNS
+
 from .errors import NotFoundError
+from .paths import filter_params
 from .selections import run_query
 
-TABLE_COLUMNS = (
-    "model",
-    "dimension",
-    "channel",
-    "stage",
-    "conversions",
-    "value",
-    "share",
-    "removal_effect",
-    "ci_low",
-    "ci_high",
-)
-"""Columns of a stored table row, in the engine's order."""
+TABLE_COLUMNS = ROW_COLUMNS
+"""Columns of a stored table row: the engine's, in its order."""
 
 _RUN_FIELDS = (
     "run_id",
@@ -229,15 +220,9 @@ def converted_journeys(
 ) -> Iterator[tuple[str, float, list[int], list[int]]]:
     """Converted journeys of a selection: (journey_id, value, channel codes, stage codes),
     by journey id, through a server-side cursor so memory stays flat."""
-    params = {
-        "workspace_id": workspace_id,
-        "date_from": date_from,
-        "date_to": date_to,
-        "attributes": None if attributes is None else json.dumps(attributes),
-        "device": device,
-        "campaign": campaign,
-        "lookback_days": lookback_days,
-    }
+    params = filter_params(
+        workspace_id, date_from, date_to, attributes, device, campaign, lookback_days=lookback_days
+    )
     with conn.cursor(name="converted_journeys") as cur:
         cur.itersize = batch
         cur.execute(run_query("selected_converted_journeys"), params)

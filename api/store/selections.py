@@ -8,7 +8,6 @@ Queries live in ``sql/queries_runs.sql``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date
 from functools import cache
@@ -16,7 +15,7 @@ from typing import Any
 
 import psycopg
 
-from .paths import _arrays
+from .paths import _arrays, filter_params
 from .sqlfiles import SQL_DIR, parse_queries
 
 RUN_QUERIES_FILE = SQL_DIR / "queries_runs.sql"
@@ -50,15 +49,9 @@ def load_selected_paths(
     conversion (its last touch when it did not convert); journeys left without a
     touch are left out.
     """
-    params = {
-        "workspace_id": workspace_id,
-        "date_from": date_from,
-        "date_to": date_to,
-        "attributes": None if attributes is None else json.dumps(attributes),
-        "device": device,
-        "campaign": campaign,
-        "lookback_days": lookback_days,
-    }
+    params = filter_params(
+        workspace_id, date_from, date_to, attributes, device, campaign, lookback_days=lookback_days
+    )
     row = conn.execute(run_query("load_selected_paths"), params).fetchone()
     assert row is not None
     return _arrays(conn, workspace_id, row, with_times=False)
