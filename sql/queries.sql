@@ -122,19 +122,27 @@ COPY journeys_in (workspace_id, journey_id, customer_id, channels, stages, touch
 COPY journeys (workspace_id, journey_id, customer_id, channels, stages, touched_at,
     campaigns, devices, converted, value, converted_at, day, attributes) FROM STDIN
 
--- name: add_rollups_of_journeys
--- The rollups of journeys that copy_journeys just stored, found by one key probe each
--- (LIMIT 1 keeps the planner from turning the probes into a scan of the workspace).
+-- name: create_rollups_in
+-- A chunk's rollups, totalled by the writer: added to path_rollups by one upsert.
+CREATE TEMP TABLE IF NOT EXISTS rollups_in (
+    day date NOT NULL,
+    channels smallint[] NOT NULL,
+    stages smallint[] NOT NULL,
+    conversions bigint NOT NULL,
+    nulls bigint NOT NULL,
+    value double precision NOT NULL
+) ON COMMIT DELETE ROWS
+
+-- name: clear_rollups_in
+TRUNCATE rollups_in
+
+-- name: copy_rollups_in
+COPY rollups_in (day, channels, stages, conversions, nulls, value) FROM STDIN
+
+-- name: add_rollups_in
+-- The rollups of journeys that copy_journeys just stored (one row per day and path).
 INSERT INTO path_rollups AS r (workspace_id, day, channels, stages, conversions, nulls, value)
-SELECT %(workspace_id)s, j.day, j.channels, j.stages,
-    sum(j.converted::int), sum((NOT j.converted)::int), sum(j.value)
-FROM unnest(%(journey_ids)s::text[]) AS i(journey_id)
-CROSS JOIN LATERAL (
-    SELECT day, channels, stages, converted, value FROM journeys
-    WHERE workspace_id = %(workspace_id)s AND journey_id = i.journey_id
-    LIMIT 1
-) AS j
-GROUP BY j.day, j.channels, j.stages
+SELECT %(workspace_id)s, day, channels, stages, conversions, nulls, value FROM rollups_in
 ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
     conversions = r.conversions + excluded.conversions,
     nulls = r.nulls + excluded.nulls,
