@@ -148,14 +148,7 @@ def _matched_rows(
     keys: Mapping[tuple[tuple[int, ...], tuple[int, ...]], int],
 ) -> Iterator[dict[str, Any]]:
     journeys = runs.converted_journeys(
-        conn,
-        workspace_id,
-        date_from=s.date_from,
-        date_to=s.date_to,
-        attributes=s.attributes,
-        device=s.device,
-        campaign=s.campaign,
-        lookback_days=s.lookback_days,
+        conn, workspace_id, **s.journey_filters(), lookback_days=s.lookback_days
     )
     for journey_id, value, channels, stages in journeys:
         p = keys.get((tuple(channels), tuple(stages)))

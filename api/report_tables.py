@@ -52,23 +52,21 @@ def stage_order(paths: PathSet, workspace_stages: Sequence[str]) -> list[str]:
 
 def by_channel(paths: PathSet) -> PathSet:
     """The same journeys with touches labelled by channel only."""
-    return PathSet(
-        channel_names=paths.channel_names,
-        tokens=paths.tokens,
-        offsets=paths.offsets,
-        conversions=paths.conversions,
-        nulls=paths.nulls,
-        value=paths.value,
-    )
+    return _labelled(paths, paths.channel_names, paths.tokens)
 
 
 def by_stage(paths: PathSet) -> PathSet:
     """The same journeys with touches labelled by stage only (stage names as "channels")."""
     if paths.stage_names is None or paths.stage_tokens is None:
         raise MissingData("this report needs touch stages; the paths carry none")
+    return _labelled(paths, paths.stage_names, paths.stage_tokens)
+
+
+def _labelled(paths: PathSet, names: tuple[str, ...], tokens: Any) -> PathSet:
+    """``paths``' journeys and totals with ``tokens`` (naming ``names``) as their touches."""
     return PathSet(
-        channel_names=paths.stage_names,
-        tokens=paths.stage_tokens,
+        channel_names=names,
+        tokens=tokens,
         offsets=paths.offsets,
         conversions=paths.conversions,
         nulls=paths.nulls,

@@ -188,6 +188,16 @@ class Selection:
         """Whether loading needs the raw journeys rather than the rollups."""
         return need_times or self.has_filters or self.lookback_days is not None
 
+    def journey_filters(self) -> dict[str, Any]:
+        """Keyword arguments of the store's raw-journey reads: range and segment."""
+        return {
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "attributes": self.attributes,
+            "device": self.device,
+            "campaign": self.campaign,
+        }
+
     def parameters(self) -> dict[str, Any]:
         """JSON-ready, in the body form, every field present (for storing and hashing)."""
         filters = {
@@ -250,27 +260,12 @@ def read_selection(
     path ``i`` of :func:`load_selection`'s result."""
     s = selection
     if need_times:
-        arrays = store.load_journeys(
-            conn,
-            workspace_id,
-            date_from=s.date_from,
-            date_to=s.date_to,
-            attributes=s.attributes,
-            device=s.device,
-            campaign=s.campaign,
-        )
+        arrays = store.load_journeys(conn, workspace_id, **s.journey_filters())
         if s.lookback_days is not None:
             arrays = trim_to_window(arrays, s.lookback_days)
     elif s.reads_journeys():
         arrays = load_selected_paths(
-            conn,
-            workspace_id,
-            date_from=s.date_from,
-            date_to=s.date_to,
-            attributes=s.attributes,
-            device=s.device,
-            campaign=s.campaign,
-            lookback_days=s.lookback_days,
+            conn, workspace_id, **s.journey_filters(), lookback_days=s.lookback_days
         )
     else:
         arrays = store.load_paths(conn, workspace_id, date_from=s.date_from, date_to=s.date_to)
