@@ -33,7 +33,9 @@ Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 STAMP = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$"
 Stamp = Annotated[str, msgspec.Meta(pattern=STAMP)]
 NOT_A_TIME = "Not a valid aware datetime (ISO 8601 with a time zone, like 2024-03-01T10:00:00Z)."
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+# Values are summed in float64 across paths: the same cap as the JSON schemas.
+MAX_VALUE = 1e15
+NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_VALUE)]
 
 
 # gc=False: millions of these are created per bulk file and none can form a cycle;

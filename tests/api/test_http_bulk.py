@@ -183,3 +183,21 @@ def test_bulk_times_must_be_real_and_zoned(client: FlaskClient, auth: dict[str, 
     error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
     assert pointers(error) == ["/0/touchpoints/0/timestamp", "/1/touchpoints/0/timestamp"]
     assert all("time zone" in e["detail"] for e in error["errors"])
+
+
+def test_values_are_capped_like_the_json_schema(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, workspace: store.Workspace
+) -> None:
+    big = journey("big", converted=True, value=2e15)
+    body = ndjson(journey("a", converted=True, value=1e15), big, journey("c"))
+    error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
+    assert pointers(error) == ["/1/value"]
+    assert store.load_paths(conn, workspace.workspace_id)["offsets"].tolist() == [0]
+    csv_body = (
+        "journey_id,timestamp,channel,converted,value\r\n"
+        "a,2024-03-01T10:00:00Z,email,true,1e15\r\n"
+        "b,2024-03-01T10:00:00Z,email,true,1.5e15\r\n"
+    )
+    assert pointers(assert_problem(bulk_post(client, auth, csv_body, CSV), 422)) == ["/1/value"]
+    response = bulk_post(client, auth, ndjson(journey("a", converted=True, value=1e15)), NDJSON)
+    assert response.get_json()["created"] == 1
