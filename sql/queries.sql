@@ -123,7 +123,7 @@ COPY journeys (workspace_id, journey_id, customer_id, channels, stages, touched_
     campaigns, devices, converted, value, converted_at, day, attributes) FROM STDIN
 
 -- name: create_rollups_in
--- A chunk's rollups, totalled by the writer: added to path_rollups by one upsert.
+-- A write's rollups, totalled by the writer: added to path_rollups by one upsert.
 CREATE TEMP TABLE IF NOT EXISTS rollups_in (
     day date NOT NULL,
     channels smallint[] NOT NULL,
@@ -139,8 +139,15 @@ TRUNCATE rollups_in
 -- name: copy_rollups_in
 COPY rollups_in (day, channels, stages, conversions, nulls, value) FROM STDIN
 
+-- name: workspace_has_rollups
+SELECT EXISTS (SELECT 1 FROM path_rollups WHERE workspace_id = %(workspace_id)s)
+
+-- name: copy_path_rollups
+-- Straight into the table when the workspace has no rollups yet (a first load).
+COPY path_rollups (workspace_id, day, channels, stages, conversions, nulls, value) FROM STDIN
+
 -- name: add_rollups_in
--- The rollups of journeys that copy_journeys just stored (one row per day and path).
+-- The rollups of journeys that copy_journeys stored (one row per day and path).
 INSERT INTO path_rollups AS r (workspace_id, day, channels, stages, conversions, nulls, value)
 SELECT %(workspace_id)s, day, channels, stages, conversions, nulls, value FROM rollups_in
 ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET

@@ -1,11 +1,11 @@
 """Journey writes, reads and deletes, with the rollups moved in the same transaction.
 
 Writes go in chunks. While none of a write's journeys exists yet (a first load), a
-chunk is COPYed straight into ``journeys`` and its rollups are added from the stored
-rows. Otherwise the chunk is COPYed into the per-connection staging table
-``journeys_in``, the stored rows it replaces are gathered in ``journeys_old``, unchanged
-journeys are dropped, the rest upserted, and the rollups moved by (+ incoming,
-- replaced). Deletes fill ``journeys_old`` only. The caller owns the transaction;
+chunk is COPYed straight into ``journeys``; its rollups, totalled in Python while its
+COPY text is formatted, are added once at the end of the write. Otherwise the chunk is
+COPYed into the per-connection staging table ``journeys_in``, the stored rows it
+replaces are gathered in ``journeys_old``, unchanged journeys are dropped, the rest
+upserted, and the rollups moved by (+ incoming, - replaced). Deletes fill ``journeys_old`` only. The caller owns the transaction;
 nothing here commits.
 """
 
@@ -93,8 +93,7 @@ class JourneyWrite:
     def _hand_over(self) -> None:
         if self._merger is None:
             self._merger = _Merger(self.conn, self.workspace_id)
-        rollups = "".join([f"{key}\t{c}\t{n}\t{v!r}\n" for key, (c, n, v) in self._deltas.items()])
-        self._merger.submit(_Chunk("".join(self._pending), self._pending_ids, rollups))
+        self._merger.submit(_Chunk("".join(self._pending), self._pending_ids, self._deltas))
         self._pending, self._pending_ids, self._deltas = [], [], {}
 
     def abort(self, error: BaseException) -> None:
@@ -115,7 +114,7 @@ class JourneyWrite:
 class _Chunk(NamedTuple):
     text: str  # COPY rows
     journey_ids: list[str]
-    rollups: str  # COPY rows of rollups_in: the chunk's totals per day and path
+    rollups: dict[str, list[Any]]  # the chunk's totals per day and path
 
 
 class _Merger:
@@ -124,6 +123,11 @@ class _Merger:
     While no chunk has met a stored journey (a first load), chunks are COPYed straight
     into ``journeys`` inside a savepoint; the first unique violation rolls that COPY back
     and this and every later chunk goes through the staging table and the merge.
+
+    The rollups of directly stored chunks are totalled here across the whole write and
+    stored once at the end: a path recurs in many chunks, and upserting it once instead
+    of once per chunk is most of the rollup cost. Into a workspace without rollups, after
+    a write that never merged, they are COPYed straight into ``path_rollups``.
     """
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
@@ -134,6 +138,10 @@ class _Merger:
         self.error: BaseException | None = None
         self.cancelled = False
         self.direct = True
+        self.totals: dict[str, list[Any]] = {}
+        params = {"workspace_id": workspace_id}
+        row = conn.execute(query("workspace_has_rollups"), params).fetchone()
+        self.had_rollups = bool(row and row[0])
         self.thread = threading.Thread(target=self._run, name="journey-merge", daemon=True)
         self.thread.start()
 
@@ -146,9 +154,32 @@ class _Merger:
         self.cancelled = self.cancelled or cancel
         self.queue.put(None)
         self.thread.join()
-        if self.error is not None and not cancel:
+        if self.cancelled:
+            return self.counts
+        if self.error is not None:
             raise self.error
+        self._store_totals()
         return self.counts
+
+    def _store_totals(self) -> None:
+        if not self.totals:
+            return
+        if self.direct and not self.had_rollups:
+            prefix = f"{self.workspace_id}\t"
+            text = "".join(
+                [
+                    f"{prefix}{k}\t{c}\t{n}\t{v if c else 0.0!r}\n"
+                    for k, (c, n, v) in self.totals.items()
+                ]
+            )
+            with self.conn.cursor().copy(query("copy_path_rollups")) as copy:
+                copy.write(text)
+            return
+        text = "".join([f"{k}\t{c}\t{n}\t{v!r}\n" for k, (c, n, v) in self.totals.items()])
+        self.conn.execute(query("clear_rollups_in"))
+        with self.conn.cursor().copy(query("copy_rollups_in")) as copy:
+            copy.write(text)
+        self.conn.execute(query("add_rollups_in"), {"workspace_id": self.workspace_id})
 
     def _run(self) -> None:
         while (chunk := self.queue.get()) is not None:
@@ -168,10 +199,15 @@ class _Merger:
         except pg_errors.UniqueViolation:
             self.direct = False
             return None
-        self.conn.execute(query("clear_rollups_in"))
-        with self.conn.cursor().copy(query("copy_rollups_in")) as copy:
-            copy.write(chunk.rollups)
-        self.conn.execute(query("add_rollups_in"), {"workspace_id": self.workspace_id})
+        totals = self.totals
+        for key, (c, n, v) in chunk.rollups.items():
+            total = totals.get(key)
+            if total is None:
+                totals[key] = [c, n, v]
+            else:
+                total[0] += c
+                total[1] += n
+                total[2] += v
         return WriteCounts(len(chunk.journey_ids), 0, 0)
 
     def _merge_chunk(self, chunk: _Chunk) -> WriteCounts:
