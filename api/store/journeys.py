@@ -5,8 +5,8 @@ chunk is COPYed straight into ``journeys``; its rollups, totalled in Python whil
 COPY text is formatted, are added once at the end of the write. Otherwise the chunk is
 COPYed into the per-connection staging table ``journeys_in``, the stored rows it
 replaces are gathered in ``journeys_old``, unchanged journeys are dropped, the rest
-upserted, and the rollups moved by (+ incoming, - replaced). Deletes fill ``journeys_old`` only. The caller owns the transaction;
-nothing here commits.
+upserted, and the rollups moved by (+ incoming, - replaced). Deletes fill
+``journeys_old`` only. The caller owns the transaction; nothing here commits.
 """
 
 from __future__ import annotations
@@ -124,10 +124,11 @@ class _Merger:
     into ``journeys`` inside a savepoint; the first unique violation rolls that COPY back
     and this and every later chunk goes through the staging table and the merge.
 
-    The rollups of directly stored chunks are totalled here across the whole write and
-    stored once at the end: a path recurs in many chunks, and upserting it once instead
-    of once per chunk is most of the rollup cost. Into a workspace without rollups, after
-    a write that never merged, they are COPYed straight into ``path_rollups``.
+    The rollups of directly stored chunks are totalled here across chunks: a path recurs
+    in many chunks, and upserting it once instead of once per chunk is most of the rollup
+    cost. They are upserted whenever the thread would otherwise wait for the next chunk,
+    and the rest at the end: COPYed straight into ``path_rollups`` when the workspace had
+    none and nothing was merged or upserted before.
     """
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
@@ -175,14 +176,33 @@ class _Merger:
             with self.conn.cursor().copy(query("copy_path_rollups")) as copy:
                 copy.write(text)
             return
+        self._upsert_totals()
+
+    def _upsert_totals(self) -> None:
         text = "".join([f"{k}\t{c}\t{n}\t{v!r}\n" for k, (c, n, v) in self.totals.items()])
+        self.totals = {}
+        self.had_rollups = True
         self.conn.execute(query("clear_rollups_in"))
         with self.conn.cursor().copy(query("copy_rollups_in")) as copy:
             copy.write(text)
         self.conn.execute(query("add_rollups_in"), {"workspace_id": self.workspace_id})
 
+    def _next(self) -> _Chunk | None:
+        """The next chunk; while none is ready, the rollups so far are upserted, so the
+        server works on them while it would otherwise wait for the caller."""
+        try:
+            return self.queue.get_nowait()
+        except queue.Empty:
+            pass
+        if self.totals and self.error is None and not self.cancelled:
+            try:
+                self._upsert_totals()
+            except BaseException as e:  # re-raised in the caller's thread
+                self.error = e
+        return self.queue.get()
+
     def _run(self) -> None:
-        while (chunk := self.queue.get()) is not None:
+        while (chunk := self._next()) is not None:
             if self.error is not None or self.cancelled:
                 continue  # keep draining so the producer never blocks
             try:
