@@ -113,7 +113,7 @@ def journey_row(
     Runs once per journey of every bulk file, so the common case takes one pass of
     list comprehensions and builds error messages only when something is wrong.
     """
-    touches = j.touchpoints
+    touches: Sequence[TouchIn | TouchLine] = j.touchpoints
     stage_codes = coder.stages
     stages = [0 if t.stage is None else stage_codes.get(t.stage, -1) for t in touches]
     attributes = bytes(j.attributes)
@@ -179,7 +179,7 @@ def _time_errors(stamps: list[str]) -> list[FieldError]:
 
 
 def _stage_errors(
-    coder: store.Coder, touches: list[TouchIn], stages: list[int]
+    coder: store.Coder, touches: Sequence[TouchIn | TouchLine], stages: list[int]
 ) -> list[FieldError]:
     known = ", ".join(coder.stages) or "none"
     return [
@@ -201,7 +201,7 @@ def raw_json(value: Any) -> msgspec.Raw:
     return msgspec.Raw(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
-def _journey_rules(j: JourneyIn) -> list[FieldError]:
+def _journey_rules(j: JourneyIn | JourneyLine) -> list[FieldError]:
     errors = []
     attributes = bytes(j.attributes).strip()
     if attributes not in (b"", b"null") and not attributes.startswith(b"{"):
