@@ -7,7 +7,7 @@
 -- grouped in the server, returned like load_paths. With a lookback window, touches
 -- more than %(lookback_days)s days before the journey's conversion (its last touch
 -- when it did not convert) are dropped first, and journeys left without a touch are
--- left out. Touches are stored in time order, so the scalar subqueries only run for
+-- left out. Touches are stored in time order, so touches_since only unnests
 -- journeys whose first touch lies outside the window (window_start is null, and every
 -- touch kept, without a window).
 WITH picked AS (
@@ -24,18 +24,8 @@ WITH picked AS (
 ),
 windowed AS (
     SELECT p.converted, p.value,
-        CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.channels
-        ELSE (
-            SELECT array_agg(u.channel ORDER BY u.ord)
-            FROM unnest(p.channels, p.touched_at) WITH ORDINALITY AS u(channel, touched, ord)
-            WHERE u.touched >= p.window_start
-        ) END AS channels,
-        CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.stages
-        ELSE (
-            SELECT array_agg(u.stage ORDER BY u.ord)
-            FROM unnest(p.stages, p.touched_at) WITH ORDINALITY AS u(stage, touched, ord)
-            WHERE u.touched >= p.window_start
-        ) END AS stages
+        touches_since(p.channels, p.touched_at, p.window_start) AS channels,
+        touches_since(p.stages, p.touched_at, p.window_start) AS stages
     FROM picked p
 ),
 grouped AS MATERIALIZED (
@@ -166,18 +156,8 @@ WITH picked AS (
       AND (%(campaign)s::text IS NULL OR %(campaign)s::text = ANY(j.campaigns))
 )
 SELECT p.journey_id, p.value,
-    CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.channels
-    ELSE (
-        SELECT array_agg(u.channel ORDER BY u.ord)
-        FROM unnest(p.channels, p.touched_at) WITH ORDINALITY AS u(channel, touched, ord)
-        WHERE u.touched >= p.window_start
-    ) END AS channels,
-    CASE WHEN p.window_start IS NULL OR p.touched_at[1] >= p.window_start THEN p.stages
-    ELSE (
-        SELECT array_agg(u.stage ORDER BY u.ord)
-        FROM unnest(p.stages, p.touched_at) WITH ORDINALITY AS u(stage, touched, ord)
-        WHERE u.touched >= p.window_start
-    ) END AS stages
+    touches_since(p.channels, p.touched_at, p.window_start) AS channels,
+    touches_since(p.stages, p.touched_at, p.window_start) AS stages
 FROM picked p
 ORDER BY p.journey_id
 
