@@ -8,7 +8,7 @@ hand them to :mod:`api.report_tables`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -90,8 +90,8 @@ def load(query: Mapping[str, Any], *, need_times: bool = False) -> Loaded:
 def engine_errors() -> Iterator[None]:
     """The engine's refusals (no stages in the data, a bad option) as 422 problems.
 
-    Client-aggregated paths may carry any count from 0 to 10^15, fractions included;
-    counts near 10^-300 underflow in the interval formulas. The results are then clipped
+    Client-aggregated paths may carry counts up to 10^15, fractions included, where
+    the interval formulas can overflow or divide by zero. The results are then clipped
     or undefined (empty cells), which is the honest answer, so the floating-point
     warnings are not raised as errors.
     """
@@ -102,9 +102,18 @@ def engine_errors() -> Iterator[None]:
         raise InvalidInput(str(e)) from e
 
 
-def table(
-    rows: Sequence[Mapping[str, Any]], columns: Sequence[str], query: Any, name: str
+def report(
+    query: Mapping[str, Any],
+    name: str,
+    columns: Sequence[str],
+    build: Callable[[Loaded], Sequence[Mapping[str, Any]]],
+    *,
+    need_times: bool = False,
 ) -> Response:
+    """Load the request's selection, build the report's rows from it, render them."""
+    loaded = load(query, need_times=need_times)
+    with engine_errors():
+        rows = build(loaded)
     return tables.render(rows, columns, query=query, name=name)
 
 
@@ -124,10 +133,12 @@ class Transitions(MethodView):
         stages (needs stage data). Consecutive touches in the same state are self-moves
         unless `collapse_repeats` is set.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.transitions(loaded.paths, query["by"])
-        return table(rows, rt.TRANSITION_COLUMNS, query, "transitions")
+        return report(
+            query,
+            "transitions",
+            rt.TRANSITION_COLUMNS,
+            lambda d: rt.transitions(d.paths, query["by"]),
+        )
 
 
 @bp.route("/paths")
@@ -142,10 +153,12 @@ class TopPaths(MethodView):
         conversions, nulls, conversion rate and value, ranked by `sort` (highest
         first; ties in path order) and cut to `limit`.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.top_paths(loaded.paths, query["by"], query["sort"], query["limit"])
-        return table(rows, rt.PATH_COLUMNS, query, "paths")
+        return report(
+            query,
+            "paths",
+            rt.PATH_COLUMNS,
+            lambda d: rt.top_paths(d.paths, query["by"], query["sort"], query["limit"]),
+        )
 
 
 @bp.route("/funnel")
@@ -162,10 +175,7 @@ class Funnel(MethodView):
         conversion) or looped back to earlier stages. These four add up to `reached`.
         Step and cumulative rates compare with the previous stage and all journeys.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.funnel(loaded.paths, loaded.order)
-        return table(rows, jr.FUNNEL_COLUMNS, query, "funnel")
+        return report(query, "funnel", jr.FUNNEL_COLUMNS, lambda d: rt.funnel(d.paths, d.order))
 
 
 @bp.route("/dropoff")
@@ -182,10 +192,12 @@ class Dropoff(MethodView):
         one journey that dropped out (100%, but an interval from about 21%) does not
         outrank a well-measured 40%.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.dropoff(loaded.paths, query["level"], query.get("limit"))
-        return table(rows, jr.DROPOFF_COLUMNS, query, "dropoff")
+        return report(
+            query,
+            "dropoff",
+            jr.DROPOFF_COLUMNS,
+            lambda d: rt.dropoff(d.paths, query["level"], query.get("limit")),
+        )
 
 
 @bp.route("/loops")
@@ -201,10 +213,7 @@ class Loops(MethodView):
         channels, then one per (from, to, channel of the step back): journeys with such
         a step, the steps, and the converting journeys among them.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.loops(loaded.paths, loaded.order)
-        return table(rows, jr.LOOP_COLUMNS, query, "loops")
+        return report(query, "loops", jr.LOOP_COLUMNS, lambda d: rt.loops(d.paths, d.order))
 
 
 @bp.route("/loops/summary")
@@ -219,10 +228,12 @@ class LoopSummary(MethodView):
         (`looping`) and the rest (`straight`), with their conversions and conversion
         rates.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.loop_summary(loaded.paths, loaded.order)
-        return table(rows, jr.LOOP_SUMMARY_COLUMNS, query, "loop-summary")
+        return report(
+            query,
+            "loop-summary",
+            jr.LOOP_SUMMARY_COLUMNS,
+            lambda d: rt.loop_summary(d.paths, d.order),
+        )
 
 
 @bp.route("/channel-roles")
@@ -238,10 +249,7 @@ class ChannelRoles(MethodView):
         all, and its assisted-to-last-touch ratio (assists / closes). A single-touch
         journey is opened and closed by its channel and has no assist.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.channel_roles(loaded.paths)
-        return table(rows, jr.ROLE_COLUMNS, query, "channel-roles")
+        return report(query, "channel-roles", jr.ROLE_COLUMNS, lambda d: rt.channel_roles(d.paths))
 
 
 @bp.route("/timing")
@@ -258,11 +266,12 @@ class Timing(MethodView):
         Percentiles are real journeys' times (inverted empirical distribution). Reads
         raw journeys for their touch times; client-aggregated paths have none.
         """
-        loaded = load(query, need_times=True)
-        with engine_errors():
-            order = loaded.order if loaded.paths.has_stages else None
-            rows = rt.timing(loaded.paths, order, query["percentiles"])
-        return table(rows, jr.TIMING_COLUMNS, query, "timing")
+
+        def build(d: Loaded) -> Sequence[Mapping[str, Any]]:
+            order = d.order if d.paths.has_stages else None
+            return rt.timing(d.paths, order, query["percentiles"])
+
+        return report(query, "timing", jr.TIMING_COLUMNS, build, need_times=True)
 
 
 @bp.route("/stage-removal-effects")
@@ -279,7 +288,9 @@ class StageRemovalEffects(MethodView):
         conversions and value the Markov model credits to the stage. The stage whose
         removal loses the most is the one conversions depend on most.
         """
-        loaded = load(query)
-        with engine_errors():
-            rows = rt.stage_removal_effects(loaded.paths, loaded.order, query["order"])
-        return table(rows, rt.STAGE_EFFECT_COLUMNS, query, "stage-removal-effects")
+        return report(
+            query,
+            "stage-removal-effects",
+            rt.STAGE_EFFECT_COLUMNS,
+            lambda d: rt.stage_removal_effects(d.paths, d.order, query["order"]),
+        )
