@@ -20,16 +20,17 @@ from typing import Any
 
 import msgspec
 
-from . import store
+from . import bulk_columns, store
 from .errors import FieldError, InvalidInput
 from .ingest import (
+    STAMP_SHAPES,
     JourneyIn,
     JourneyLine,
     journey_row,
     ndjson_lines,
     pointer_from_msgspec,
     raw_json,
-    stamps_match,
+    stamp_shapes,
 )
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
@@ -77,6 +78,15 @@ class _Collector:
         elif row is not None and not self.errors:
             rows.append(row)
 
+    def new_ids(self, journey_ids: list[str], indices: list[int]) -> bool:
+        """Record a batch's ids when all are new and distinct; False (nothing recorded)
+        otherwise."""
+        fresh = dict(zip(journey_ids, indices, strict=True))
+        if len(fresh) < len(journey_ids) or not self.seen.keys().isdisjoint(fresh):
+            return False
+        self.seen.update(fresh)
+        return True
+
     def reject(self, index: int, errors: list[FieldError]) -> None:
         self.bad_records += 1
         self.errors += [FieldError(f"/{index}{e.pointer}", e.detail) for e in errors]
@@ -108,10 +118,13 @@ def import_ndjson(
     try:
         with _paused_gc():
             for lines in ndjson_lines(chunks, LINES_PER_BATCH):
-                rows: list[store.JourneyRow] = []
-                for i, journey in _decode(lines, index, out):
-                    out.add(i, journey, rows)
-                out.stage(rows)
+                present = [(index + k, line) for k, line in enumerate(lines) if line.strip()]
+                fast = _decode_fast([line for _, line in present])
+                if fast is None or not _stage_columns(out, present, *fast):
+                    rows: list[store.JourneyRow] = []
+                    for i, journey in _decode(present, fast, out):
+                        out.add(i, journey, rows)
+                    out.stage(rows)
                 index += len(lines)
                 if out.full:
                     break
@@ -119,6 +132,29 @@ def import_ndjson(
     except BaseException as e:
         write.abort(e)
         raise
+
+
+def _stage_columns(
+    out: _Collector,
+    present: list[tuple[int, bytes]],
+    journeys: list[JourneyLine],
+    stamps: list[str],
+    shapes: set[bytes],
+) -> bool:
+    """Stage a whole batch column-wise when it is a common one; False: it was not."""
+    if out.errors or not bulk_columns.utc_shape(shapes):
+        return False
+    ids = [j.journey_id for j in journeys]
+    if not out.new_ids(ids, [i for i, _ in present]):
+        return False
+    batch = bulk_columns.code_batch(out.write.coder, journeys, stamps, out.write.prefix)
+    if batch is None:
+        for journey_id in ids:
+            del out.seen[journey_id]
+        return False
+    out.records += len(journeys)
+    out.write.copy_text(batch.text, batch.journey_ids, batch.rollups)
+    return True
 
 
 @contextmanager
@@ -135,22 +171,34 @@ def _paused_gc() -> Iterator[None]:
             gc.enable()
 
 
+def _decode_fast(lines: list[bytes]) -> tuple[list[JourneyLine], list[str], set[bytes]] | None:
+    """The batch decoded by the pattern-free structs, its touch times and their shapes;
+    None when the batch might hold what only the strict structs reject."""
+    body = b"[" + b",".join(lines) + b"]"
+    if b"\\" in body or b"\x7f" in body:
+        return None
+    try:
+        journeys = _fast_decoder.decode(body)
+    except msgspec.MsgspecError:
+        return None
+    stamps = [t.timestamp for j in journeys for t in j.touchpoints]
+    shapes = stamp_shapes(stamps)
+    return (journeys, stamps, shapes) if shapes <= STAMP_SHAPES else None
+
+
 def _decode(
-    lines: list[bytes], start: int, out: _Collector
+    present: list[tuple[int, bytes]],
+    fast: tuple[list[JourneyLine], list[str], set[bytes]] | None,
+    out: _Collector,
 ) -> Iterator[tuple[int, JourneyIn | JourneyLine]]:
-    """Decode a batch in one call; only when it fails, line by line to find every error."""
-    present = [(start + k, line) for k, line in enumerate(lines) if line.strip()]
-    body = b"[" + b",".join([line for _, line in present]) + b"]"
+    """The batch's journeys: the pattern-free decoding when it held, else the strict one
+    in one call, and only when that fails line by line to find every error."""
     decoded: list[JourneyIn] | list[JourneyLine] | None = None
-    with _paused_gc():
-        if b"\\" not in body and b"\x7f" not in body:
-            with suppress(msgspec.MsgspecError):
-                fast = _fast_decoder.decode(body)
-                if stamps_match([t.timestamp for j in fast for t in j.touchpoints]):
-                    decoded = fast
-        if decoded is None:
-            with suppress(msgspec.MsgspecError):
-                decoded = _batch_decoder.decode(body)
+    if fast is not None:
+        decoded = fast[0]
+    else:
+        with suppress(msgspec.MsgspecError):
+            decoded = _batch_decoder.decode(b"[" + b",".join([line for _, line in present]) + b"]")
     if decoded is not None:
         yield from zip((i for i, _ in present), decoded, strict=True)
         return

@@ -98,11 +98,15 @@ STAMP_SHAPES = _stamp_shapes()
 _SHAPE = bytes(48 if 48 <= b <= 57 else b if chr(b) in "-+:.TZ \n" else 63 for b in range(256))
 
 
+def stamp_shapes(stamps: list[str]) -> set[bytes]:
+    """The distinct shapes of these strings, digits written as 0 (blanked in one C pass)."""
+    return set("\n".join(stamps).encode().translate(_SHAPE).split(b"\n"))
+
+
 def stamps_match(stamps: list[str]) -> bool:
-    """Whether every string matches STAMP: the digits of all of them are blanked in one
-    C pass and the few distinct shapes left compared with the allowed ones."""
-    shapes = "\n".join(stamps).encode().translate(_SHAPE).split(b"\n")
-    return set(shapes) <= STAMP_SHAPES
+    """Whether every string matches STAMP: the few distinct shapes are compared with
+    the allowed ones."""
+    return stamp_shapes(stamps) <= STAMP_SHAPES
 
 
 def journey_row(
@@ -124,7 +128,7 @@ def journey_row(
         or attributes[:1] not in b"{"
         or b"\\u0000" in attributes
     ):
-        errors = _journey_rules(j) + _stage_errors(coder, touches, stages)
+        errors = journey_rules(j) + _stage_errors(coder, touches, stages)
         if errors:
             return None, errors
     stamps = [t.timestamp for t in touches]
@@ -201,7 +205,7 @@ def raw_json(value: Any) -> msgspec.Raw:
     return msgspec.Raw(json.dumps(value, separators=(",", ":")).encode("utf-8"))
 
 
-def _journey_rules(j: JourneyIn | JourneyLine) -> list[FieldError]:
+def journey_rules(j: JourneyIn | JourneyLine) -> list[FieldError]:
     errors = []
     attributes = bytes(j.attributes).strip()
     if attributes not in (b"", b"null") and not attributes.startswith(b"{"):

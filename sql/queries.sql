@@ -52,6 +52,11 @@ RETURNING workspace_id
 -- replace, and channel codes are handed out in order.
 SELECT pg_advisory_xact_lock(7301, %(workspace_id)s::int)
 
+-- name: lock_workspace_row
+-- journeys and path_rollups check their workspace once per write, not per row: the
+-- row is locked as a foreign key check would lock it (no row: the write must fail).
+SELECT workspace_id FROM workspaces WHERE workspace_id = %(workspace_id)s FOR KEY SHARE
+
 -- name: list_channels
 SELECT channel_id AS code, name, created_at FROM channels
 WHERE workspace_id = %(workspace_id)s ORDER BY channel_id

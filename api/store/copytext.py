@@ -51,11 +51,11 @@ def text_array(values: Sequence[str | None] | None) -> str:
     """A text[] field; elements are double-quoted so commas and braces stay literal."""
     if values is None:
         return NULL
-    return "{" + ",".join([_element(v) for v in values]) + "}"
+    return "{" + ",".join([element(v) for v in values]) + "}"
 
 
 @lru_cache(maxsize=65536)
-def _element(value: str | None) -> str:
+def element(value: str | None) -> str:
     """One array element, quoted for the array literal and then escaped for COPY
     (campaign and device names repeat, so the cache answers most calls)."""
     if value is None:

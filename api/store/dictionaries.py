@@ -7,7 +7,7 @@ from datetime import datetime
 
 import psycopg
 
-from .errors import ConflictError, InvalidDataError
+from .errors import ConflictError, InvalidDataError, NotFoundError
 from .sqlfiles import query
 
 DEFAULT_STAGES = ("awareness", "consideration", "decision", "retention", "advocacy")
@@ -53,13 +53,23 @@ def insert_default_stages(conn: psycopg.Connection, workspace_id: int) -> None:
     _insert_stages(conn, workspace_id, [(i + 1, name) for i, name in enumerate(DEFAULT_STAGES)])
 
 
+def lock_workspace(conn: psycopg.Connection, workspace_id: int) -> None:
+    """Start a write of one workspace: wait for its other writes, and lock its row as a
+    foreign key would (journeys and rollups check their workspace here, once per write,
+    not once per row)."""
+    params = {"workspace_id": workspace_id}
+    conn.execute(query("lock_workspace_writes"), params)
+    if conn.execute(query("lock_workspace_row"), params).fetchone() is None:
+        raise NotFoundError(f"no workspace {workspace_id}")
+
+
 def replace_stages(
     conn: psycopg.Connection, workspace_id: int, wanted: list[tuple[str, int | None]]
 ) -> list[Stage]:
     """Set the funnel: (name, code or None) in order. A code renames that stage; a name
     without a code keeps the stage of that name or creates one. Stages left out must not
     be carried by any stored path."""
-    conn.execute(query("lock_workspace_writes"), {"workspace_id": workspace_id})
+    lock_workspace(conn, workspace_id)
     current = {s.code: s.name for s in list_stages(conn, workspace_id)}
     by_name = {name: code for code, name in current.items()}
     next_code = max(current, default=0) + 1
@@ -113,7 +123,7 @@ class Coder:
     """
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
-        conn.execute(query("lock_workspace_writes"), {"workspace_id": workspace_id})
+        lock_workspace(conn, workspace_id)
         self.conn = conn
         self.workspace_id = workspace_id
         self.channels = {c.name: c.code for c in list_channels(conn, workspace_id)}

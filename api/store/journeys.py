@@ -12,6 +12,7 @@ upserted, and the rollups moved by (+ incoming, - replaced). Deletes fill
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from . import copytext as ct
-from .dictionaries import Coder, list_channels, list_stages
+from .dictionaries import Coder, list_channels, list_stages, lock_workspace
 from .errors import NotFoundError
 from .sqlfiles import query
 
@@ -82,11 +83,26 @@ class JourneyWrite:
         self._deltas: dict[str, list[Any]] = {}
         self._merger: _Merger | None = None
 
+    @property
+    def prefix(self) -> str:
+        """What every COPY line of this write starts with (its workspace column)."""
+        return f"{self.workspace_id}\t"
+
     def copy(self, rows: Sequence[JourneyRow]) -> None:
         """Stage coded journeys (several calls append)."""
-        self._pending.append(_lines(rows, f"{self.workspace_id}\t", self._deltas))
-        self._pending_ids.extend([r.journey_id for r in rows])
-        self.staged += len(rows)
+        self._stage(_lines(rows, self.prefix, self._deltas), [r.journey_id for r in rows])
+
+    def copy_text(self, text: str, journey_ids: list[str], rollups: dict[str, list[Any]]) -> None:
+        """Stage journeys already formatted as COPY lines starting with :attr:`prefix`,
+        with their rollup totals ("day\tchannels\tstages" -> [conversions, nulls,
+        value])."""
+        _add_totals(self._deltas, rollups)
+        self._stage(text, journey_ids)
+
+    def _stage(self, text: str, journey_ids: list[str]) -> None:
+        self._pending.append(text)
+        self._pending_ids.extend(journey_ids)
+        self.staged += len(journey_ids)
         if len(self._pending_ids) >= self.CHUNK_ROWS:
             self._hand_over()
 
@@ -126,10 +142,13 @@ class _Merger:
 
     The rollups of directly stored chunks are totalled here across chunks: a path recurs
     in many chunks, and upserting it once instead of once per chunk is most of the rollup
-    cost. They are upserted whenever the thread would otherwise wait for the next chunk,
-    and the rest at the end: COPYed straight into ``path_rollups`` when the workspace had
-    none and nothing was merged or upserted before.
+    cost. On a first load (the workspace has no rollups and no chunk met a stored
+    journey) they are held and COPYed straight into ``path_rollups`` at the end;
+    otherwise they are upserted whenever the thread would otherwise wait for the next
+    chunk, and the rest at the end.
     """
+
+    HELD_TOTALS = 1_000_000  # rollup rows held for the end of a first load, at most
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
         self.conn = conn
@@ -144,6 +163,7 @@ class _Merger:
         row = conn.execute(query("workspace_has_rollups"), params).fetchone()
         self.had_rollups = bool(row and row[0])
         self.thread = threading.Thread(target=self._run, name="journey-merge", daemon=True)
+        _handoffs.enter()
         self.thread.start()
 
     def submit(self, chunk: _Chunk) -> None:
@@ -153,8 +173,10 @@ class _Merger:
 
     def close(self, cancel: bool = False) -> WriteCounts:
         self.cancelled = self.cancelled or cancel
-        self.queue.put(None)
-        self.thread.join()
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+            _handoffs.leave()
         if self.cancelled:
             return self.counts
         if self.error is not None:
@@ -187,14 +209,21 @@ class _Merger:
             copy.write(text)
         self.conn.execute(query("add_rollups_in"), {"workspace_id": self.workspace_id})
 
+    def _copy_at_end(self) -> bool:
+        """Whether the totals are held for one COPY at the end: on a first load, where
+        upserting them on the way would add rows that later chunks update again (a
+        path recurs in many chunks), unless they grow past what is worth holding."""
+        return self.direct and not self.had_rollups and len(self.totals) < self.HELD_TOTALS
+
     def _next(self) -> _Chunk | None:
-        """The next chunk; while none is ready, the rollups so far are upserted, so the
-        server works on them while it would otherwise wait for the caller."""
+        """The next chunk; while none is ready, the rollups so far are upserted (unless
+        held for the end), so the server works on them while it would otherwise wait
+        for the caller."""
         try:
             return self.queue.get_nowait()
         except queue.Empty:
             pass
-        if self.totals and self.error is None and not self.cancelled:
+        if self.totals and self.error is None and not self.cancelled and not self._copy_at_end():
             try:
                 self._upsert_totals()
             except BaseException as e:  # re-raised in the caller's thread
@@ -219,15 +248,9 @@ class _Merger:
         except pg_errors.UniqueViolation:
             self.direct = False
             return None
-        totals = self.totals
-        for key, (c, n, v) in chunk.rollups.items():
-            total = totals.get(key)
-            if total is None:
-                totals[key] = [c, n, v]
-            else:
-                total[0] += c
-                total[1] += n
-                total[2] += v
+        _add_totals(self.totals, chunk.rollups)
+        if len(self.totals) >= self.HELD_TOTALS:
+            self._upsert_totals()  # bounds the memory of a very large first load
         return WriteCounts(len(chunk.journey_ids), 0, 0)
 
     def _merge_chunk(self, chunk: _Chunk) -> WriteCounts:
@@ -244,11 +267,57 @@ class _Merger:
         )
 
 
+class _Handoffs:
+    """Quick GIL hand-offs while some merge thread runs.
+
+    The merge thread sends a chunk's COPY data a socket buffer at a time and needs the
+    interpreter lock after every wait for the socket, while the caller's thread keeps
+    it busy coding the next chunk: at Python's default switch interval (5 ms) the
+    server sat idle for most of those waits. The interval is lowered while any merge
+    runs and restored after the last one.
+    """
+
+    INTERVAL = 0.0002  # seconds
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.active = 0
+        self.saved = sys.getswitchinterval()
+
+    def enter(self) -> None:
+        with self.lock:
+            if self.active == 0:
+                self.saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(self.saved, self.INTERVAL))
+            self.active += 1
+
+    def leave(self) -> None:
+        with self.lock:
+            self.active -= 1
+            if self.active == 0:
+                sys.setswitchinterval(self.saved)
+
+
+_handoffs = _Handoffs()
+
+
 def _prepare(conn: psycopg.Connection) -> None:
     for name in ("create_journeys_in", "create_journeys_old", "create_rollups_in"):
         conn.execute(query(name))
     for name in ("clear_journeys_in", "clear_journeys_old"):
         conn.execute(query(name))
+
+
+def _add_totals(totals: dict[str, list[Any]], more: dict[str, list[Any]]) -> None:
+    """Add rollup totals ("day\tchannels\tstages" -> [conversions, nulls, value])."""
+    for key, (c, n, v) in more.items():
+        total = totals.get(key)
+        if total is None:
+            totals[key] = [c, n, v]
+        else:
+            total[0] += c
+            total[1] += n
+            total[2] += v
 
 
 def _lines(rows: Sequence[JourneyRow], prefix: str, deltas: dict[str, list[Any]]) -> str:
@@ -302,7 +371,7 @@ def _move_rollups(conn: psycopg.Connection, workspace_id: int, removed: int) -> 
 
 def delete_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str) -> None:
     """Delete one journey and its share of the rollups."""
-    conn.execute(query("lock_workspace_writes"), {"workspace_id": workspace_id})
+    lock_workspace(conn, workspace_id)
     _prepare(conn)
     params = {"workspace_id": workspace_id, "journey_id": journey_id}
     if conn.execute(query("delete_journey"), params).rowcount == 0:
@@ -312,7 +381,7 @@ def delete_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str)
 
 def delete_customer(conn: psycopg.Connection, workspace_id: int, customer_id: str) -> int:
     """Erase every journey of a customer and their share of the rollups; returns the count."""
-    conn.execute(query("lock_workspace_writes"), {"workspace_id": workspace_id})
+    lock_workspace(conn, workspace_id)
     _prepare(conn)
     params = {"workspace_id": workspace_id, "customer_id": customer_id}
     deleted = conn.execute(query("delete_customer_journeys"), params).rowcount

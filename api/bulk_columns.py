@@ -1,0 +1,259 @@
+"""Whole bulk batches coded and formatted column by column.
+
+Most bulk batches are alike: every touch time has one UTC shape (so text order is time
+order and a journey's day is the first ten characters of a time), no journey has a
+value or conversion time to check against its flag, every stage is known and every id
+is new. Such a batch is coded here without per-journey Python beyond a few list
+comprehensions: fields are gathered into flat lists, each distinct name is looked up
+once, and the COPY text of the array columns is assembled by one join per batch
+(numpy places the tokens). The result is exactly the text and rollup totals that
+:func:`api.ingest.journey_row` and the store's per-journey formatting give (a test holds
+the two to it). A batch this cannot take returns None and goes the per-journey way,
+which reports every error.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from . import store
+from .ingest import JourneyLine, journey_rules
+from .store import copytext as ct
+
+NULL = ct.NULL
+
+
+class Batch:
+    """One batch's COPY lines (each starting with the workspace prefix), its journey
+    ids in order, and its rollup totals: "day\\tchannels\\tstages" -> [conversions,
+    nulls, value]."""
+
+    __slots__ = ("journey_ids", "rollups", "text")
+
+    def __init__(self, text: str, journey_ids: list[str], rollups: dict[str, list[Any]]):
+        self.text = text
+        self.journey_ids = journey_ids
+        self.rollups = rollups
+
+
+def utc_shape(shapes: set[bytes]) -> bool:
+    """Whether touch times of these shapes (digits blanked) compare in time order as
+    text: one shape, ending in Z."""
+    return len(shapes) == 1 and next(iter(shapes)).endswith(b"Z")
+
+
+def code_batch(
+    coder: store.Coder, journeys: Sequence[JourneyLine], stamps: list[str], prefix: str
+) -> Batch | None:
+    """Code and format ``journeys`` (decoded by the pattern-free structs from a batch
+    with no backslash, so no text needs escaping; touch times ``stamps`` flattened in
+    touch order, all in one UTC shape), or None when some journey needs the
+    per-journey way."""
+    if any([j.converted_at is not None or j.value for j in journeys]) and any(
+        journey_rules(j) for j in journeys if j.converted_at is not None or j.value
+    ):
+        return None
+    raw = [bytes(j.attributes) for j in journeys]
+    joined = b"\x00".join(raw)
+    if any([a[:1] not in b"{" for a in raw]) or b"\t" in joined or b"\r" in joined:
+        return None  # not an object, or whitespace that COPY text must escape
+    attributes = joined.decode("utf-8").split("\x00")
+    if b"" in raw:
+        attributes = [a or "{}" for a in attributes]
+    keys = _time_keys(stamps)
+    if keys is None:
+        return None
+    layout = _Layout([len(j.touchpoints) for j in journeys])
+    touches = [t for j in journeys for t in j.touchpoints]
+    order = layout.time_order(keys)
+    if order is not None:
+        touches = [touches[k] for k in order]
+        stamps = [stamps[k] for k in order]
+    stage_text = {None: "0"} | {name: str(code) for name, code in coder.stages.items()}
+    try:
+        stages = [stage_text[t.stage] for t in touches]
+    except KeyError:
+        return None
+    channels = [t.channel for t in touches]
+    if not coder.channels.keys() >= set(channels):  # new ones coded in order of touch
+        for name in dict.fromkeys(channels):
+            coder.channel_code(name)
+    channel_text = {name: str(code) for name, code in coder.channels.items()}
+    paths = layout.paths([channel_text[c] for c in channels], stages)
+
+    last = [stamps[k] for k in layout.last]
+    days = [s[:10] for s in last]
+    flags = [j.converted for j in journeys]
+    converted_at = [NULL] * len(journeys)
+    for k in [k for k, f in enumerate(flags) if f]:
+        at = journeys[k].converted_at
+        if at is None:  # converted at its last touch
+            converted_at[k] = _parse(last[k]).isoformat()
+        else:
+            converted_at[k] = at.isoformat()
+            days[k] = at.astimezone(UTC).date().isoformat()
+    values = [j.value for j in journeys]
+    ids = [j.journey_id for j in journeys]
+    customers = [j.customer_id or NULL for j in journeys]
+    text = layout.lines(
+        [prefix, ids, "\t", customers, "\t", paths, "\t"],
+        stamps,
+        [[t.campaign for t in touches], [t.device for t in touches]],
+        [["t" if f else "f" for f in flags], "\t", list(map(repr, map(float, values))), "\t",
+         converted_at, "\t", days, "\t", attributes, "\n"],
+    )  # fmt: skip
+    rollup_keys = [f"{d}\t{p}" for d, p in zip(days, paths, strict=True)]
+    return Batch(text, ids, _rollups(rollup_keys, flags, values))
+
+
+_parse = datetime.fromisoformat
+_MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _time_keys(stamps: list[str]) -> np.ndarray | None:
+    """Integers in the order of the touch times (all of one shape ending in Z), or None
+    when some time is no date or time of day (2024-02-30, 25:00): the fields are read
+    from the digits of all times at once and checked as datetime.fromisoformat checks
+    them."""
+    width = len(stamps[0])
+    text = np.frombuffer("".join(stamps).encode("ascii"), np.uint8).reshape(-1, width)
+    d = text.astype(np.int64) - 48
+
+    def number(start: int, end: int) -> np.ndarray:
+        out = d[:, start]
+        for k in range(start + 1, end):
+            out = out * 10 + d[:, k]
+        return out
+
+    year, month, day = number(0, 4), number(5, 7), number(8, 10)
+    hour, minute = number(11, 13), number(14, 16)
+    second = number(17, 19) if width > 17 else np.zeros_like(year)
+    fraction = number(20, width - 1) * 10 ** (27 - width) if width > 21 else 0  # µs
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _MONTH_DAYS[np.clip(month, 0, 12)] - ((month == 2) & ~leap)
+    valid = (
+        (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+        & (hour <= 23) & (minute <= 59) & (second <= 59)
+    )  # fmt: skip
+    if not valid.all():
+        return None
+    days = (year * 12 + month) * 31 + day
+    keys: np.ndarray = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + fraction
+    return keys
+
+
+def _rollups(keys: list[str], flags: list[bool], values: list[float]) -> dict[str, list[Any]]:
+    nulls = Counter([k for k, f in zip(keys, flags, strict=True) if not f])
+    totals: dict[str, list[Any]] = {k: [0, n, 0.0] for k, n in nulls.items()}
+    for key, flag, value in zip(keys, flags, values, strict=True):
+        if flag:
+            total = totals.get(key)
+            if total is None:
+                total = totals[key] = [0, 0, 0.0]
+            total[0] += 1
+            total[2] += value
+    return totals
+
+
+Column = str | list[str]
+
+
+class _Layout:
+    """Where each journey's touches sit in the flat per-touch lists, and where each
+    value goes in the batch's COPY text."""
+
+    def __init__(self, counts: list[int]) -> None:
+        self.counts = np.array(counts, dtype=np.int64)
+        ends = np.cumsum(self.counts)
+        self.starts = ends - self.counts
+        self.last: list[int] = (ends - 1).tolist()
+        self.journey = np.repeat(np.arange(len(counts)), self.counts)
+        self.local = np.arange(len(self.journey)) - self.starts[self.journey]
+        self.is_last = self.local == self.counts[self.journey] - 1
+
+    def time_order(self, keys: np.ndarray) -> list[int] | None:
+        """Touch positions in time order within each journey (ties keep their order);
+        None when they already are."""
+        if not ((keys[1:] < keys[:-1]) & (self.local[1:] > 0)).any():
+            return None
+        return np.lexsort((keys, self.journey)).tolist()  # type: ignore[no-any-return]
+
+    def _separators(self, last: str) -> np.ndarray:
+        """Per touch, "," or ``last`` after a journey's last touch."""
+        out = np.full(len(self.journey), ",", dtype=object)
+        out[self.is_last] = last
+        return out
+
+    def paths(self, channels: list[str], stages: list[str]) -> list[str]:
+        """Per journey, ``{channel codes}\\t{stage codes}`` as COPY text (the rollup key
+        and two columns): both columns' codes and separators are placed in one token
+        array, joined once and split at the journeys."""
+        per_journey = self.counts[self.journey]
+        at = 4 * self.starts[self.journey] + 2 * self.local
+        tokens = np.empty(4 * len(self.journey), dtype=object)
+        for c, (column, end) in enumerate([(channels, "}\t{"), (stages, "}\x00{")]):
+            put = at + 2 * c * per_journey
+            tokens[put] = np.array(column, dtype=object)
+            tokens[put + 1] = self._separators(end)
+        return ("{" + "".join(tokens.tolist())).split("\x00")[:-1]
+
+    def lines(
+        self, head: list[Column], stamps: list[str], optional: list[list[str | None]],
+        tail: list[Column],
+    ) -> str:  # fmt: skip
+        """The batch's COPY lines: per journey the ``head`` columns (a str is the same
+        for every journey), the touch times' literal, one text[] literal per
+        ``optional`` per-touch column (NULL for a journey with no value in it, as the
+        per-journey way stores it), then the ``tail`` columns. Every token goes to its
+        place in one array, joined once."""
+        n_touch = len(self.journey)
+        arrays: list[tuple[list[str | None], np.ndarray | None]] = [(list(stamps), None)]
+        for values in optional:
+            absent = values.count(None)
+            if absent == n_touch:
+                arrays.append((values, np.zeros(len(self.counts), bool)))
+                continue
+            elements = {v: ct.element(v) for v in set(values)}
+            quoted: list[str | None] = [elements[v] for v in values]
+            some = None
+            if absent:
+                mask = np.fromiter([v is not None for v in values], bool, n_touch)
+                some = np.add.reduceat(mask, self.starts) > 0
+            arrays.append((quoted, some))
+        width = np.full(len(self.counts), len(head) + len(tail), dtype=np.int64)
+        for _, some in arrays:
+            width += 1 if some is not None and not some.any() else 1 + 2 * self.counts
+        ends = np.cumsum(width)
+        tokens = np.empty(int(ends[-1]), dtype=object)
+        cursor = ends - width
+        for column in head:
+            tokens[cursor] = column if isinstance(column, str) else np.array(column, object)
+            cursor += 1
+        separators = self._separators("}\t")
+        for values, some in arrays:
+            if some is not None and not some.any():
+                tokens[cursor] = NULL + "\t"
+                cursor += 1
+                continue
+            touch_at = cursor[self.journey] + 1 + 2 * self.local
+            tokens[touch_at] = np.array(values, dtype=object)
+            if some is None:
+                tokens[cursor] = "{"
+                tokens[touch_at + 1] = separators
+            else:  # the journeys without a value: NULL, then empty tokens
+                tokens[cursor] = np.where(some, "{", NULL + "\t").astype(object)
+                hidden = ~some[self.journey]
+                tokens[touch_at[hidden]] = ""
+                shown = separators.copy()
+                shown[hidden] = ""
+                tokens[touch_at + 1] = shown
+            cursor += 1 + 2 * self.counts
+        for column in tail:
+            tokens[cursor] = column if isinstance(column, str) else np.array(column, object)
+            cursor += 1
+        return "".join(tokens.tolist())
