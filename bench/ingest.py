@@ -8,7 +8,7 @@ pre-formatted, into a table shaped like ``journeys`` (same keys) and into a bare
 the practical limits of getting those rows into the same PostgreSQL. Prints journeys/s,
 touchpoints/s and the ratios::
 
-    python bench/ingest.py --journeys 1000000
+    python bench/ingest.py --journeys 1000000 --rounds 2 --resend
 
 Uses DATABASE_URL when set (its role needs CREATEDB), else the embedded server in
 .data/pgbench. Every database it creates is dropped at the end.
@@ -28,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -169,16 +170,9 @@ def raw_copy(url: str, rows: bytes, like: str) -> float:
     return elapsed
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--journeys", type=int, default=100_000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--resend", action="store_true", help="also time re-sending the file")
-    args = parser.parse_args()
-
-    path = journeys_file(args.journeys, args.seed)
-    admin = os.environ.get("DATABASE_URL") or embedded.server(ROOT / ".data" / "pgbench").get_uri()
+def one_round(admin: str, path: Path, workers: int, resend: bool) -> dict[str, Any]:
+    """Load the file through the endpoint into a fresh database, then COPY the stored
+    rows raw into the same database; every figure of one round comes from one database."""
     name = f"pathcredit_bench_{os.getpid()}"
     store.ensure_database(admin, name)
     url = with_database(admin, name)
@@ -189,10 +183,10 @@ def main() -> int:
             key = store.create_api_key(conn, workspace.workspace_id)
             version = conn.execute("SHOW server_version").fetchone()
         port = free_port()
-        server = start_server(url, port, args.workers)
+        server = start_server(url, port, workers)
         try:
             seconds, counts = upload(port, key, path)
-            resend = upload(port, key, path) if args.resend else None
+            again = upload(port, key, path)[0] if resend else None
         finally:
             stop_server(server)
         rows, touches = stored_rows(url, workspace.workspace_id)
@@ -201,21 +195,48 @@ def main() -> int:
         bare = raw_copy(url, rows, "INCLUDING DEFAULTS")
     finally:
         store.drop_database(admin, name)
+    return {
+        "seconds": seconds, "resend": again, "counts": counts, "touches": touches,
+        "keyed": keyed, "bare": bare, "read": read_seconds, "paths": n_paths,
+        "postgres": f"PostgreSQL {version[0] if version else '?'}",
+    }  # fmt: skip
 
-    n = counts["received"]
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--journeys", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--resend", action="store_true", help="also time re-sending the file")
+    parser.add_argument(
+        "--rounds", type=int, default=1,
+        help="repeat the whole comparison, each in a fresh database (times on shared "
+        "machines wander: compare the ratios of one round)",
+    )  # fmt: skip
+    args = parser.parse_args()
+
+    path = journeys_file(args.journeys, args.seed)
+    admin = os.environ.get("DATABASE_URL") or embedded.server(ROOT / ".data" / "pgbench").get_uri()
+    rounds = [one_round(admin, path, args.workers, args.resend) for _ in range(args.rounds)]
+
+    first = rounds[0]
+    n, touches = first["counts"]["received"], first["touches"]
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    postgres = f"PostgreSQL {version[0] if version else '?'}"
-    print(f"machine: {os.cpu_count()} CPUs, {_memory_gib():.0f} GiB, {python}, {postgres}")
+    print(f"machine: {os.cpu_count()} CPUs, {_memory_gib():.0f} GiB, {python}, {first['postgres']}")
     print(f"data: {n} journeys, {touches} touchpoints, {path.stat().st_size / 1e6:.0f} MB NDJSON")
-    print(f"counts: {counts}")
-    _line("HTTP bulk endpoint (NDJSON)", seconds, n, touches)
-    if resend is not None:
-        _line("HTTP bulk re-send (all unchanged)", resend[0], n, touches)
-    _line("raw COPY, table with journeys' keys", keyed, n, touches)
-    _line("raw COPY, bare table", bare, n, touches)
-    print(f"load_paths (all dates): {n_paths:,} unique paths in {read_seconds:.2f} s")
-    print(f"ratio endpoint / raw COPY with keys: {keyed / seconds:.2f}")
-    print(f"ratio endpoint / raw COPY bare:      {bare / seconds:.2f}")
+    print(f"counts: {first['counts']}")
+    for k, r in enumerate(rounds, 1):
+        print(f"-- round {k}")
+        _line("HTTP bulk endpoint (NDJSON)", r["seconds"], n, touches)
+        if r["resend"] is not None:
+            _line("HTTP bulk re-send (all unchanged)", r["resend"], n, touches)
+        _line("raw COPY, table with journeys' keys", r["keyed"], n, touches)
+        _line("raw COPY, bare table", r["bare"], n, touches)
+        print(f"load_paths (all dates): {r['paths']:,} unique paths in {r['read']:.2f} s")
+        print(f"ratio endpoint / raw COPY with keys: {r['keyed'] / r['seconds']:.2f}")
+        print(f"ratio endpoint / raw COPY bare:      {r['bare'] / r['seconds']:.2f}")
+        if r["resend"] is not None:
+            print(f"ratio re-send / raw COPY with keys:  {r['keyed'] / r['resend']:.2f}")
     return 0
 
 

@@ -185,29 +185,18 @@ class _Merger:
         return self.counts
 
     def _store_totals(self) -> None:
-        if not self.totals:
-            return
-        if self.direct and not self.had_rollups:
-            prefix = f"{self.workspace_id}\t"
-            text = "".join(
-                [
-                    f"{prefix}{k}\t{c}\t{n}\t{v if c else 0.0!r}\n"
-                    for k, (c, n, v) in self.totals.items()
-                ]
-            )
-            with self.conn.cursor().copy(query("copy_path_rollups")) as copy:
-                copy.write(text)
-            return
-        self._upsert_totals()
+        if self.totals:
+            first_load = self.direct and not self.had_rollups
+            self._flush_totals("insert_rollups_in" if first_load else "add_rollups_in")
 
-    def _upsert_totals(self) -> None:
+    def _flush_totals(self, statement: str = "add_rollups_in") -> None:
         text = "".join([f"{k}\t{c}\t{n}\t{v!r}\n" for k, (c, n, v) in self.totals.items()])
         self.totals = {}
         self.had_rollups = True
         self.conn.execute(query("clear_rollups_in"))
         with self.conn.cursor().copy(query("copy_rollups_in")) as copy:
             copy.write(text)
-        self.conn.execute(query("add_rollups_in"), {"workspace_id": self.workspace_id})
+        self.conn.execute(query(statement), {"workspace_id": self.workspace_id})
 
     def _copy_at_end(self) -> bool:
         """Whether the totals are held for one COPY at the end: on a first load, where
@@ -225,7 +214,7 @@ class _Merger:
             pass
         if self.totals and self.error is None and not self.cancelled and not self._copy_at_end():
             try:
-                self._upsert_totals()
+                self._flush_totals()
             except BaseException as e:  # re-raised in the caller's thread
                 self.error = e
         return self.queue.get()
@@ -250,7 +239,7 @@ class _Merger:
             return None
         _add_totals(self.totals, chunk.rollups)
         if len(self.totals) >= self.HELD_TOTALS:
-            self._upsert_totals()  # bounds the memory of a very large first load
+            self._flush_totals()  # bounds the memory of a very large first load
         return WriteCounts(len(chunk.journey_ids), 0, 0)
 
     def _merge_chunk(self, chunk: _Chunk) -> WriteCounts:
