@@ -16,9 +16,10 @@ import gc
 import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
+import numpy as np
 
 from . import bulk_columns, store
 from .errors import FieldError, InvalidInput
@@ -26,8 +27,10 @@ from .ingest import (
     STAMP_SHAPES,
     JourneyIn,
     JourneyLine,
+    TouchLine,
+    block_lines,
     journey_row,
-    ndjson_lines,
+    ndjson_blocks,
     pointer_from_msgspec,
     raw_json,
     stamp_shapes,
@@ -40,7 +43,8 @@ CSV_COLUMNS = (
     "converted", "value", "converted_at", "attributes",
 )  # fmt: skip
 CSV_REQUIRED = ("journey_id", "timestamp", "channel")
-LINES_PER_BATCH = 2000  # decoded, checked and staged together
+BLOCK_BYTES = 1 << 20  # NDJSON decoded, checked and staged together (whole lines)
+LINES_PER_BATCH = 2000  # CSV journeys staged together
 TOUCH_COLUMNS = ("timestamp", "channel", "stage", "campaign", "device")
 
 _fast_decoder = msgspec.json.Decoder(list[JourneyLine])
@@ -78,7 +82,7 @@ class _Collector:
         elif row is not None and not self.errors:
             rows.append(row)
 
-    def new_ids(self, journey_ids: list[str], indices: list[int]) -> bool:
+    def new_ids(self, journey_ids: list[str], indices: Iterable[int]) -> bool:
         """Record a batch's ids when all are new and distinct; False (nothing recorded)
         otherwise."""
         fresh = dict(zip(journey_ids, indices, strict=True))
@@ -117,15 +121,16 @@ def import_ndjson(
     index = 0
     try:
         with _paused_gc():
-            for lines in ndjson_lines(chunks, LINES_PER_BATCH):
-                present = [(index + k, line) for k, line in enumerate(lines) if line.strip()]
-                fast = _decode_fast([line for _, line in present])
-                if fast is None or not _stage_columns(out, present, *fast):
+            for block in ndjson_blocks(chunks, BLOCK_BYTES):
+                fast = _decode_fast(block)
+                if fast is None or not _stage_columns(out, index, fast):
+                    lines = block_lines(block)
+                    present = [(index + k, line) for k, line in enumerate(lines) if line.strip()]
                     rows: list[store.JourneyRow] = []
                     for i, journey in _decode(present, fast, out):
                         out.add(i, journey, rows)
                     out.stage(rows)
-                index += len(lines)
+                index += block.count(b"\n") + (not block.endswith(b"\n"))
                 if out.full:
                     break
         return out.finish()
@@ -134,25 +139,30 @@ def import_ndjson(
         raise
 
 
-def _stage_columns(
-    out: _Collector,
-    present: list[tuple[int, bytes]],
-    journeys: list[JourneyLine],
-    stamps: list[str],
-    shapes: set[bytes],
-) -> bool:
-    """Stage a whole batch column-wise when it is a common one; False: it was not."""
-    if out.errors or not bulk_columns.utc_shape(shapes):
+class _Decoded(NamedTuple):
+    """A block decoded by the pattern-free structs."""
+
+    journeys: list[JourneyLine]
+    touches: list[TouchLine]  # all of them, journey after journey
+    stamps: list[str]  # their times
+    digits: np.ndarray | None  # the times' characters when all have one UTC shape
+
+
+def _stage_columns(out: _Collector, index: int, fast: _Decoded) -> bool:
+    """Stage a whole block column-wise when it is a common one; False: it was not.
+    The block has no blank line before its last record (else it would not decode), so
+    its records are the lines from ``index`` on."""
+    if out.errors or fast.digits is None:
         return False
-    ids = [j.journey_id for j in journeys]
-    if not out.new_ids(ids, [i for i, _ in present]):
+    ids = [j.journey_id for j in fast.journeys]
+    if not out.new_ids(ids, range(index, index + len(ids))):
         return False
-    batch = bulk_columns.code_batch(out.write.coder, journeys, stamps, out.write.prefix)
+    batch = bulk_columns.code_batch(out.write.coder, *fast, out.write.prefix)
     if batch is None:
         for journey_id in ids:
             del out.seen[journey_id]
         return False
-    out.records += len(journeys)
+    out.records += len(ids)
     out.write.copy_text(batch.text, batch.journey_ids, batch.rollups)
     return True
 
@@ -171,31 +181,33 @@ def _paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _decode_fast(lines: list[bytes]) -> tuple[list[JourneyLine], list[str], set[bytes]] | None:
-    """The batch decoded by the pattern-free structs, its touch times and their shapes;
-    None when the batch might hold what only the strict structs reject."""
-    body = b"[" + b",".join(lines) + b"]"
-    if b"\\" in body or b"\x7f" in body:
+def _decode_fast(block: bytes) -> _Decoded | None:
+    """The block decoded by the pattern-free structs, in one call; None when it might
+    hold what only the strict structs reject, or it has blank lines between records."""
+    if b"\\" in block or b"\x7f" in block:
         return None
     try:
-        journeys = _fast_decoder.decode(body)
+        journeys = _fast_decoder.decode(b"[" + block.rstrip(b"\r\n").replace(b"\n", b",") + b"]")
     except msgspec.MsgspecError:
         return None
-    stamps = [t.timestamp for j in journeys for t in j.touchpoints]
-    shapes = stamp_shapes(stamps)
-    return (journeys, stamps, shapes) if shapes <= STAMP_SHAPES else None
+    touches = [t for j in journeys for t in j.touchpoints]
+    stamps = [t.timestamp for t in touches]
+    digits = bulk_columns.utc_digits(stamps)
+    if digits is None and not stamp_shapes(stamps) <= STAMP_SHAPES:
+        return None
+    return _Decoded(journeys, touches, stamps, digits)
 
 
 def _decode(
     present: list[tuple[int, bytes]],
-    fast: tuple[list[JourneyLine], list[str], set[bytes]] | None,
+    fast: _Decoded | None,
     out: _Collector,
 ) -> Iterator[tuple[int, JourneyIn | JourneyLine]]:
     """The batch's journeys: the pattern-free decoding when it held, else the strict one
     in one call, and only when that fails line by line to find every error."""
     decoded: list[JourneyIn] | list[JourneyLine] | None = None
     if fast is not None:
-        decoded = fast[0]
+        decoded = fast.journeys
     else:
         with suppress(msgspec.MsgspecError):
             decoded = _batch_decoder.decode(b"[" + b",".join([line for _, line in present]) + b"]")

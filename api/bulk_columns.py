@@ -14,6 +14,7 @@ which reports every error.
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from . import store
-from .ingest import JourneyLine, journey_rules
+from .ingest import STAMP_SHAPES, JourneyLine, TouchLine, journey_rules, stamp_shape
 from .store import copytext as ct
 
 NULL = ct.NULL
@@ -41,35 +42,61 @@ class Batch:
         self.rollups = rollups
 
 
-def utc_shape(shapes: set[bytes]) -> bool:
-    """Whether touch times of these shapes (digits blanked) compare in time order as
-    text: one shape, ending in Z."""
-    return len(shapes) == 1 and next(iter(shapes)).endswith(b"Z")
+def utc_digits(stamps: list[str]) -> np.ndarray | None:
+    """The touch times as a matrix of characters (one row each) when all have one shape
+    that ends in Z (then text order is time order); None otherwise. The shape is
+    checked on the whole matrix at once: separators where the first time has them,
+    ASCII digits everywhere else."""
+    width = len(stamps[0])
+    shape = stamp_shape(stamps[0])
+    if shape not in STAMP_SHAPES or not shape.endswith(b"Z"):
+        return None
+    try:
+        text = "".join(stamps).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if len(text) != width * len(stamps):
+        return None
+    digits = np.frombuffer(text, np.uint8).reshape(-1, width)
+    template = np.frombuffer(shape, np.uint8)
+    is_digit = template == ord("0")
+    if not (digits[:, ~is_digit] == template[~is_digit]).all():
+        return None
+    if not (digits[:, is_digit] - ord("0") <= 9).all():  # unsigned: below "0" wraps
+        return None
+    return digits
 
 
 def code_batch(
-    coder: store.Coder, journeys: Sequence[JourneyLine], stamps: list[str], prefix: str
+    coder: store.Coder,
+    journeys: Sequence[JourneyLine],
+    touches: list[TouchLine],
+    stamps: list[str],
+    digits: np.ndarray,
+    prefix: str,
 ) -> Batch | None:
     """Code and format ``journeys`` (decoded by the pattern-free structs from a batch
-    with no backslash, so no text needs escaping; touch times ``stamps`` flattened in
-    touch order, all in one UTC shape), or None when some journey needs the
-    per-journey way."""
-    if any([j.converted_at is not None or j.value for j in journeys]) and any(
+    with no backslash, so no text needs escaping), or None when some journey needs the
+    per-journey way. ``touches`` are all their touches in order, ``stamps`` the touch
+    times and ``digits`` those times from :func:`utc_digits`."""
+    values = [j.value for j in journeys]
+    ats = [j.converted_at for j in journeys]
+    if (any(values) or ats.count(None) < len(ats)) and any(
         journey_rules(j) for j in journeys if j.converted_at is not None or j.value
     ):
         return None
     raw = [bytes(j.attributes) for j in journeys]
     joined = b"\x00".join(raw)
-    if any([a[:1] not in b"{" for a in raw]) or b"\t" in joined or b"\r" in joined:
+    objects = joined.startswith(b"{") + joined.count(b"\x00{") + raw.count(b"")
+    if objects < len(raw) or b"\t" in joined or b"\r" in joined:
         return None  # not an object, or whitespace that COPY text must escape
     attributes = joined.decode("utf-8").split("\x00")
     if b"" in raw:
         attributes = [a or "{}" for a in attributes]
-    keys = _time_keys(stamps)
+    keys = _time_keys(digits)
     if keys is None:
         return None
     layout = _Layout([len(j.touchpoints) for j in journeys])
-    touches = [t for j in journeys for t in j.touchpoints]
     order = layout.time_order(keys)
     if order is not None:
         touches = [touches[k] for k in order]
@@ -79,31 +106,33 @@ def code_batch(
         stages = [stage_text[t.stage] for t in touches]
     except KeyError:
         return None
-    channels = [t.channel for t in touches]
-    if not coder.channels.keys() >= set(channels):  # new ones coded in order of touch
-        for name in dict.fromkeys(channels):
-            coder.channel_code(name)
     channel_text = {name: str(code) for name, code in coder.channels.items()}
-    paths = layout.paths([channel_text[c] for c in channels], stages)
+    try:
+        channels = [channel_text[t.channel] for t in touches]
+    except KeyError:  # new channels: coded in order of touch
+        for name in dict.fromkeys([t.channel for t in touches]):
+            coder.channel_code(name)
+        channel_text = {name: str(code) for name, code in coder.channels.items()}
+        channels = [channel_text[t.channel] for t in touches]
+    paths = layout.paths(channels, stages)
 
     last = [stamps[k] for k in layout.last]
     days = [s[:10] for s in last]
     flags = [j.converted for j in journeys]
     converted_at = [NULL] * len(journeys)
     for k in [k for k, f in enumerate(flags) if f]:
-        at = journeys[k].converted_at
+        at = ats[k]
         if at is None:  # converted at its last touch
             converted_at[k] = _parse(last[k]).isoformat()
         else:
             converted_at[k] = at.isoformat()
             days[k] = at.astimezone(UTC).date().isoformat()
-    values = [j.value for j in journeys]
     ids = [j.journey_id for j in journeys]
     customers = [j.customer_id or NULL for j in journeys]
     text = layout.lines(
         [prefix, ids, "\t", customers, "\t", paths, "\t"],
         stamps,
-        [[t.campaign for t in touches], [t.device for t in touches]],
+        [_elements(touches, "campaign"), _elements(touches, "device")],
         [["t" if f else "f" for f in flags], "\t", list(map(repr, map(float, values))), "\t",
          converted_at, "\t", days, "\t", attributes, "\n"],
     )  # fmt: skip
@@ -112,17 +141,33 @@ def code_batch(
 
 
 _parse = datetime.fromisoformat
+_ELEMENTS: dict[str | None, str] = {None: "NULL"}  # campaign and device names repeat
+
+
+def _elements(touches: list[TouchLine], field: str) -> list[str]:
+    """One optional text field of every touch as text[] elements ("NULL" for none,
+    which a name cannot be: names come quoted)."""
+    get = operator.attrgetter(field)
+    try:
+        return [_ELEMENTS[v] for v in map(get, touches)]
+    except KeyError:
+        if len(_ELEMENTS) > 100_000:
+            _ELEMENTS.clear()
+            _ELEMENTS[None] = "NULL"
+        for v in set(map(get, touches)):
+            _ELEMENTS[v] = ct.element(v)
+        return [_ELEMENTS.get(v) or ct.element(v) for v in map(get, touches)]
+
+
 _MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def _time_keys(stamps: list[str]) -> np.ndarray | None:
-    """Integers in the order of the touch times (all of one shape ending in Z), or None
-    when some time is no date or time of day (2024-02-30, 25:00): the fields are read
-    from the digits of all times at once and checked as datetime.fromisoformat checks
-    them."""
-    width = len(stamps[0])
-    text = np.frombuffer("".join(stamps).encode("ascii"), np.uint8).reshape(-1, width)
-    d = text.astype(np.int64) - 48
+def _time_keys(digits: np.ndarray) -> np.ndarray | None:
+    """Integers in the order of the touch times (from :func:`utc_digits`), or None when
+    some time is no date or time of day (2024-02-30, 25:00): the fields are read from
+    the digits of all times at once and checked as datetime.fromisoformat checks them."""
+    width = digits.shape[1]
+    d = digits.astype(np.int64) - 48
 
     def number(start: int, end: int) -> np.ndarray:
         out = d[:, start]
@@ -203,28 +248,25 @@ class _Layout:
         return ("{" + "".join(tokens.tolist())).split("\x00")[:-1]
 
     def lines(
-        self, head: list[Column], stamps: list[str], optional: list[list[str | None]],
+        self, head: list[Column], stamps: list[str], optional: list[list[str]],
         tail: list[Column],
     ) -> str:  # fmt: skip
         """The batch's COPY lines: per journey the ``head`` columns (a str is the same
         for every journey), the touch times' literal, one text[] literal per
-        ``optional`` per-touch column (NULL for a journey with no value in it, as the
-        per-journey way stores it), then the ``tail`` columns. Every token goes to its
+        ``optional`` per-touch column of text[] elements (NULL for a journey with only
+        "NULL" elements in it, as the per-journey way stores it), then the ``tail`` columns. Every token goes to its
         place in one array, joined once."""
         n_touch = len(self.journey)
-        arrays: list[tuple[list[str | None], np.ndarray | None]] = [(list(stamps), None)]
-        for values in optional:
-            absent = values.count(None)
-            if absent == n_touch:
-                arrays.append((values, np.zeros(len(self.counts), bool)))
-                continue
-            elements = {v: ct.element(v) for v in set(values)}
-            quoted: list[str | None] = [elements[v] for v in values]
+        arrays: list[tuple[list[str], np.ndarray | None]] = [(stamps, None)]
+        for elements in optional:
+            absent = elements.count("NULL")
             some = None
-            if absent:
-                mask = np.fromiter([v is not None for v in values], bool, n_touch)
+            if absent == n_touch:
+                some = np.zeros(len(self.counts), bool)
+            elif absent:
+                mask = np.fromiter([e != "NULL" for e in elements], bool, n_touch)
                 some = np.add.reduceat(mask, self.starts) > 0
-            arrays.append((quoted, some))
+            arrays.append((elements, some))
         width = np.full(len(self.counts), len(head) + len(tail), dtype=np.int64)
         for _, some in arrays:
             width += 1 if some is not None and not some.any() else 1 + 2 * self.counts

@@ -100,7 +100,12 @@ _SHAPE = bytes(48 if 48 <= b <= 57 else b if chr(b) in "-+:.TZ \n" else 63 for b
 
 def stamp_shapes(stamps: list[str]) -> set[bytes]:
     """The distinct shapes of these strings, digits written as 0 (blanked in one C pass)."""
-    return set("\n".join(stamps).encode().translate(_SHAPE).split(b"\n"))
+    return set(stamp_shape("\n".join(stamps)).split(b"\n"))
+
+
+def stamp_shape(stamp: str) -> bytes:
+    """A string with its ASCII digits written as 0 (and unexpected characters as ?)."""
+    return stamp.encode().translate(_SHAPE)
 
 
 def stamps_match(stamps: list[str]) -> bool:
@@ -271,20 +276,28 @@ def pointer_from_msgspec(error: msgspec.MsgspecError) -> tuple[str, str]:
     return pointer, detail
 
 
-def ndjson_lines(chunks: Iterable[bytes], batch: int = 2000) -> Iterator[list[bytes]]:
-    """Split a byte stream into batches of lines (blank ones included, so a line's
-    index in the stream is its record index)."""
+def ndjson_blocks(chunks: Iterable[bytes], size: int = 1 << 20) -> Iterator[bytes]:
+    """Split a byte stream into blocks of whole lines, each about ``size`` bytes (one
+    line at least); a block's lines are its records, blank ones included, so that a
+    line's index in the stream is its record index."""
     pending = b""
-    lines: list[bytes] = []
     for chunk in chunks:
-        pending += chunk
-        parts = pending.split(b"\n")
-        pending = parts.pop()
-        lines.extend(parts)
-        if len(lines) >= batch:
-            yield lines
-            lines = []
+        data = pending + chunk if pending else chunk
+        start = 0
+        while len(data) - start >= size:
+            cut = data.find(b"\n", start + size - 1)
+            if cut < 0:
+                break
+            yield data[start : cut + 1]
+            start = cut + 1
+        pending = data[start:]
     if pending.strip():
-        lines.append(pending)
-    if lines:
-        yield lines
+        yield pending
+
+
+def block_lines(block: bytes) -> list[bytes]:
+    """The lines of a block from :func:`ndjson_blocks`."""
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    return lines

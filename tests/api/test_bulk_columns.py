@@ -97,12 +97,10 @@ def batches(draw: st.DrawFn) -> list[dict]:
     return out
 
 
-def encode(records: list[dict]) -> list[bytes]:
-    lines = []
-    for r in records:
-        line = json.dumps(r, ensure_ascii=False, separators=(",", ":"))
-        lines.append(line.replace('"TAB"', '{\t"a":1}').encode("utf-8"))
-    return lines
+def encode(records: list[dict]) -> bytes:
+    """NDJSON lines; "TAB" attributes become an object with a tab as whitespace."""
+    lines = [json.dumps(r, ensure_ascii=False, separators=(",", ":")) for r in records]
+    return "\n".join(lines).replace('"TAB"', '{\t"a":1}').encode("utf-8") + b"\n"
 
 
 @pytest.fixture
@@ -122,12 +120,11 @@ def test_column_coding_equals_the_per_journey_way(
     conn: psycopg.Connection, workspace_id: int, records: list[dict]
 ) -> None:
     fast = bulk._decode_fast(encode(records))
-    assert fast is not None
-    journeys, stamps, shapes = fast
-    assert bulk_columns.utc_shape(shapes)
+    assert fast is not None and fast.digits is not None
+    journeys = fast.journeys
 
     columns = store.Coder(conn, workspace_id)
-    batch = bulk_columns.code_batch(columns, journeys, stamps, PREFIX)
+    batch = bulk_columns.code_batch(columns, *fast, PREFIX)
 
     reference = store.Coder(conn, workspace_id)
     coded = [journey_row(reference, j) for j in journeys]
@@ -165,9 +162,9 @@ def test_a_batch_with_every_kind_of_journey_is_taken(
         ]},
     ]  # fmt: skip
     fast = bulk._decode_fast(encode(records))
-    assert fast is not None
+    assert fast is not None and fast.digits is not None
     coder = store.Coder(conn, workspace_id)
-    batch = bulk_columns.code_batch(coder, fast[0], fast[1], PREFIX)
+    batch = bulk_columns.code_batch(coder, *fast, PREFIX)
     assert batch is not None
     lines = batch.text.splitlines()
     assert len(lines) == 3
@@ -203,7 +200,9 @@ def test_time_keys_accept_exactly_the_real_times(stamp: str) -> None:
         real = True
     except ValueError:
         real = False
-    assert (bulk_columns._time_keys([stamp, stamp]) is not None) is real
+    digits = bulk_columns.utc_digits([stamp, stamp])
+    assert digits is not None
+    assert (bulk_columns._time_keys(digits) is not None) is real
 
 
 @given(st.lists(st.datetimes(), min_size=2, max_size=20), st.sampled_from(SHAPES))
@@ -212,7 +211,9 @@ def test_time_keys_order_as_the_times(times: list[datetime], shape: str) -> None
         stamp(shape, (t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond // 1000))
         for t in times
     ]
-    keys = bulk_columns._time_keys(stamps)
+    digits = bulk_columns.utc_digits(stamps)
+    assert digits is not None
+    keys = bulk_columns._time_keys(digits)
     assert keys is not None
     parsed = [datetime.fromisoformat(s) for s in stamps]
     assert sorted(range(len(stamps)), key=lambda k: (keys[k], k)) == sorted(

@@ -55,6 +55,7 @@ def test_bulk_rollups_equal_a_fresh_group_by(
     chunk: int,
 ) -> None:
     monkeypatch.setattr(bulk, "LINES_PER_BATCH", 2)
+    monkeypatch.setattr(bulk, "BLOCK_BYTES", 1)  # NDJSON: a block per line
     monkeypatch.setattr(store.JourneyWrite, "CHUNK_ROWS", chunk)
     workspace_id, auth = new_key()
     for upload in uploads:

@@ -132,6 +132,7 @@ def test_large_files_merge_in_chunks_in_one_transaction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(bulk, "LINES_PER_BATCH", 3)
+    monkeypatch.setattr(bulk, "BLOCK_BYTES", 1)  # NDJSON: a block per line
     monkeypatch.setattr(store.JourneyWrite, "CHUNK_ROWS", 2)
     records = [journey(f"j{i}", customer_id=f"c{i % 4}") for i in range(10)]
     assert bulk_post(client, auth, ndjson(*records), NDJSON).get_json()["created"] == 10
