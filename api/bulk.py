@@ -157,7 +157,9 @@ def _stage_columns(out: _Collector, index: int, fast: _Decoded) -> bool:
     ids = [j.journey_id for j in fast.journeys]
     if not out.new_ids(ids, range(index, index + len(ids))):
         return False
-    batch = bulk_columns.code_batch(out.write.coder, *fast, out.write.prefix)
+    batch = bulk_columns.code_batch(
+        out.write.coder, fast.journeys, fast.touches, fast.stamps, fast.digits, out.write.prefix
+    )
     if batch is None:
         for journey_id in ids:
             del out.seen[journey_id]

@@ -253,9 +253,9 @@ class _Layout:
     ) -> str:  # fmt: skip
         """The batch's COPY lines: per journey the ``head`` columns (a str is the same
         for every journey), the touch times' literal, one text[] literal per
-        ``optional`` per-touch column of text[] elements (NULL for a journey with only
-        "NULL" elements in it, as the per-journey way stores it), then the ``tail`` columns. Every token goes to its
-        place in one array, joined once."""
+        ``optional`` per-touch column of elements (NULL for a journey with only "NULL"
+        elements in it, as the per-journey way stores it), then the ``tail`` columns.
+        Every token goes to its place in one array, joined once."""
         n_touch = len(self.journey)
         arrays: list[tuple[list[str], np.ndarray | None]] = [(stamps, None)]
         for elements in optional:
