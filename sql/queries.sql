@@ -147,15 +147,9 @@ COPY rollups_in (day, channels, stages, conversions, nulls, value) FROM STDIN
 -- name: workspace_has_rollups
 SELECT EXISTS (SELECT 1 FROM path_rollups WHERE workspace_id = %(workspace_id)s)
 
--- name: insert_rollups_in
--- A first load's rollups, when the workspace has none yet: a plain insert, in key
--- order so that each row goes to the index's rightmost page without a search from
--- the root (the rollups come totalled in no particular order).
-INSERT INTO path_rollups (workspace_id, day, channels, stages, conversions, nulls, value)
-SELECT %(workspace_id)s, day, channels, stages, conversions, nulls,
-    CASE WHEN conversions = 0 THEN 0 ELSE value END
-FROM rollups_in
-ORDER BY day, channels, stages
+-- name: copy_path_rollups
+-- Straight into the table when the workspace has no rollups yet (a first load).
+COPY path_rollups (workspace_id, day, channels, stages, conversions, nulls, value) FROM STDIN
 
 -- name: add_rollups_in
 -- The rollups of journeys that copy_journeys stored (one row per day and path).

@@ -68,7 +68,7 @@ class JourneyWrite:
     checks), so chunks never touch each other's journeys.
     """
 
-    CHUNK_ROWS = 25_000
+    CHUNK_ROWS = 10_000
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
         self.conn = conn
@@ -185,9 +185,21 @@ class _Merger:
         return self.counts
 
     def _store_totals(self) -> None:
-        if self.totals:
-            first_load = self.direct and not self.had_rollups
-            self._flush_totals("insert_rollups_in" if first_load else "add_rollups_in")
+        if not self.totals:
+            return
+        if not (self.direct and not self.had_rollups):
+            self._flush_totals()
+            return
+        # A first load: COPYed straight in, sorted by day (the index's leading column
+        # after the workspace), so that each day's part of the index is filled in turn.
+        prefix = f"{self.workspace_id}\t"
+        lines = [
+            f"{prefix}{k}\t{c}\t{n}\t{v if c else 0.0!r}\n" for k, (c, n, v) in self.totals.items()
+        ]
+        lines.sort()
+        self.totals = {}
+        with self.conn.cursor().copy(query("copy_path_rollups")) as copy:
+            copy.write("".join(lines))
 
     def _flush_totals(self, statement: str = "add_rollups_in") -> None:
         text = "".join([f"{k}\t{c}\t{n}\t{v!r}\n" for k, (c, n, v) in self.totals.items()])
