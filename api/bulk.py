@@ -192,6 +192,8 @@ def _decode_fast(block: bytes) -> _Decoded | None:
         journeys = _fast_decoder.decode(b"[" + block.rstrip(b"\r\n").replace(b"\n", b",") + b"]")
     except msgspec.MsgspecError:
         return None
+    if not journeys:
+        return None  # blank lines only
     touches = [t for j in journeys for t in j.touchpoints]
     stamps = [t.timestamp for t in touches]
     digits = bulk_columns.utc_digits(stamps)

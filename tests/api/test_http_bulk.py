@@ -46,10 +46,16 @@ def test_bulk_and_batch_store_the_same_rows(client: FlaskClient, auth: dict[str,
     assert response.get_json()["unchanged"] == 1
 
 
-def test_blank_lines_are_skipped_and_counted(client: FlaskClient, auth: dict[str, str]) -> None:
+@pytest.mark.parametrize("block", [1, 40, bulk.BLOCK_BYTES])
+def test_blank_lines_are_skipped_and_counted(
+    client: FlaskClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    monkeypatch.setattr(bulk, "BLOCK_BYTES", block)  # blocks of blank lines too
     body = ndjson(journey("a")) + b"\n  \n" + ndjson(journey("b", value="x"))
     error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
     assert pointers(error) == ["/3/value"]
+    body = b"\n" + ndjson(journey("a")) + b"\n\r\n" + ndjson(journey("b")) + b"\n \n"
+    assert bulk_post(client, auth, body, NDJSON).get_json()["created"] == 2
 
 
 def test_ndjson_errors_list_every_bad_line_and_write_nothing(
