@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
-from api import bulk, store
-from tests.helpers import assert_problem, journey, ndjson, pointers
+from api import bulk, bulk_columns, store
+from tests.helpers import assert_problem, journey, ndjson, pointers, touch
 
 NDJSON = {"Content-Type": "application/x-ndjson"}
 CSV = {"Content-Type": "text/csv"}
@@ -44,6 +44,35 @@ def test_bulk_and_batch_store_the_same_rows(client: FlaskClient, auth: dict[str,
     client.post("/v1/journeys", json={"journeys": [record]}, headers=auth)
     response = bulk_post(client, auth, ndjson(record), NDJSON)
     assert response.get_json()["unchanged"] == 1
+
+
+def test_column_wise_batches_store_what_the_batch_endpoint_stores(
+    client: FlaskClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """UTC-only files take the column-wise path; re-sending them through the JSON batch
+    endpoint (journey by journey) finds every stored row identical."""
+    z = [
+        touch("email", "2024-03-02T09:30:00Z", "decision", campaign="spring"),
+        touch("paid_search", "2024-03-01T10:00:00Z", "awareness", device="mobile"),
+        touch("new_channel", "2024-03-02T09:30:00Z"),
+    ]
+    records = [
+        journey("unsorted", touchpoints=z, converted_at="2024-03-02T23:30:00-03:00"),
+        journey("at-last-touch", touchpoints=z[:2], converted_at=None, customer_id=None),
+        journey("lost", touchpoints=z[2:], converted=False, value=0, converted_at=None),
+        journey("plain", touchpoints=z[1:], attributes={}, value=1e-9),
+    ]
+    taken = []
+    code_batch = bulk_columns.code_batch
+    monkeypatch.setattr(
+        bulk_columns, "code_batch", lambda *a: taken.append(code_batch(*a)) or taken[-1]
+    )
+    assert bulk_post(client, auth, ndjson(*records), NDJSON).get_json()["created"] == 4
+    assert len(taken) == 1 and taken[0] is not None
+    again = client.post("/v1/journeys", json={"journeys": records}, headers=auth).get_json()
+    assert again == {"received": 4, "created": 0, "replaced": 0, "unchanged": 4}
+    stored = client.get("/v1/journeys/unsorted", headers=auth).get_json()
+    assert [t["channel"] for t in stored["touchpoints"]] == ["paid_search", "email", "new_channel"]
 
 
 @pytest.mark.parametrize("block", [1, 40, bulk.BLOCK_BYTES])
