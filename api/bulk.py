@@ -14,6 +14,7 @@ import codecs
 import csv
 import gc
 import json
+import operator
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, NamedTuple
@@ -47,6 +48,7 @@ BLOCK_BYTES = 1 << 20  # NDJSON decoded, checked and staged together (whole line
 LINES_PER_BATCH = 2000  # CSV journeys staged together
 TOUCH_COLUMNS = ("timestamp", "channel", "stage", "campaign", "device")
 
+_TIMESTAMP = operator.attrgetter("timestamp")
 _fast_decoder = msgspec.json.Decoder(list[JourneyLine])
 _batch_decoder = msgspec.json.Decoder(list[JourneyIn])
 _line_decoder = msgspec.json.Decoder(JourneyIn)
@@ -195,7 +197,7 @@ def _decode_fast(block: bytes) -> _Decoded | None:
     if not journeys:
         return None  # blank lines only
     touches = [t for j in journeys for t in j.touchpoints]
-    stamps = [t.timestamp for t in touches]
+    stamps = list(map(_TIMESTAMP, touches))
     digits = bulk_columns.utc_digits(stamps)
     if digits is None and not stamp_shapes(stamps) <= STAMP_SHAPES:
         return None

@@ -18,6 +18,7 @@ import operator
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import compress
 from typing import Any
 
 import numpy as np
@@ -79,13 +80,13 @@ def code_batch(
     with no backslash, so no text needs escaping), or None when some journey needs the
     per-journey way. ``touches`` are all their touches in order, ``stamps`` the touch
     times and ``digits`` those times from :func:`utc_digits`."""
-    values = [j.value for j in journeys]
-    ats = [j.converted_at for j in journeys]
+    values = list(map(_VALUE, journeys))
+    ats = list(map(_CONVERTED_AT, journeys))
     if (any(values) or ats.count(None) < len(ats)) and any(
         journey_rules(j) for j in journeys if j.converted_at is not None or j.value
     ):
         return None
-    raw = [bytes(j.attributes) for j in journeys]
+    raw = list(map(bytes, map(_ATTRIBUTES, journeys)))
     joined = b"\x00".join(raw)
     objects = joined.startswith(b"{") + joined.count(b"\x00{") + raw.count(b"")
     if objects < len(raw) or b"\t" in joined or b"\r" in joined:
@@ -96,39 +97,42 @@ def code_batch(
     keys = _time_keys(digits)
     if keys is None:
         return None
-    layout = _Layout([len(j.touchpoints) for j in journeys])
+    layout = _Layout(list(map(len, map(_TOUCHPOINTS, journeys))))
     order = layout.time_order(keys)
     if order is not None:
         touches = [touches[k] for k in order]
         stamps = [stamps[k] for k in order]
     stage_text = {None: "0"} | {name: str(code) for name, code in coder.stages.items()}
     try:
-        stages = [stage_text[t.stage] for t in touches]
+        stages = list(map(stage_text.__getitem__, map(_STAGE, touches)))
     except KeyError:
         return None
     channel_text = {name: str(code) for name, code in coder.channels.items()}
     try:
-        channels = [channel_text[t.channel] for t in touches]
+        channels = list(map(channel_text.__getitem__, map(_CHANNEL, touches)))
     except KeyError:  # new channels: coded in order of touch
-        for name in dict.fromkeys([t.channel for t in touches]):
+        for name in dict.fromkeys(map(_CHANNEL, touches)):
             coder.channel_code(name)
         channel_text = {name: str(code) for name, code in coder.channels.items()}
-        channels = [channel_text[t.channel] for t in touches]
+        channels = list(map(channel_text.__getitem__, map(_CHANNEL, touches)))
     paths = layout.paths(channels, stages)
 
-    last = [stamps[k] for k in layout.last]
+    last = list(map(stamps.__getitem__, layout.last))
     days = [s[:10] for s in last]
-    flags = [j.converted for j in journeys]
+    flags = list(map(_CONVERTED, journeys))
+    converted = list(compress(range(len(flags)), flags))
     converted_at = [NULL] * len(journeys)
-    for k in [k for k, f in enumerate(flags) if f]:
+    for k in converted:
         at = ats[k]
         if at is None:  # converted at its last touch
             converted_at[k] = _parse(last[k]).isoformat()
         else:
             converted_at[k] = at.isoformat()
             days[k] = at.astimezone(UTC).date().isoformat()
-    ids = [j.journey_id for j in journeys]
-    customers = [j.customer_id or NULL for j in journeys]
+    ids = list(map(_JOURNEY_ID, journeys))
+    customers = list(map(_CUSTOMER_ID, journeys))
+    if None in customers:
+        customers = [c or NULL for c in customers]
     text = layout.lines(
         [prefix, ids, "\t", customers, "\t", paths, "\t"],
         stamps,
@@ -137,10 +141,15 @@ def code_batch(
          converted_at, "\t", days, "\t", attributes, "\n"],
     )  # fmt: skip
     rollup_keys = [f"{d}\t{p}" for d, p in zip(days, paths, strict=True)]
-    return Batch(text, ids, _rollups(rollup_keys, flags, values))
+    return Batch(text, ids, _rollups(rollup_keys, converted, values))
 
 
 _parse = datetime.fromisoformat
+# Fields read with map() over C getters: no Python frame per journey or touch.
+_VALUE, _CONVERTED, _CONVERTED_AT = map(operator.attrgetter, ("value", "converted", "converted_at"))
+_JOURNEY_ID, _CUSTOMER_ID = map(operator.attrgetter, ("journey_id", "customer_id"))
+_ATTRIBUTES, _TOUCHPOINTS = map(operator.attrgetter, ("attributes", "touchpoints"))
+_CHANNEL, _STAGE = map(operator.attrgetter, ("channel", "stage"))
 _ELEMENTS: dict[str | None, str] = {None: "NULL"}  # campaign and device names repeat
 
 
@@ -149,7 +158,7 @@ def _elements(touches: list[TouchLine], field: str) -> list[str]:
     which a name cannot be: names come quoted)."""
     get = operator.attrgetter(field)
     try:
-        return [_ELEMENTS[v] for v in map(get, touches)]
+        return list(map(_ELEMENTS.__getitem__, map(get, touches)))
     except KeyError:
         if len(_ELEMENTS) > 100_000:
             _ELEMENTS.clear()
@@ -192,16 +201,15 @@ def _time_keys(digits: np.ndarray) -> np.ndarray | None:
     return keys
 
 
-def _rollups(keys: list[str], flags: list[bool], values: list[float]) -> dict[str, list[Any]]:
-    nulls = Counter([k for k, f in zip(keys, flags, strict=True) if not f])
-    totals: dict[str, list[Any]] = {k: [0, n, 0.0] for k, n in nulls.items()}
-    for key, flag, value in zip(keys, flags, values, strict=True):
-        if flag:
-            total = totals.get(key)
-            if total is None:
-                total = totals[key] = [0, 0, 0.0]
-            total[0] += 1
-            total[2] += value
+def _rollups(keys: list[str], converted: list[int], values: list[float]) -> dict[str, list[Any]]:
+    """Totals per key: [conversions, nulls, value]; ``converted`` the positions of the
+    converting journeys (the others add no value)."""
+    totals: dict[str, list[Any]] = {k: [0, n, 0.0] for k, n in Counter(keys).items()}
+    for k in converted:
+        total = totals[keys[k]]
+        total[0] += 1
+        total[1] -= 1
+        total[2] += values[k]
     return totals
 
 
