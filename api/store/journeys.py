@@ -68,7 +68,11 @@ class JourneyWrite:
     checks), so chunks never touch each other's journeys.
     """
 
+    # Journeys per chunk: small while chunks go straight into the table (less for the
+    # server to catch up on when the caller is done), larger once they are merged (a
+    # merge runs several statements per chunk).
     CHUNK_ROWS = 10_000
+    MERGE_CHUNK_ROWS = 25_000
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
         self.conn = conn
@@ -103,7 +107,9 @@ class JourneyWrite:
         self._pending.append(text)
         self._pending_ids.extend(journey_ids)
         self.staged += len(journey_ids)
-        if len(self._pending_ids) >= self.CHUNK_ROWS:
+        merging = self._merger is not None and not self._merger.direct
+        limit = self.MERGE_CHUNK_ROWS if merging else self.CHUNK_ROWS
+        if len(self._pending_ids) >= limit:
             self._hand_over()
 
     def _hand_over(self) -> None:

@@ -57,6 +57,7 @@ def test_bulk_rollups_equal_a_fresh_group_by(
     monkeypatch.setattr(bulk, "LINES_PER_BATCH", 2)
     monkeypatch.setattr(bulk, "BLOCK_BYTES", 1)  # NDJSON: a block per line
     monkeypatch.setattr(store.JourneyWrite, "CHUNK_ROWS", chunk)
+    monkeypatch.setattr(store.JourneyWrite, "MERGE_CHUNK_ROWS", chunk)
     workspace_id, auth = new_key()
     for upload in uploads:
         records = {j["journey_id"]: as_record(j) for j in upload}  # one record per id

@@ -169,6 +169,7 @@ def test_large_files_merge_in_chunks_in_one_transaction(
     monkeypatch.setattr(bulk, "LINES_PER_BATCH", 3)
     monkeypatch.setattr(bulk, "BLOCK_BYTES", 1)  # NDJSON: a block per line
     monkeypatch.setattr(store.JourneyWrite, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(store.JourneyWrite, "MERGE_CHUNK_ROWS", 3)
     records = [journey(f"j{i}", customer_id=f"c{i % 4}") for i in range(10)]
     assert bulk_post(client, auth, ndjson(*records), NDJSON).get_json()["created"] == 10
     records[8]["value"] = 3.0
