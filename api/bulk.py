@@ -1,9 +1,11 @@
 """Bulk journey files (NDJSON or CSV) streamed into the store.
 
-Used by ``POST /v1/journeys/bulk`` and ``pathcredit import`` alike. Lines are decoded
-in batches by msgspec (typed, strict, C speed), coded against the workspace
-dictionaries and handed to the store, which stores chunks while the rest of the stream
-is still being read, all in the caller's one transaction. A bad record stops the
+Used by ``POST /v1/journeys/bulk`` and ``pathcredit import`` alike. NDJSON is read in
+blocks of whole lines, each decoded in one msgspec call (typed, C speed) and coded
+against the workspace dictionaries, column by column when the block is a common one
+(:mod:`api.bulk_columns`), else journey by journey; CSV journey by journey. The store
+stores chunks while the rest of the stream is still being read, all in the caller's
+one transaction. A bad record stops the
 writing but not the reading, so the error lists every bad record (up to a limit), the
 transaction rolls back and nothing is written.
 """

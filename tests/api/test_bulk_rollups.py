@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api import bulk, store
+from api.store import journeys as store_journeys
 from tests.helpers import ndjson
 from tests.store.test_store_rollups import as_record, journeys, rollups
 
@@ -45,7 +46,7 @@ def new_key(conn: psycopg.Connection) -> Any:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(uploads=files, chunk=st.integers(1, 4))
+@given(uploads=files, chunk=st.integers(1, 4), held=st.sampled_from([2, 1_000_000]))
 def test_bulk_rollups_equal_a_fresh_group_by(
     client: FlaskClient,
     conn: psycopg.Connection,
@@ -53,8 +54,10 @@ def test_bulk_rollups_equal_a_fresh_group_by(
     monkeypatch: pytest.MonkeyPatch,
     uploads: list[list[dict[str, Any]]],
     chunk: int,
+    held: int,
 ) -> None:
     monkeypatch.setattr(bulk, "LINES_PER_BATCH", 2)
+    monkeypatch.setattr(store_journeys._Merger, "HELD_TOTALS", held)  # 2: flushed early
     monkeypatch.setattr(bulk, "BLOCK_BYTES", 1)  # NDJSON: a block per line
     monkeypatch.setattr(store.JourneyWrite, "CHUNK_ROWS", chunk)
     monkeypatch.setattr(store.JourneyWrite, "MERGE_CHUNK_ROWS", chunk)
