@@ -155,7 +155,6 @@ COPY path_rollups (workspace_id, day, channels, stages, conversions, nulls, valu
 -- The rollups of journeys that copy_journeys stored (one row per day and path).
 INSERT INTO path_rollups AS r (workspace_id, day, channels, stages, conversions, nulls, value)
 SELECT %(workspace_id)s, day, channels, stages, conversions, nulls, value FROM rollups_in
-ORDER BY day, channels, stages
 ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
     conversions = r.conversions + excluded.conversions,
     nulls = r.nulls + excluded.nulls,

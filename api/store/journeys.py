@@ -198,23 +198,21 @@ class _Merger:
             return
         # A first load: COPYed straight in, sorted by day (the index's leading column
         # after the workspace), so that each day's part of the index is filled in turn.
-        prefix = f"{self.workspace_id}\t"
-        lines = [
-            f"{prefix}{k}\t{c}\t{n}\t{v if c else 0.0!r}\n" for k, (c, n, v) in self.totals.items()
-        ]
+        lines = _totals_lines(self.totals, f"{self.workspace_id}\t")
         lines.sort()
         self.totals = {}
         with self.conn.cursor().copy(query("copy_path_rollups")) as copy:
             copy.write("".join(lines))
 
-    def _flush_totals(self, statement: str = "add_rollups_in") -> None:
-        text = "".join([f"{k}\t{c}\t{n}\t{v!r}\n" for k, (c, n, v) in self.totals.items()])
+    def _flush_totals(self) -> None:
+        """Upsert the totals so far (through the staging table ``rollups_in``)."""
+        text = "".join(_totals_lines(self.totals))
         self.totals = {}
         self.had_rollups = True
         self.conn.execute(query("clear_rollups_in"))
         with self.conn.cursor().copy(query("copy_rollups_in")) as copy:
             copy.write(text)
-        self.conn.execute(query(statement), {"workspace_id": self.workspace_id})
+        self.conn.execute(query("add_rollups_in"), {"workspace_id": self.workspace_id})
 
     def _copy_at_end(self) -> bool:
         """Whether the totals are held for one COPY at the end: on a first load, where
@@ -326,6 +324,12 @@ def _add_totals(totals: dict[str, list[Any]], more: dict[str, list[Any]]) -> Non
             total[0] += c
             total[1] += n
             total[2] += v
+
+
+def _totals_lines(totals: dict[str, list[Any]], prefix: str = "") -> list[str]:
+    """Rollup totals as COPY lines: ``prefix``, day, channels, stages, conversions,
+    nulls, value (none on a path without conversions)."""
+    return [f"{prefix}{k}\t{c}\t{n}\t{v if c else 0.0!r}\n" for k, (c, n, v) in totals.items()]
 
 
 def _lines(rows: Sequence[JourneyRow], prefix: str, deltas: dict[str, list[Any]]) -> str:
