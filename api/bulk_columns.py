@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from itertools import compress
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -30,17 +30,14 @@ from .store import copytext as ct
 NULL = ct.NULL
 
 
-class Batch:
+class Batch(NamedTuple):
     """One batch's COPY lines (each starting with the workspace prefix), its journey
     ids in order, and its rollup totals: "day\\tchannels\\tstages" -> [conversions,
     nulls, value]."""
 
-    __slots__ = ("journey_ids", "rollups", "text")
-
-    def __init__(self, text: str, journey_ids: list[str], rollups: dict[str, list[Any]]):
-        self.text = text
-        self.journey_ids = journey_ids
-        self.rollups = rollups
+    text: str
+    journey_ids: list[str]
+    rollups: dict[str, list[Any]]
 
 
 def utc_digits(stamps: list[str]) -> np.ndarray | None:
