@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -126,3 +126,17 @@ def api_key(conn: psycopg.Connection, workspace: store.Workspace) -> str:
 def auth(api_key: str) -> dict[str, str]:
     """Request headers carrying the workspace's API key."""
     return {"Authorization": f"Bearer {api_key}"}
+
+
+@pytest.fixture
+def new_key(conn: psycopg.Connection) -> Callable[[], tuple[int, dict[str, str]]]:
+    """Makes a new workspace (committed) and returns its id and request headers with a
+    key of its own, for tests that need several workspaces in one database."""
+
+    def make() -> tuple[int, dict[str, str]]:
+        workspace = store.create_workspace(conn, f"workspace{next(_numbers)}")
+        key = store.create_api_key(conn, workspace.workspace_id)
+        conn.commit()
+        return workspace.workspace_id, {"Authorization": f"Bearer {key}"}
+
+    return make

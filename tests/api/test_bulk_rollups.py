@@ -7,7 +7,6 @@ the end into a workspace that has some, and moved by merges of re-sent journeys.
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import psycopg
@@ -21,24 +20,11 @@ from api.store import journeys as store_journeys
 from tests.helpers import ndjson
 from tests.store.test_store_rollups import as_record, journeys, rollups
 
-_workspaces = itertools.count()
-
 # More ids than the batch-endpoint test: most uploads hold new journeys, stored directly.
 many_ids = st.tuples(journeys, st.integers(0, 30)).map(
     lambda t: {**t[0], "journey_id": f"{t[0]['journey_id']}{t[1]}"}
 )
 files = st.lists(st.lists(many_ids, min_size=1, max_size=20), min_size=1, max_size=4)
-
-
-@pytest.fixture
-def new_key(conn: psycopg.Connection) -> Any:
-    def make() -> tuple[int, dict[str, str]]:
-        workspace = store.create_workspace(conn, f"bulk{next(_workspaces)}")
-        key = store.create_api_key(conn, workspace.workspace_id)
-        conn.commit()
-        return workspace.workspace_id, {"Authorization": f"Bearer {key}"}
-
-    return make
 
 
 @settings(

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
 import psycopg
-import pytest
 from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api import store
-
 CHANNELS = ["search", "email", "social"]
 STAGES = [None, "awareness", "decision"]
-_workspaces = itertools.count()
 
 touches = st.lists(
     st.tuples(st.sampled_from(CHANNELS), st.sampled_from(STAGES), st.integers(0, 3)),
@@ -64,17 +59,6 @@ def store_query(name: str) -> str:
     from api.store.sqlfiles import query
 
     return query(name)
-
-
-@pytest.fixture
-def new_key(conn: psycopg.Connection) -> Any:
-    def make() -> tuple[int, dict[str, str]]:
-        workspace = store.create_workspace(conn, f"w{next(_workspaces)}")
-        key = store.create_api_key(conn, workspace.workspace_id)
-        conn.commit()
-        return workspace.workspace_id, {"Authorization": f"Bearer {key}"}
-
-    return make
 
 
 @settings(
