@@ -19,7 +19,7 @@ import json
 import operator
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple, cast
 
 import msgspec
 import numpy as np
@@ -28,6 +28,7 @@ from . import bulk_columns, store
 from .errors import FieldError, InvalidInput
 from .ingest import (
     STAMP_SHAPES,
+    TOUCHES,
     JourneyIn,
     JourneyLine,
     TouchLine,
@@ -122,11 +123,12 @@ def import_ndjson(
 ) -> store.WriteCounts:
     """One JSON journey per line; the record index is the 0-based line number."""
     out = _Collector(write, max_errors)
+    names = Names()
     index = 0
     try:
         with _paused_gc():
             for block in ndjson_blocks(chunks, BLOCK_BYTES):
-                fast = _decode_fast(block)
+                fast = _decode_fast(block, names)
                 if fast is None or not _stage_columns(out, index, fast):
                     lines = block_lines(block)
                     present = [(index + k, line) for k, line in enumerate(lines) if line.strip()]
@@ -187,18 +189,89 @@ def _paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _decode_fast(block: bytes) -> _Decoded | None:
+class Names:
+    """Pattern-free decoding that learns an upload's touch names.
+
+    Channel, stage, campaign and device names repeat across millions of touches. Once
+    seen, they are decoded as literals: msgspec then returns the one string object of a
+    name instead of a new string per touch, and looking it up later hashes nothing
+    again. A block with a name not seen yet is decoded again with plain strings and
+    its names are learned; a field whose names keep coming (many of them, or new ones
+    in many blocks) stays plain strings. Both ways accept exactly the same records: a
+    literal only ever holds names that passed the plain struct's checks.
+    """
+
+    FIELDS = ("channel", "stage", "campaign", "device")
+    MAX_NAMES = 1000  # per field
+    MAX_CHANGES = 8  # blocks bringing new names to a field
+
+    def __init__(self) -> None:
+        self.names: dict[str, set[str]] = {f: set() for f in self.FIELDS}
+        self.changes = dict.fromkeys(self.FIELDS, 0)
+        self.decoder: msgspec.json.Decoder[Any] | None = None
+        self.learning = False
+
+    def decode(self, text: bytes) -> list[JourneyLine]:
+        """The journeys of a JSON array; raises as the plain decoder does."""
+        self.learning = False
+        if self.decoder is not None:
+            with suppress(msgspec.ValidationError):
+                return cast(list[JourneyLine], self.decoder.decode(text))
+        self.learning = True
+        return _fast_decoder.decode(text)
+
+    def learn(self, touches: list[TouchLine]) -> None:
+        """Take the names of a block's touches (after :meth:`decode` fell back)."""
+        changed = False
+        for field in self.FIELDS:
+            if self.changes[field] > self.MAX_CHANGES:
+                continue
+            names = self.names[field]
+            new = set(map(operator.attrgetter(field), touches)) - names - {None}
+            if new:
+                changed = True
+                names |= new
+                self.changes[field] += 1
+                if len(names) > self.MAX_NAMES:
+                    self.changes[field] = self.MAX_CHANGES + 1
+        if changed:
+            self.decoder = msgspec.json.Decoder(list[self._journey_type()])  # type: ignore[misc]
+
+    def _journey_type(self) -> type[msgspec.Struct]:
+        def typed(field: msgspec.structs.FieldInfo) -> tuple[str, Any, Any]:
+            names = self.names.get(field.name)
+            kind = field.type
+            if names is not None and self.changes[field.name] <= self.MAX_CHANGES:
+                # None seen yet: a placeholder (a valid name), so that the first one
+                # seen is learned too
+                kind = Literal[tuple(sorted(names or {field.name}))]
+                kind = kind if field.required else kind | None
+            elif field.name == "touchpoints":
+                kind = Annotated[list[touch], TOUCHES]  # type: ignore[valid-type]
+            return field.name, kind, field.default
+
+        def struct(name: str, base: type[msgspec.Struct]) -> type[msgspec.Struct]:
+            fields = [typed(f) for f in msgspec.structs.fields(base)]
+            return msgspec.defstruct(name, fields, forbid_unknown_fields=True, gc=False)
+
+        touch = struct("TouchLine", TouchLine)
+        return struct("JourneyLine", JourneyLine)
+
+
+def _decode_fast(block: bytes, names: Names) -> _Decoded | None:
     """The block decoded by the pattern-free structs, in one call; None when it might
     hold what only the strict structs reject, or it has blank lines between records."""
     if b"\\" in block or b"\x7f" in block:
         return None
     try:
-        journeys = _fast_decoder.decode(b"[" + block.rstrip(b"\r\n").replace(b"\n", b",") + b"]")
+        journeys = names.decode(b"[" + block.rstrip(b"\r\n").replace(b"\n", b",") + b"]")
     except msgspec.MsgspecError:
         return None
     if not journeys:
         return None  # blank lines only
     touches = [t for j in journeys for t in j.touchpoints]
+    if names.learning:
+        names.learn(touches)
     stamps = list(map(_TIMESTAMP, touches))
     digits = bulk_columns.utc_digits(stamps)
     if digits is None and not stamp_shapes(stamps) <= STAMP_SHAPES:

@@ -36,6 +36,7 @@ NOT_A_TIME = "Not a valid aware datetime (ISO 8601 with a time zone, like 2024-0
 # Values are summed in float64 across paths: the same cap as the JSON schemas.
 MAX_VALUE = 1e15
 NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_VALUE)]
+TOUCHES = msgspec.Meta(min_length=1, max_length=MAX_TOUCHES)
 
 
 # gc=False: millions of these are created per bulk file and none can form a cycle;
@@ -50,7 +51,7 @@ class TouchIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 class JourneyIn(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     journey_id: Text
-    touchpoints: Annotated[list[TouchIn], msgspec.Meta(min_length=1, max_length=MAX_TOUCHES)]
+    touchpoints: Annotated[list[TouchIn], TOUCHES]
     customer_id: Text | None = None
     converted: bool = False
     value: NonNegative = 0.0
@@ -77,7 +78,7 @@ class TouchLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 class JourneyLine(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     journey_id: Bounded
-    touchpoints: Annotated[list[TouchLine], msgspec.Meta(min_length=1, max_length=MAX_TOUCHES)]
+    touchpoints: Annotated[list[TouchLine], TOUCHES]
     customer_id: Bounded | None = None
     converted: bool = False
     value: NonNegative = 0.0
