@@ -4,9 +4,9 @@ Generates seeded synthetic journeys as NDJSON (cached in bench/out/), serves the
 with gunicorn on 127.0.0.1 against a fresh database, streams the file to
 ``POST /v1/journeys/bulk`` and times it end to end (upload, validation, coding, COPY,
 merge, rollups, commit). Then it takes the very rows the endpoint stored and COPYs them,
-pre-formatted, into a table shaped like ``journeys`` (same keys) and into a bare one:
-the practical limits of getting those rows into the same PostgreSQL. Prints journeys/s,
-touchpoints/s and the ratios::
+pre-formatted, into a table shaped like ``journeys`` (same keys) and into a bare one,
+and in COPY's binary format into the keyed one: the practical limits of getting those
+rows into the same PostgreSQL. Prints journeys/s, touchpoints/s and the ratios::
 
     python bench/ingest.py --journeys 1000000 --rounds 2 --resend
 
@@ -127,19 +127,26 @@ def upload(port: int, key: str, path: Path) -> tuple[float, dict[str, int]]:
     return elapsed, payload
 
 
-def stored_rows(url: str, workspace_id: int) -> tuple[bytes, int]:
-    """The rows the endpoint stored, as COPY text, and their touchpoint count."""
+def stored_rows(url: str, workspace_id: int, options: str = "") -> bytes:
+    """The rows the endpoint stored, in a COPY format (text unless ``options`` say)."""
     buffer = io.BytesIO()
     select = f"SELECT {COLUMNS} FROM journeys WHERE workspace_id = {int(workspace_id)}"
+    with (
+        psycopg.connect(url) as conn,
+        conn.cursor().copy(f"COPY ({select}) TO STDOUT {options}") as copy,
+    ):
+        for chunk in copy:
+            buffer.write(chunk)
+    return buffer.getvalue()
+
+
+def touchpoints(url: str, workspace_id: int) -> int:
     with psycopg.connect(url) as conn:
-        with conn.cursor().copy(f"COPY ({select}) TO STDOUT") as copy:
-            for chunk in copy:
-                buffer.write(chunk)
         row = conn.execute(
             "SELECT sum(cardinality(channels)) FROM journeys WHERE workspace_id = %s",
             [workspace_id],
         ).fetchone()
-    return buffer.getvalue(), int(row[0]) if row and row[0] else 0
+    return int(row[0]) if row and row[0] else 0
 
 
 def read_paths(url: str, workspace_id: int) -> tuple[float, int]:
@@ -151,7 +158,7 @@ def read_paths(url: str, workspace_id: int) -> tuple[float, int]:
         return time.perf_counter() - started, len(arrays["offsets"]) - 1
 
 
-def raw_copy(url: str, rows: bytes, like: str) -> float:
+def raw_copy(url: str, rows: bytes, like: str, options: str = "") -> float:
     """Seconds to COPY pre-formatted rows into a fresh table shaped like journeys."""
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS raw_journeys")
@@ -161,7 +168,7 @@ def raw_copy(url: str, rows: bytes, like: str) -> float:
         started = time.perf_counter()
         with (
             conn.transaction(),
-            conn.cursor().copy(f"COPY raw_journeys ({COLUMNS}) FROM STDIN") as copy,
+            conn.cursor().copy(f"COPY raw_journeys ({COLUMNS}) FROM STDIN {options}") as copy,
         ):
             for start in range(0, len(rows), 1 << 20):
                 copy.write(rows[start : start + (1 << 20)])
@@ -189,15 +196,20 @@ def one_round(admin: str, path: Path, workers: int, resend: bool) -> dict[str, A
             again = upload(port, key, path)[0] if resend else None
         finally:
             stop_server(server)
-        rows, touches = stored_rows(url, workspace.workspace_id)
+        touches = touchpoints(url, workspace.workspace_id)
         read_seconds, n_paths = read_paths(url, workspace.workspace_id)
-        keyed = raw_copy(url, rows, "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES")
+        keys = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING INDEXES"
+        rows = stored_rows(url, workspace.workspace_id)
+        keyed = raw_copy(url, rows, keys)
         bare = raw_copy(url, rows, "INCLUDING DEFAULTS")
+        rows = stored_rows(url, workspace.workspace_id, "(FORMAT binary)")
+        binary = raw_copy(url, rows, keys, "(FORMAT binary)")
+        del rows
     finally:
         store.drop_database(admin, name)
     return {
         "seconds": seconds, "resend": again, "counts": counts, "touches": touches,
-        "keyed": keyed, "bare": bare, "read": read_seconds, "paths": n_paths,
+        "keyed": keyed, "bare": bare, "binary": binary, "read": read_seconds, "paths": n_paths,
         "postgres": f"PostgreSQL {version[0] if version else '?'}",
     }  # fmt: skip
 
@@ -232,9 +244,11 @@ def main() -> int:
             _line("HTTP bulk re-send (all unchanged)", r["resend"], n, touches)
         _line("raw COPY, table with journeys' keys", r["keyed"], n, touches)
         _line("raw COPY, bare table", r["bare"], n, touches)
+        _line("raw binary COPY, table with keys", r["binary"], n, touches)
         print(f"load_paths (all dates): {r['paths']:,} unique paths in {r['read']:.2f} s")
         print(f"ratio endpoint / raw COPY with keys: {r['keyed'] / r['seconds']:.2f}")
         print(f"ratio endpoint / raw COPY bare:      {r['bare'] / r['seconds']:.2f}")
+        print(f"ratio endpoint / binary with keys:   {r['binary'] / r['seconds']:.2f}")
         if r["resend"] is not None:
             print(f"ratio re-send / raw COPY with keys:  {r['keyed'] / r['resend']:.2f}")
     return 0
