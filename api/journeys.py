@@ -106,7 +106,7 @@ def _body_chunks() -> Iterator[bytes]:
         yield chunk
 
 
-@bp.route("/journeys/<journey_id>")
+@bp.route("/journeys/<id:journey_id>", merge_slashes=False)
 class Journey(MethodView):
     @bp.response(200, JourneyOut)
     @bp.problems(401, 404)
@@ -123,7 +123,7 @@ class Journey(MethodView):
             store.delete_journey(conn, workspace().workspace_id, journey_id)
 
 
-@bp.route("/customers/<customer_id>")
+@bp.route("/customers/<id:customer_id>", merge_slashes=False)
 class Customer(MethodView):
     @bp.response(200, CustomerDeleted)
     @bp.problems(401)

@@ -15,8 +15,10 @@ import yaml
 from flask import Flask, Request
 from flask_smorest.utils import prepare_response
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.routing import BaseConverter
 
 from .errors import PROBLEM_TYPE, BadRequest, UnsupportedMediaType
+from .ingest import MAX_TEXT
 from .schemas import ProblemSchema
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,8 +61,31 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
+class IdConverter(BaseConverter):
+    """A client's id in a URL path, as ingestion takes them: 1-200 characters, none a
+    control character, "/" included (sent as it is or as %2F). Its rules do not merge
+    repeated slashes, so an id starting with "/" is addressable too."""
+
+    regex = f"[^\\x00-\\x1f\\x7f]{{1,{MAX_TEXT}}}"
+    part_isolating = False
+
+
+def _id_schema(converter: IdConverter) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TEXT,
+        "description": "The id as ingested, percent-encoded (a / may also be sent as it is).",
+    }
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app: Flask) -> None:
+        app.url_map.converters["id"] = IdConverter
+        super().__init__(app)
+        self.register_converter(IdConverter, _id_schema)
 
     def _register_error_handlers(self) -> None:
         """errors.register installs the only handlers."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -185,6 +186,25 @@ def test_delete_journey(client: FlaskClient, auth: dict[str, str]) -> None:
     assert_problem(client.get("/v1/journeys/a", headers=auth), 404)
     assert_problem(client.delete("/v1/journeys/a", headers=auth), 404)
     assert client.get("/v1/journeys/b", headers=auth).status_code == 200
+
+
+def test_ids_with_slashes_are_addressable(client: FlaskClient, auth: dict[str, str]) -> None:
+    """Any id ingestion takes can be read and erased by URL: "/" as it is or as %2F, a
+    leading "/", a trailing one, spaces and non-ASCII letters."""
+    ids = ["crm/2024/17", "/lead", "tail/", "a b/é"]
+    post(client, auth, *(journey(j, customer_id="acct/7 é") for j in ids), journey("crm"))
+    for journey_id in ids:
+        for path in (journey_id, quote(journey_id, safe="")):
+            got = client.get(f"/v1/journeys/{path}", headers=auth)
+            assert got.status_code == 200, path
+            assert got.get_json()["journey_id"] == journey_id
+    assert client.get("/v1/journeys/crm", headers=auth).get_json()["journey_id"] == "crm"
+    assert_problem(client.get("/v1/journeys/crm/2024", headers=auth), 404)
+    assert client.delete("/v1/journeys/crm%2F2024%2F17", headers=auth).status_code == 204
+    assert_problem(client.get("/v1/journeys/crm/2024/17", headers=auth), 404)
+    response = client.delete(f"/v1/customers/{quote('acct/7 é', safe='')}", headers=auth)
+    assert response.get_json() == {"customer_id": "acct/7 é", "deleted": 3}
+    assert client.get("/v1/journeys/crm", headers=auth).status_code == 200
 
 
 def test_delete_customer_moves_rollups(
