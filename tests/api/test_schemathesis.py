@@ -9,6 +9,7 @@ within about a minute on a small machine.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,11 @@ def live(admin_url: str, template_db: str) -> Iterator[Live]:
         with serve(app) as base:
             yield Live(base, headers)
     finally:
+        # Runs the fuzzing started go on in threads of this process: let them end
+        # before their database does (else they reopen a pool on a dropped database).
+        for thread in threading.enumerate():
+            if thread.name.startswith("run-") and thread.name != "run-heartbeat":
+                thread.join(timeout=300)
         app.extensions["pathcredit.db"].close()
         store.drop_database(admin_url, name)
 
