@@ -14,9 +14,12 @@ import logging  # noqa: E402
 import secrets  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Iterator  # noqa: E402
+from contextlib import contextmanager  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
+
+import psycopg  # noqa: E402
 
 from . import bulk, embedded, store  # noqa: E402
 from .config import Settings, with_secret_key  # noqa: E402
@@ -38,6 +41,17 @@ def resolve_url(settings: Settings) -> str:
 
 def _database(settings: Settings) -> store.Database:
     return store.Database(resolve_url(settings), max_size=1)
+
+
+@contextmanager
+def _transaction(settings: Settings) -> Iterator[psycopg.Connection]:
+    """One transaction on a connection of its own, closed afterwards."""
+    db = _database(settings)
+    try:
+        with db.transaction() as conn:
+            yield conn
+    finally:
+        db.close()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -82,13 +96,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_workspace_create(args: argparse.Namespace, settings: Settings) -> int:
-    db = _database(settings)
-    try:
-        with db.transaction() as conn:
-            workspace = store.create_workspace(conn, args.name)
-            key = store.create_api_key(conn, workspace.workspace_id)
-    finally:
-        db.close()
+    with _transaction(settings) as conn:
+        workspace = store.create_workspace(conn, args.name)
+        key = store.create_api_key(conn, workspace.workspace_id)
     print(f"Created workspace {workspace.name!r} (id {workspace.workspace_id}).")
     print("Its API key (shown once):")
     print(key)
@@ -96,25 +106,17 @@ def cmd_workspace_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_key_create(args: argparse.Namespace, settings: Settings) -> int:
-    db = _database(settings)
-    try:
-        with db.transaction() as conn:
-            workspace = store.get_workspace(conn, args.workspace)
-            key = store.create_api_key(conn, workspace.workspace_id)
-    finally:
-        db.close()
+    with _transaction(settings) as conn:
+        workspace = store.get_workspace(conn, args.workspace)
+        key = store.create_api_key(conn, workspace.workspace_id)
     print(f"New API key for workspace {workspace.name!r} (shown once):")
     print(key)
     return 0
 
 
 def cmd_key_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    db = _database(settings)
-    try:
-        with db.transaction() as conn:
-            store.revoke_api_key(conn, args.key)
-    finally:
-        db.close()
+    with _transaction(settings) as conn:
+        store.revoke_api_key(conn, args.key)
     print("Revoked.")
     return 0
 
@@ -126,13 +128,9 @@ def cmd_bi_role_create(args: argparse.Namespace, settings: Settings) -> int:
     generated = not password
     if generated:
         password = secrets.token_urlsafe(24)
-    db = _database(settings)
-    try:
-        with db.transaction() as conn:
-            workspace = store.get_workspace(conn, args.workspace)
-            bi.create_bi_role(conn, workspace.workspace_id, args.role, password)
-    finally:
-        db.close()
+    with _transaction(settings) as conn:
+        workspace = store.get_workspace(conn, args.workspace)
+        bi.create_bi_role(conn, workspace.workspace_id, args.role, password)
     print(f"Created read-only role {args.role!r} for workspace {workspace.name!r}.")
     if generated:
         print("Its password (shown once):")
@@ -141,12 +139,8 @@ def cmd_bi_role_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bi_role_drop(args: argparse.Namespace, settings: Settings) -> int:
-    db = _database(settings)
-    try:
-        with db.transaction() as conn:
-            bi.drop_bi_role(conn, args.role)
-    finally:
-        db.close()
+    with _transaction(settings) as conn:
+        bi.drop_bi_role(conn, args.role)
     print(f"Dropped role {args.role!r}.")
     return 0
 
@@ -170,14 +164,10 @@ def _import(
     chunks: Iterator[bytes],
 ) -> store.WriteCounts:
     """The bulk endpoint's code path, from the command line."""
-    db = _database(settings)
-    try:
-        with db.transaction() as conn:
-            workspace = store.get_workspace(conn, workspace_name)
-            write = store.JourneyWrite(conn, workspace.workspace_id)
-            return reader(write, chunks, settings.max_errors)
-    finally:
-        db.close()
+    with _transaction(settings) as conn:
+        workspace = store.get_workspace(conn, workspace_name)
+        write = store.JourneyWrite(conn, workspace.workspace_id)
+        return reader(write, chunks, settings.max_errors)
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
