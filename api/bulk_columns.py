@@ -42,18 +42,18 @@ class Batch(NamedTuple):
 
 def utc_digits(stamps: list[str]) -> np.ndarray | None:
     """The touch times as a matrix of characters (one row each) when all have one shape
-    that ends in Z (then text order is time order); None otherwise. The shape is
-    checked on the whole matrix at once: separators where the first time has them,
-    ASCII digits everywhere else."""
+    that ends in Z (then text order is time order); None otherwise. All must have the
+    first one's length; the shape is then checked on the whole matrix at once:
+    separators where the first time has them, ASCII digits everywhere else."""
     width = len(stamps[0])
     shape = stamp_shape(stamps[0])
     if shape not in STAMP_SHAPES or not shape.endswith(b"Z"):
         return None
+    if len(set(map(len, stamps))) > 1:
+        return None
     try:
         text = "".join(stamps).encode("ascii")
     except UnicodeEncodeError:
-        return None
-    if len(text) != width * len(stamps):
         return None
     digits = np.frombuffer(text, np.uint8).reshape(-1, width)
     template = np.frombuffer(shape, np.uint8)

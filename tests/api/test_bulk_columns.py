@@ -8,6 +8,7 @@ one the per-journey way rejects or one whose attributes it leaves to that way.
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import datetime
 
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api import bulk, bulk_columns, store
-from api.ingest import journey_row
+from api.ingest import journey_row, stamps_match
 from api.store.journeys import _lines
 
 PREFIX = "7\t"
@@ -221,3 +222,28 @@ def test_time_keys_order_as_the_times(times: list[datetime], shape: str) -> None
     assert sorted(range(len(stamps)), key=lambda k: (keys[k], k)) == sorted(
         range(len(stamps)), key=lambda k: (parsed[k], k)
     )
+
+
+@given(
+    st.lists(st.datetimes(), min_size=2, max_size=8),
+    st.sampled_from(SHAPES),
+    st.lists(st.integers(0, 200), min_size=1),
+)
+def test_times_cut_at_other_places_are_not_taken(
+    times: list[datetime], shape: str, cuts: list[int]
+) -> None:
+    """Times whose lengths differ are refused even when they add up to whole times
+    (the matrix would otherwise line up the characters of the wrong ones)."""
+    text = "".join(
+        stamp(shape, (t.year, t.month, t.day, t.hour, t.minute, t.second, t.microsecond // 1000))
+        for t in times
+    )
+    bounds = sorted({0, len(text), *(c for c in cuts if c < len(text))})
+    stamps = [text[a:b] for a, b in itertools.pairwise(bounds)]
+    if bulk_columns.utc_digits(stamps) is not None:
+        assert stamps_match(stamps)
+
+
+def test_a_time_split_across_two_is_not_taken() -> None:
+    stamps = ["2024-01-01T00:00:00Z", "2024-01-01T00:00:00Z2024-01-01", "T00:00:00Z"]
+    assert bulk_columns.utc_digits(stamps) is None

@@ -113,6 +113,19 @@ def test_ndjson_errors_list_every_bad_line_and_write_nothing(
     assert store.list_channels(conn, workspace.workspace_id) == []
 
 
+def test_times_that_only_add_up_to_whole_times_are_invalid(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    touches = [
+        touch(timestamp="2024-03-01T10:00:00Z"),
+        touch(timestamp="2024-03-01T10:00:00Z2024-03-01"),
+        touch(timestamp="T10:00:00Z"),
+    ]
+    body = ndjson(journey("a", touchpoints=touches))
+    error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
+    assert pointers(error) == ["/0/touchpoints/1/timestamp"]
+
+
 def test_unknown_fields_in_lines(client: FlaskClient, auth: dict[str, str]) -> None:
     record = journey("a", extra=1)
     record["touchpoints"][0]["cost"] = 2
