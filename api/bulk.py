@@ -260,15 +260,17 @@ class Names:
 
 def _decode_fast(block: bytes, names: Names) -> _Decoded | None:
     """The block decoded by the pattern-free structs, in one call; None when it might
-    hold what only the strict structs reject, or it has blank lines between records."""
+    hold what only the strict structs reject, or it has blank lines between records or
+    a line with more than one value."""
     if b"\\" in block or b"\x7f" in block:
         return None
+    text = block.rstrip(b"\r\n")
     try:
-        journeys = names.decode(b"[" + block.rstrip(b"\r\n").replace(b"\n", b",") + b"]")
+        journeys = names.decode(b"[" + text.replace(b"\n", b",") + b"]")
     except msgspec.MsgspecError:
         return None
-    if not journeys:
-        return None  # blank lines only
+    if not journeys or len(journeys) != text.count(b"\n") + 1:
+        return None  # blank lines only, or values joined by a comma on one line
     touches = [t for j in journeys for t in j.touchpoints]
     if names.learning:
         names.learn(touches)
@@ -292,7 +294,7 @@ def _decode(
     else:
         with suppress(msgspec.MsgspecError):
             decoded = _batch_decoder.decode(b"[" + b",".join([line for _, line in present]) + b"]")
-    if decoded is not None:
+    if decoded is not None and len(decoded) == len(present):  # else a line held two values
         yield from zip((i for i, _ in present), decoded, strict=True)
         return
     for i, line in present:

@@ -113,6 +113,23 @@ def test_ndjson_errors_list_every_bad_line_and_write_nothing(
     assert store.list_channels(conn, workspace.workspace_id) == []
 
 
+def test_a_line_is_one_journey(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, workspace: store.Workspace
+) -> None:
+    """Two objects on one line are one bad record, found whichever way the block is
+    read (all times in UTC, or one with an offset), and the lines after it keep their
+    indices."""
+    for offset in ("Z", "+01:00"):
+        lines = [json.dumps(journey(f"j{i}")) for i in range(4)]
+        lines[0] = lines[0].replace("10:00:00Z", f"10:00:00{offset}")
+        lines[1] = json.dumps(journey("x")) + "," + json.dumps(journey("y"))
+        lines[3] = json.dumps(journey("j3", touchpoints=[touch(stage="nope")]))
+        body = ("\n".join(lines) + "\n").encode()
+        error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
+        assert pointers(error) == ["/1", "/3/touchpoints/0/stage"]
+    assert store.load_paths(conn, workspace.workspace_id)["offsets"].tolist() == [0]
+
+
 def test_times_that_only_add_up_to_whole_times_are_invalid(
     client: FlaskClient, auth: dict[str, str]
 ) -> None:
