@@ -27,7 +27,6 @@ import numpy as np
 from . import bulk_columns, store
 from .errors import FieldError, InvalidInput
 from .ingest import (
-    STAMP_SHAPES,
     TOUCHES,
     JourneyIn,
     JourneyLine,
@@ -37,7 +36,7 @@ from .ingest import (
     ndjson_blocks,
     pointer_from_msgspec,
     raw_json,
-    stamp_shapes,
+    stamps_match,
 )
 
 NDJSON_TYPES = ("application/x-ndjson", "application/ndjson", "application/jsonl")
@@ -276,7 +275,7 @@ def _decode_fast(block: bytes, names: Names) -> _Decoded | None:
         names.learn(touches)
     stamps = list(map(_TIMESTAMP, touches))
     digits = bulk_columns.utc_digits(stamps)
-    if digits is None and not stamp_shapes(stamps) <= STAMP_SHAPES:
+    if digits is None and not stamps_match(stamps):
         return None
     return _Decoded(journeys, touches, stamps, digits)
 
