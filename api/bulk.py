@@ -163,8 +163,9 @@ def _stage_columns(out: _Collector, index: int, fast: _Decoded) -> bool:
     if not out.new_ids(ids, range(index, index + len(ids))):
         return False
     batch = bulk_columns.code_batch(
-        out.write.coder, fast.journeys, fast.touches, fast.stamps, fast.digits, out.write.prefix
-    )
+        out.write.coder, fast.journeys, fast.touches, fast.stamps, fast.digits,
+        out.write.prefix, ids,
+    )  # fmt: skip
     if batch is None:
         for journey_id in ids:
             del out.seen[journey_id]

@@ -72,11 +72,13 @@ def code_batch(
     stamps: list[str],
     digits: np.ndarray,
     prefix: str,
+    ids: list[str],
 ) -> Batch | None:
     """Code and format ``journeys`` (decoded by the pattern-free structs from a batch
     with no backslash, so no text needs escaping), or None when some journey needs the
     per-journey way. ``touches`` are all their touches in order, ``stamps`` the touch
-    times and ``digits`` those times from :func:`utc_digits`."""
+    times, ``digits`` those times from :func:`utc_digits` and ``ids`` the journeys'
+    ids."""
     values = list(map(_VALUE, journeys))
     ats = list(map(_CONVERTED_AT, journeys))
     if (any(values) or ats.count(None) < len(ats)) and any(
@@ -126,7 +128,6 @@ def code_batch(
         else:
             converted_at[k] = at.isoformat()
             days[k] = at.astimezone(UTC).date().isoformat()
-    ids = list(map(_JOURNEY_ID, journeys))
     customers = list(map(_CUSTOMER_ID, journeys))
     if None in customers:
         customers = [c or NULL for c in customers]
@@ -144,7 +145,7 @@ def code_batch(
 _parse = datetime.fromisoformat
 # Fields read with map() over C getters: no Python frame per journey or touch.
 _VALUE, _CONVERTED, _CONVERTED_AT = map(operator.attrgetter, ("value", "converted", "converted_at"))
-_JOURNEY_ID, _CUSTOMER_ID = map(operator.attrgetter, ("journey_id", "customer_id"))
+_CUSTOMER_ID = operator.attrgetter("customer_id")
 _ATTRIBUTES, _TOUCHPOINTS = map(operator.attrgetter, ("attributes", "touchpoints"))
 _CHANNEL, _STAGE = map(operator.attrgetter, ("channel", "stage"))
 _ELEMENTS: dict[str | None, str] = {None: "NULL"}  # campaign and device names repeat

@@ -127,7 +127,7 @@ def test_column_coding_equals_the_per_journey_way(
     journeys = fast.journeys
 
     columns = store.Coder(conn, workspace_id)
-    batch = bulk_columns.code_batch(columns, *fast, PREFIX)
+    batch = bulk_columns.code_batch(columns, *fast, PREFIX, [j.journey_id for j in journeys])
 
     reference = store.Coder(conn, workspace_id)
     coded = [journey_row(reference, j) for j in journeys]
@@ -167,7 +167,7 @@ def test_a_batch_with_every_kind_of_journey_is_taken(
     fast = bulk._decode_fast(encode(records), bulk.Names())
     assert fast is not None and fast.digits is not None
     coder = store.Coder(conn, workspace_id)
-    batch = bulk_columns.code_batch(coder, *fast, PREFIX)
+    batch = bulk_columns.code_batch(coder, *fast, PREFIX, [r["journey_id"] for r in records])
     assert batch is not None
     lines = batch.text.splitlines()
     assert len(lines) == 3
