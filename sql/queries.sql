@@ -128,7 +128,7 @@ COPY journeys (workspace_id, journey_id, customer_id, channels, stages, touched_
     campaigns, devices, converted, value, converted_at, day, attributes) FROM STDIN
 
 -- name: create_rollups_in
--- A write's rollups, totalled by the writer: added to path_rollups by one upsert.
+-- Rollup totals of a write, totalled by the writer: added to path_rollups by upserts.
 CREATE TEMP TABLE IF NOT EXISTS rollups_in (
     day date NOT NULL,
     channels smallint[] NOT NULL,

@@ -2,7 +2,8 @@
 
 Writes go in chunks. While none of a write's journeys exists yet (a first load), a
 chunk is COPYed straight into ``journeys``; its rollups, totalled in Python while its
-COPY text is formatted, are added once at the end of the write. Otherwise the chunk is
+COPY text is formatted, are added across chunks and stored in one COPY at the end of a
+workspace's first load, else upserted (see :class:`_Merger`). Otherwise the chunk is
 COPYed into the per-connection staging table ``journeys_in``, the stored rows it
 replaces are gathered in ``journeys_old``, unchanged journeys are dropped, the rest
 upserted, and the rollups moved by (+ incoming, - replaced). Deletes fill
@@ -334,8 +335,8 @@ def _totals_lines(totals: dict[str, list[Any]], prefix: str = "") -> list[str]:
 
 def _lines(rows: Sequence[JourneyRow], prefix: str, deltas: dict[str, list[Any]]) -> str:
     """Journeys as COPY text, each line starting with ``prefix``, adding each journey to
-    its path's totals in ``deltas`` on the way (the rollups of a first load then cost one
-    upsert per chunk instead of a key probe per journey).
+    its path's totals in ``deltas`` on the way (the rollups of chunks stored straight
+    into the table then cost one row per path instead of a key probe per journey).
 
     Runs once per journey of every bulk file: the copytext rules are inlined for the
     fields that need no escaping (codes, validated times, numbers, dates)."""
