@@ -117,7 +117,13 @@ def with_secret_key(settings: Settings) -> Settings:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return replace(settings, secret_key=path.read_text(encoding="ascii").strip())
+        kept = path.read_text(encoding="ascii").strip()
+        if not kept:  # a process that created it died before writing it
+            raise RuntimeError(
+                f"The secret key file {path} is empty: delete it (a new key is made) or "
+                "set PATHCREDIT_SECRET_KEY."
+            ) from None
+        return replace(settings, secret_key=kept)
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         key = secrets.token_urlsafe(48)
         fh.write(key + "\n")

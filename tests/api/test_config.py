@@ -40,6 +40,12 @@ def test_a_secret_key_is_generated_once_and_kept(tmp_path: Path) -> None:
     assert with_secret_key(settings).secret_key == first.secret_key  # survives a restart
 
 
+def test_an_empty_secret_key_file_is_an_error_not_a_blank_key(tmp_path: Path) -> None:
+    (tmp_path / SECRET_FILE).write_text("\n", encoding="ascii")
+    with pytest.raises(RuntimeError, match="is empty"):
+        with_secret_key(Settings(data_dir=tmp_path))
+
+
 def test_a_configured_secret_key_wins(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, secret_key="configured")
     assert with_secret_key(settings).secret_key == "configured"
