@@ -23,9 +23,6 @@ from .errors import NotFoundError
 from .paths import filter_params
 from .selections import run_query
 
-TABLE_COLUMNS = ROW_COLUMNS
-"""Columns of a stored table row: the engine's, in its order."""
-
 _RUN_FIELDS = (
     "run_id",
     "status",
@@ -103,7 +100,7 @@ def finish_run(
     """Store the run's table and mark it succeeded."""
     with conn.cursor().copy(run_query("copy_run_rows")) as copy:
         for i, row in enumerate(rows):
-            copy.write_row((workspace_id, run_id, i, *(_finite(row[c]) for c in TABLE_COLUMNS)))
+            copy.write_row((workspace_id, run_id, i, *(_finite(row[c]) for c in ROW_COLUMNS)))
     params = {
         **_key(workspace_id, run_id),
         "data_version": version,
@@ -167,7 +164,7 @@ def list_runs(
 def run_rows(conn: psycopg.Connection, workspace_id: int, run_id: str) -> list[dict[str, Any]]:
     """The run's table rows in their stored order."""
     cur = conn.execute(run_query("run_rows"), _key(workspace_id, run_id))
-    return [dict(zip(TABLE_COLUMNS, r, strict=True)) for r in cur.fetchall()]
+    return [dict(zip(ROW_COLUMNS, r, strict=True)) for r in cur.fetchall()]
 
 
 def find_cached_run(
@@ -187,7 +184,7 @@ def cached_table(
     found = conn.execute(run_query("cached_table"), params).fetchall()
     if not found:
         return None
-    rows = [dict(zip(TABLE_COLUMNS, r[1:], strict=True)) for r in found if r[1] is not None]
+    rows = [dict(zip(ROW_COLUMNS, r[1:], strict=True)) for r in found if r[1] is not None]
     return str(found[0][0]), rows
 
 
