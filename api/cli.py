@@ -19,8 +19,6 @@ from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-import psycopg  # noqa: E402
-
 from . import bulk, embedded, store  # noqa: E402
 from .config import Settings, with_secret_key  # noqa: E402
 from .errors import Problem  # noqa: E402
@@ -44,7 +42,7 @@ def _database(settings: Settings) -> store.Database:
 
 
 @contextmanager
-def _transaction(settings: Settings) -> Iterator[psycopg.Connection]:
+def _transaction(settings: Settings) -> Iterator[Any]:
     """One transaction on a connection of its own, closed afterwards."""
     db = _database(settings)
     try:
