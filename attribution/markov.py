@@ -3,11 +3,14 @@
 The chain is counted and solved by :mod:`attribution.chain`; this module turns its
 removal effects into credit per channel, per stage and per channel-stage pair, and
 picks the order by cross-validation when asked.
+
+The transition rows of ``details["transitions"]`` are built in
+:mod:`attribution._transitions` and the order is chosen in
+:mod:`attribution._order_choice`; import them from here.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -16,11 +19,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from . import chain as chain_module
-from .chain import Chain, Removals, SolverError, build_chain, order_one, solve_removals
+from ._order_choice import best_order, order_scores
+from ._transitions import CONVERSION, NULL, START, transition_rows
+from .chain import Chain, Removals, SolverError, build_chain, solve_removals
 from .exceptions import InvalidParameter
 from .params import Param, check_params
 from .paths import PathSet
 from .result import Credit, no_null_warning
+
+__all__ = [
+    "CONVERSION",
+    "IDENTITY_RTOL",
+    "NULL",
+    "ORDERS",
+    "START",
+    "Effects",
+    "Markov",
+    "best_order",
+    "order_scores",
+    "removal_effects",
+    "touch_split",
+    "transition_rows",
+]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -31,9 +51,6 @@ ORDERS = (1, 2, 3, 4)
 
 IDENTITY_RTOL = 1e-9
 """Relative tolerance of the check P(conversion) = conversions / journeys."""
-
-START, CONVERSION, NULL = "(start)", "(conversion)", "(null)"
-"""Labels of the chain's start and absorbing nodes in ``details["transitions"]``."""
 
 _SET_ELEMENTS = 1 << 24
 """Removal-set x state (x order) elements built at once (bounds memory)."""
@@ -358,138 +375,3 @@ def _repeat_share(paths: PathSet) -> FloatArray:
         key += states[a:b]
         np.divide(1.0, np.bincount(key, minlength=(last - first) * n_states)[key], out=out[a:b])
     return out
-
-
-# ---------------------------------------------------------------------- transitions
-def transition_rows(paths: PathSet, chain: Chain | None = None) -> list[dict[str, Any]]:
-    """The order-1 transition matrix as rows, one per observed transition.
-
-    Keys: ``from_channel``, ``from_stage``, ``to_channel``, ``to_stage``, ``count``
-    (weighted transitions) and ``probability`` (count over the source's total).
-    The start and absorbing nodes are ``(start)``, ``(conversion)`` and ``(null)``
-    in the channel fields, with stage None. ``chain`` may pass a chain of any order
-    already built from ``paths``: its order-1 counts follow from it.
-    """
-    chain = build_chain(paths, 1) if chain is None else order_one(chain)
-    coo = chain.counts.tocoo()
-    totals = np.asarray(chain.counts.sum(axis=1)).ravel()
-    labels = [(START, None)] + [_state_label(paths, int(w)) for w in chain.windows[:, 0]]
-    labels += [(CONVERSION, None), (NULL, None)]
-    order = np.lexsort((coo.col, coo.row))
-    rows = []
-    for r, c, v in zip(coo.row[order], coo.col[order], coo.data[order], strict=True):
-        src, dst = labels[int(r)], labels[int(c)]
-        rows.append(
-            {
-                "from_channel": src[0],
-                "from_stage": src[1],
-                "to_channel": dst[0],
-                "to_stage": dst[1],
-                "count": float(v),
-                "probability": float(v / totals[r]),
-            }
-        )
-    return rows
-
-
-def _state_label(paths: PathSet, state: int) -> tuple[str, str | None]:
-    c, s = divmod(state, paths.n_stage_columns)
-    return paths.channel_names[c], None if paths.stage_names is None else paths.stage_names[s]
-
-
-# ---------------------------------------------------------------------- order selection
-def order_scores(
-    paths: PathSet, orders: tuple[int, ...], n_folds: int, seed: int | None
-) -> dict[int, float]:
-    """Held-out log-likelihood of conversion per journey, for each order.
-
-    See the Notes of :class:`Markov` for the folds and the predictor.
-    """
-    conv_f, null_f = fold_counts(paths, n_folds, seed)
-    journeys = float(conv_f.sum() + null_f.sum())
-    scores: dict[int, float] = {}
-    for order in orders:
-        last = _last_window_ids(paths, order)
-        total = 0.0
-        for f in range(n_folds):
-            train_c = paths.conversions - conv_f[:, f]
-            train_n = paths.nulls - null_f[:, f]
-            p = _smoothed_rate(last, train_c, train_n)
-            total += float(conv_f[:, f] @ np.log(p) + null_f[:, f] @ np.log1p(-p))
-        scores[order] = total / journeys if journeys > 0 else 0.0
-    return scores
-
-
-def best_order(scores: Mapping[int, float]) -> int:
-    """The order with the highest score; the lowest of tied orders."""
-    top = max(scores.values())
-    return min(k for k, v in scores.items() if v >= top - 1e-12 * max(1.0, abs(top)))
-
-
-def fold_counts(paths: PathSet, n_folds: int, seed: int | None) -> tuple[FloatArray, FloatArray]:
-    """Each path's conversions and nulls dealt to folds, shape ``(n_paths, n_folds)``.
-
-    The path's journeys (conversions first, then nulls) are laid on a circle of
-    ``n_folds`` unit slots from a seeded-hash offset; each fold receives the
-    length that falls in its slot, so fractional counts split too.
-    """
-    rng = np.random.default_rng(seed)
-    longest = int(paths.lengths.max()) if paths.n_paths else 0
-    mix = rng.integers(1, 2**63, size=longest + 1, dtype=np.uint64) | np.uint64(1)
-    h = _label_hashes(paths)[paths.states] * mix[paths.position]
-    hashed = np.zeros(paths.n_paths, dtype=np.uint64)
-    if paths.n_paths:
-        hashed = np.add.reduceat(h, paths.offsets[:-1]) ^ (
-            paths.lengths.astype(np.uint64) * mix[-1]
-        )
-    start = ((hashed >> np.uint64(33)) % np.uint64(n_folds)).astype(np.float64)
-    mid = start + paths.conversions
-    end = mid + paths.nulls
-    return _dealt(start, mid, n_folds), _dealt(mid, end, n_folds)
-
-
-def _label_hashes(paths: PathSet) -> NDArray[np.uint64]:
-    """A 64-bit hash of each base state's name: codes depend on row order, names do not."""
-    out = np.empty(paths.n_states, dtype=np.uint64)
-    for state in range(paths.n_states):
-        channel, stage = _state_label(paths, state)
-        text = f"{channel}\x1f{stage or ''}".encode()
-        out[state] = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "little")
-    return out
-
-
-def _dealt(a: FloatArray, b: FloatArray, k: int) -> FloatArray:
-    """Length of ``[a, b)`` falling in fold ``j``'s slots ``[j + k m, j + 1 + k m)``."""
-    j = np.arange(k, dtype=np.float64)
-
-    def cum(x: FloatArray) -> FloatArray:
-        cycles = np.floor(x / k)
-        return np.asarray(
-            cycles[:, None] + np.clip((x - k * cycles)[:, None] - j, 0.0, 1.0), dtype=np.float64
-        )
-
-    return cum(b) - cum(a)
-
-
-def _last_window_ids(paths: PathSet, order: int) -> IntArray:
-    """Dense id of the state (window) each path ends in."""
-    ends = paths.offsets[1:] - 1
-    radix = paths.n_states + 1
-    codes = paths.states[ends] + 1
-    lengths = paths.lengths
-    for back in range(1, order):
-        valid = lengths > back
-        digit = np.where(valid, paths.states[np.where(valid, ends - back, 0)] + 1, 0)
-        codes = codes + digit * radix**back
-    _, ids = np.unique(codes, return_inverse=True)
-    return np.asarray(ids, dtype=np.int64)
-
-
-def _smoothed_rate(last: IntArray, conv: FloatArray, nulls: FloatArray) -> FloatArray:
-    """Training conversion rate of each path's last state, smoothed by one journey."""
-    n = int(last.max()) + 1 if len(last) else 0
-    c = np.bincount(last, conv, minlength=n)
-    w = c + np.bincount(last, nulls, minlength=n)
-    prior = (c.sum() + 0.5) / (w.sum() + 1.0)
-    rate = (c + prior) / (w + 1.0)
-    return np.asarray(rate[last], dtype=np.float64)

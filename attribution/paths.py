@@ -18,6 +18,9 @@ Markov chains and Shapley games run over *states*: the channel when the set has 
 stages, else the channel-stage pair, coded ``channel * n_stages + stage``. Credit is
 always reported on the ``(n_channels, n_stage_columns)`` grid where
 ``n_stage_columns`` is ``n_stages`` or 1.
+
+Its inputs are checked and encoded in :mod:`attribution._validation`, and identical
+paths are grouped in :mod:`attribution._grouping`.
 """
 
 from __future__ import annotations
@@ -33,13 +36,25 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ._grouping import _group_paths, _touch_selector
+from ._validation import (
+    MIN_POSITIVE_COUNT,
+    NO_STAGE,
+    _count_array,
+    _drop_unused,
+    _encode,
+    _encode_optional,
+    _field,
+    _float_array,
+    _ids,
+    _int_array,
+    _names,
+    _split,
+    _stages,
+)
 from .exceptions import InvalidPaths
 
-NO_STAGE = "(none)"
-"""Stage name given to touches that carry no stage in a set where others do."""
-
-MIN_POSITIVE_COUNT = 1e-6
-"""Smallest positive conversion or null count a path may carry."""
+__all__ = ["CA_SEPARATOR", "MIN_POSITIVE_COUNT", "NO_STAGE", "PathSet", "read_ca_csv"]
 
 CA_SEPARATOR = " > "
 """Separator of ChannelAttribution-style path strings."""
@@ -382,222 +397,3 @@ def _rebuild(paths: PathSet, keep: NDArray[np.bool_]) -> PathSet:
         conversion_times=paths.conversion_times,
         path_ids=paths.path_ids,
     )
-
-
-def _group_paths(tokens: IntArray, offsets: IntArray) -> tuple[IntArray, IntArray]:
-    """Group identical paths: (index of each group's first path, group of each path).
-
-    Groups are numbered in order of first appearance. Each path is hashed to 64
-    bits (a random linear hash: the sum over touches of ``(token + 1)`` times a
-    random odd number per position, modulo 2**64, mixed with the length), the hashes
-    are grouped with one sort, and every path is then compared touch by touch with
-    its group's first path. Should two different paths ever share a hash, that
-    check fails and the exact dictionary grouping runs instead, so the result is
-    always exact.
-    """
-    lengths = np.diff(offsets)
-    if len(lengths) == 0 or lengths.min() == 0:
-        return _group_paths_exact(tokens, offsets)
-    position = np.arange(len(tokens), dtype=np.int64) - np.repeat(offsets[:-1], lengths)
-    multipliers = _hash_multipliers(int(lengths.max()) + 1)
-    # uint64 arithmetic wraps modulo 2**64 silently for arrays: that is the hash;
-    # in-place steps keep the number of touch-sized temporaries down
-    mixed = tokens.astype(np.uint64)
-    mixed += np.uint64(1)
-    mixed *= multipliers[1:][position]
-    hashes = np.add.reduceat(mixed, offsets[:-1])
-    del mixed
-    hashes += lengths.astype(np.uint64) * multipliers[0]
-    first, inverse = _group_hashes(hashes)
-    if not _same_as_first(tokens, offsets, position, first[inverse]):
-        return _group_paths_exact(tokens, offsets)
-    return first, inverse
-
-
-def _group_hashes(hashes: NDArray[np.uint64]) -> tuple[IntArray, IntArray]:
-    """Group equal hashes with one sort; groups numbered in order of first appearance."""
-    order = np.argsort(hashes)
-    ordered = hashes[order]
-    is_start = np.empty(len(order), dtype=bool)
-    is_start[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=is_start[1:])
-    starts = np.flatnonzero(is_start)
-    group_sorted = np.cumsum(is_start) - 1
-    first_sorted = np.minimum.reduceat(order, starts)
-    by_first = np.argsort(first_sorted)
-    relabel = np.empty_like(by_first)
-    relabel[by_first] = np.arange(len(by_first))
-    inverse = np.empty(len(order), dtype=np.int64)
-    inverse[order] = relabel[group_sorted]
-    return first_sorted[by_first].astype(np.int64), inverse
-
-
-def _hash_multipliers(n: int) -> NDArray[np.uint64]:
-    """``n`` fixed pseudo-random odd 64-bit numbers (the same in every process)."""
-    draws = np.random.default_rng(0x5EED).integers(0, 2**63, size=n, dtype=np.uint64)
-    odd: NDArray[np.uint64] = draws * np.uint64(2) + np.uint64(1)
-    return odd
-
-
-def _same_as_first(
-    tokens: IntArray, offsets: IntArray, position: IntArray, representative: IntArray
-) -> bool:
-    """True when every path equals its representative path, touch for touch."""
-    lengths = np.diff(offsets)
-    if not np.array_equal(lengths[representative], lengths):
-        return False
-    same_touch = np.repeat(offsets[representative], lengths) + position
-    return bool(np.array_equal(tokens[same_touch], tokens))
-
-
-def _group_paths_exact(tokens: IntArray, offsets: IntArray) -> tuple[IntArray, IntArray]:
-    """Group identical paths by their raw bytes: one dictionary look-up per path."""
-    data = tokens.astype(np.int32).tobytes()
-    starts = (offsets * 4).tolist()
-    index: dict[bytes, int] = {}
-    inverse = np.empty(len(offsets) - 1, dtype=np.int64)
-    first: list[int] = []
-    for i in range(len(offsets) - 1):
-        key = data[starts[i] : starts[i + 1]]
-        g = index.get(key)
-        if g is None:
-            g = index[key] = len(first)
-            first.append(i)
-        inverse[i] = g
-    first_arr = np.asarray(first, dtype=np.int64)
-    return first_arr, inverse
-
-
-def _touch_selector(offsets: IntArray, chosen: IntArray) -> IntArray:
-    """Indices of all touches of the chosen paths, in order."""
-    lengths = offsets[chosen + 1] - offsets[chosen]
-    starts = np.repeat(offsets[chosen], lengths)
-    within = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    selector: IntArray = starts + within
-    return selector
-
-
-def _encode(values: Sequence[str]) -> tuple[list[str], IntArray]:
-    """Dictionary-encode strings in order of first appearance."""
-    index: dict[str, int] = {}
-    codes = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(values):
-        if not isinstance(v, str) or not v:
-            raise InvalidPaths(f"touch {i}: a channel must be a non-empty string, got {v!r}")
-        codes[i] = index.setdefault(v, len(index))
-    return list(index), codes
-
-
-def _encode_optional(values: Sequence[str | None]) -> tuple[list[str], IntArray]:
-    index: dict[str, int] = {}
-    codes = np.empty(len(values), dtype=np.int64)
-    for i, v in enumerate(values):
-        codes[i] = -1 if v is None or v == "" else index.setdefault(v, len(index))
-    return list(index), codes
-
-
-def _stages(
-    names: Sequence[str] | None, tokens: ArrayLike | None, n_tokens: int
-) -> tuple[tuple[str, ...] | None, IntArray | None]:
-    if names is None and tokens is None:
-        return None, None
-    if names is None or tokens is None:
-        raise InvalidPaths("stage_names and stage_tokens go together")
-    tok = _int_array(tokens, "stage_tokens")
-    if len(tok) != n_tokens:
-        raise InvalidPaths(f"stage_tokens has {len(tok)} entries, tokens {n_tokens}")
-    snames = list(_names(names, "stage_names"))
-    if len(tok) and (tok.min() < -1 or tok.max() >= len(snames)):
-        raise InvalidPaths("stage codes must index stage_names (or be -1 for no stage)")
-    if len(tok) == 0 or np.all(tok == -1):
-        return None, None
-    if np.any(tok == -1):
-        if NO_STAGE not in snames:
-            snames.append(NO_STAGE)
-        tok = np.where(tok == -1, snames.index(NO_STAGE), tok)
-    out_names, out_tok = _drop_unused(tuple(snames), tok)
-    return out_names, out_tok
-
-
-def _drop_unused(names: tuple[str, ...], tok: IntArray) -> tuple[tuple[str, ...], IntArray]:
-    used = np.bincount(tok, minlength=len(names)) > 0 if len(tok) else np.zeros(len(names), bool)
-    if used.all():
-        return names, tok
-    remap = np.cumsum(used) - 1
-    return tuple(n for n, u in zip(names, used, strict=True) if u), remap[tok]
-
-
-def _names(names: Sequence[str], what: str) -> tuple[str, ...]:
-    out = tuple(names)
-    if any(not isinstance(n, str) or not n for n in out):
-        raise InvalidPaths(f"{what} must be non-empty strings")
-    if len(set(out)) != len(out):
-        raise InvalidPaths(f"{what} must be unique")
-    return out
-
-
-def _int_array(x: ArrayLike, what: str) -> IntArray:
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise InvalidPaths(f"{what} must be one-dimensional")
-    if arr.size and not np.issubdtype(arr.dtype, np.integer):
-        raise InvalidPaths(f"{what} must hold integers")
-    return arr.astype(np.int64, copy=False)
-
-
-def _float_array(x: ArrayLike, n: int, what: str, allow_nan: bool = False) -> FloatArray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise InvalidPaths(f"{what} must be numbers") from exc
-    if arr.shape != (n,):
-        raise InvalidPaths(f"{what} has {arr.size} entries, expected {n}")
-    finite = np.isfinite(arr) | (np.isnan(arr) if allow_nan else False)
-    if not np.all(finite):
-        raise InvalidPaths(f"{what}[{int(np.flatnonzero(~finite)[0])}] is not finite")
-    return arr
-
-
-def _count_array(x: ArrayLike, n: int, what: str) -> FloatArray:
-    arr = _float_array(x, n, what)
-    if np.any(arr < 0):
-        raise InvalidPaths(f"{what}[{int(np.flatnonzero(arr < 0)[0])}] is negative")
-    # Counts are journeys (possibly weighted). A positive count far below one journey
-    # carries no information and makes value-per-conversion ratios overflow.
-    tiny = (arr > 0) & (arr < MIN_POSITIVE_COUNT)
-    if np.any(tiny):
-        raise InvalidPaths(
-            f"{what}[{int(np.flatnonzero(tiny)[0])}] is {arr[tiny][0]!r}: a count must be 0 "
-            f"or at least {MIN_POSITIVE_COUNT:g}"
-        )
-    return arr
-
-
-def _ids(ids: Sequence[str], n: int) -> tuple[str, ...]:
-    out = tuple(str(i) for i in ids)
-    if len(out) != n:
-        raise InvalidPaths(f"path_ids has {len(out)} entries, expected {n}")
-    return out
-
-
-def _split(value: Any, separator: str, what: str) -> list[str]:
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.split(separator.strip())]
-    elif isinstance(value, Sequence):
-        parts = [str(p) for p in value]
-    else:
-        raise InvalidPaths(f"{what} must be a list or a '{separator.strip()}'-separated string")
-    if not parts or any(not p for p in parts):
-        raise InvalidPaths(f"{what} has an empty channel")
-    return parts
-
-
-def _field(row: Mapping[str, Any], names: tuple[str, ...], i: int) -> float:
-    for name in names:
-        v = row.get(name)
-        if v is not None and v != "":
-            try:
-                return float(v)
-            except (TypeError, ValueError) as exc:
-                raise InvalidPaths(f"row {i}: {name} is not a number: {v!r}") from exc
-    return 0.0

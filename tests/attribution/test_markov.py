@@ -14,7 +14,8 @@ from threadpoolctl import threadpool_limits
 
 from attribution import InvalidParameter, PathSet, get_model
 from attribution import chain as chain_module
-from attribution.markov import Markov, fold_counts, order_scores, touch_split
+from attribution._order_choice import fold_counts
+from attribution.markov import Markov, order_scores, touch_split
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from attribution import InvalidParameter, PathSet, read_ca_csv
-from attribution import paths as paths_module
+from attribution import _grouping as grouping
 from attribution.synthetic import (
     CHANNEL_NAMES,
     REFERENCE_TIME,
@@ -205,9 +205,9 @@ def test_hash_collisions_fall_back_to_exact_grouping(
 ) -> None:
     """With every hash equal, the touch-by-touch check fails and the exact path runs."""
     states = journeys.to_pathset(aggregate=False).states
-    exact = paths_module._group_paths_exact(states, journeys.offsets)
-    monkeypatch.setattr(paths_module, "_hash_multipliers", lambda n: np.zeros(n, dtype=np.uint64))
-    first, inverse = paths_module._group_paths(states, journeys.offsets)
+    exact = grouping._group_paths_exact(states, journeys.offsets)
+    monkeypatch.setattr(grouping, "_hash_multipliers", lambda n: np.zeros(n, dtype=np.uint64))
+    first, inverse = grouping._group_paths(states, journeys.offsets)
     np.testing.assert_array_equal(first, exact[0])
     np.testing.assert_array_equal(inverse, exact[1])
 
