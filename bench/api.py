@@ -52,7 +52,8 @@ from ingest import (  # noqa: E402
     with_database,
 )
 
-from api import embedded, store  # noqa: E402
+from api import store  # noqa: E402
+from api.cli import embedded  # noqa: E402
 
 RUN_BODY = {"models": ["markov", "shapley"], "markov": {"order": 1}}
 SELECTIONS = {

@@ -39,7 +39,8 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
-from api import embedded, store  # noqa: E402
+from api import store  # noqa: E402
+from api.cli import embedded  # noqa: E402
 from attribution.synthetic import generate  # noqa: E402
 
 OUT = ROOT / "bench" / "out"

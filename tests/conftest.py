@@ -20,7 +20,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from api import create_app, embedded, store
+from api import store
+from api.app import create_app
+from api.cli import embedded
 from api.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

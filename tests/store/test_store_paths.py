@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from api import store
-from api.ingest import JourneyIn, TouchIn, code_batch, raw_json
+from api.service.ingest import JourneyIn, TouchIn, code_batch, raw_json
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 

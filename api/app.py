@@ -1,0 +1,59 @@
+"""The application factory: the only place that wires the HTTP layer together."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask
+
+from . import store
+from .config import Settings
+from .html import docs, report
+from .http import (
+    attribution,
+    auth,
+    dictionaries,
+    errors,
+    journeys,
+    meta,
+    openapi,
+    paths,
+    reports,
+)
+from .http import settings as settings_views
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the application. Opening no connection here keeps it safe to call before
+    gunicorn forks: each process opens its own pool on first use."""
+    settings = settings or Settings.from_env(os.environ)
+    if settings.database_url is None:
+        raise RuntimeError("DATABASE_URL is not set (`pathcredit serve` starts a database)")
+    app = Flask(__name__, template_folder="html/templates")
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["pathcredit.settings"] = settings
+    app.extensions["pathcredit.db"] = store.Database(
+        settings.database_url, max_size=settings.pool_size
+    )
+    openapi.configure(app)
+    api = openapi.Api(app)
+    app.extensions["pathcredit.api"] = api
+    for bp in (
+        journeys.bp,
+        paths.bp,
+        dictionaries.bp,
+        meta.health,
+        attribution.bp,
+        settings_views.bp,
+    ):
+        api.register_blueprint(bp)
+    api.register_blueprint(reports.bp)
+    api.register_blueprint(report.bp)
+    app.register_blueprint(docs.bp)
+    app.register_blueprint(meta.bp)
+    auth.register(app)
+    errors.register(app)
+    logging.getLogger("api").setLevel(settings.log_level.upper())
+    return app

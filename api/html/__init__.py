@@ -1,0 +1,2 @@
+"""HTML pages: the journey report (view, SVG charts, flow chart, template) and the
+offline API docs page."""

@@ -1,0 +1,280 @@
+"""/v1/attribution: attribution runs, their tidy tables and per-journey credit.
+
+Views parse, call the run service (:mod:`api.service.runs`) or the store, and respond;
+the run service owns the engine calls and the time limit.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from flask import Response, request, url_for
+from flask.views import MethodView
+
+from attribution import ROW_COLUMNS
+
+from ..schemas.attribution import (
+    AttributionIn,
+    AttributionQuery,
+    CreditRow,
+    JourneyCreditQuery,
+    JourneyCreditRow,
+    RunList,
+    RunListQuery,
+    RunOut,
+    RunSummary,
+)
+from ..schemas.tables import TableQuery
+from ..service import export, heartbeat
+from ..service import runs as run_service
+from ..service.errors import Conflict, FieldError, InvalidInput
+from ..service.tables import CSV_TYPE, NDJSON_TYPE
+from ..store import runs
+from . import tables
+from .context import database, settings, workspace
+from .openapi import Blueprint
+
+bp = Blueprint(
+    "attribution",
+    __name__,
+    url_prefix="/v1/attribution",
+    description="Attribution runs: models over a data selection, stored with their tables.",
+)
+
+NOTE_HEADER = "Pathcredit-Note"
+
+
+@bp.route("")
+class Attribution(MethodView):
+    @bp.arguments(AttributionIn)
+    @bp.response(200, RunOut)
+    @bp.problems(400, 401, 413, 415, 503)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Run attribution models and return the run with its table.
+
+        Credits conversions and value of the selected data with each model named in
+        `models` (options under the model's name, e.g. `{"markov": {"order": 2}}`).
+        Fields left out take the workspace defaults (`GET /v1/settings`). The run is
+        stored; it must finish within the service's time limit
+        (`PATHCREDIT_RUN_TIMEOUT_SECONDS`), else the answer is a 503 problem: start
+        long runs with `POST /v1/attribution/runs` instead. Bootstrap intervals are
+        bounded here: `confidence.replicates` times the number of models may be at
+        most 2,000 (422 beyond); background runs have no such bound.
+        """
+        plan = run_service.plan_run(body, _defaults())
+        ws = workspace().workspace_id
+        run_id = run_service.run_sync(database(), ws, plan, settings().run_timeout_seconds)
+        return _run_out(run_id, with_table=True)
+
+
+@bp.route("/runs")
+class Runs(MethodView):
+    @bp.arguments(RunListQuery, location="query")
+    @bp.response(200, RunList)
+    @bp.problems(401)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List attribution runs, newest first.
+
+        Pages hold `limit` runs (tables left out); pass `next_cursor` as `cursor`
+        for the next page.
+        """
+        after = _decode_cursor(query.get("cursor"))
+        with database().transaction() as conn:
+            heartbeat.sweep(conn, workspace().workspace_id)
+            found = runs.list_runs(
+                conn, workspace().workspace_id, limit=query["limit"] + 1, after=after
+            )
+        page = found[: query["limit"]]
+        more = len(found) > query["limit"]
+        return {
+            "runs": [_summary(r) for r in page],
+            "next_cursor": _encode_cursor(page[-1]) if more else None,
+        }
+
+    @bp.arguments(AttributionIn)
+    @bp.response(202, RunSummary, headers={"Location": {"schema": {"type": "string"}}})
+    @bp.problems(400, 401, 413, 415)
+    def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """Start an attribution run in the background.
+
+        Takes the same body as `POST /v1/attribution` and answers at once with the
+        queued run and its `Location`; poll it for `status` (queued, running,
+        succeeded, failed) and `progress` (models done of total). Runs of one
+        server process execute one at a time, with no time limit.
+        """
+        plan = run_service.plan_run(body, _defaults())
+        run_id = run_service.run_async(database(), workspace().workspace_id, plan)
+        location = url_for("attribution.Run", run_id=UUID(run_id))
+        return _run_out(run_id, with_table=False), {"Location": location}
+
+
+@bp.route("/runs/<uuid:run_id>")
+class Run(MethodView):
+    @bp.response(200, RunOut)
+    @bp.problems(401, 404)
+    def get(self, run_id: UUID) -> dict[str, Any]:
+        """Get an attribution run: status, progress, parameters, totals and table.
+
+        `table` is null until the run has succeeded; a failed run carries the
+        problem that stopped it in `error`.
+        """
+        return _run_out(str(run_id), with_table=True)
+
+
+@bp.route("/runs/<uuid:run_id>/table")
+class RunTable(MethodView):
+    @bp.arguments(TableQuery, location="query")
+    @tables.documented(bp, CreditRow)
+    @bp.problems(401, 404, 409)
+    def get(self, query: dict[str, Any], run_id: UUID) -> Response:
+        """Get a run's tidy table as JSON or CSV.
+
+        One row per model x dimension (`channel`, `stage`, `channel_stage`) x key,
+        columns in a fixed order: model, dimension, channel, stage, conversions,
+        value, share, removal_effect, ci_low, ci_high. `?format=csv` or
+        `Accept: text/csv` gives RFC 4180 CSV with a header row.
+        """
+        rows = _succeeded_rows(str(run_id))
+        return tables.render(rows, ROW_COLUMNS, query=query, name=f"attribution-{run_id}")
+
+
+@bp.route("/table")
+class Table(MethodView):
+    @bp.arguments(AttributionQuery, location="query")
+    @tables.documented(bp, CreditRow)
+    @bp.problems(401, 503)
+    def get(self, query: dict[str, Any]) -> Response:
+        """Get an attribution table for query parameters, from cache when possible.
+
+        The same parameters as `POST /v1/attribution`, as query parameters (objects
+        JSON-encoded). Identical parameters on unchanged data reuse the stored run;
+        any write to the workspace's journeys, paths or stages makes the next request
+        run again. The `Pathcredit-Run` header names the run, `Pathcredit-Cache`
+        says `hit` or `miss`. A refreshable URL for BI tools. A run that must be
+        computed has the synchronous bounds of `POST /v1/attribution`.
+        """
+        ws = workspace().workspace_id
+        # one transaction: this is the hot path of BI refreshes
+        with database().transaction() as conn:
+            defaults = runs.get_settings(conn, ws)
+            plan = run_service.plan_run(query, defaults, run_service.QUERY_POINTERS)
+            cached = runs.cached_table(conn, ws, plan.parameters_hash())
+        if cached is None:
+            run_id = run_service.run_sync(
+                database(), ws, plan, settings().run_timeout_seconds, run_service.QUERY_POINTERS
+            )
+            with database().transaction() as conn:
+                cached = run_id, runs.run_rows(conn, ws, run_id)
+            hit = "miss"
+        else:
+            hit = "hit"
+        response = tables.render(cached[1], ROW_COLUMNS, query=query, name="attribution")
+        response.headers["Pathcredit-Run"] = cached[0]
+        response.headers["Pathcredit-Cache"] = hit
+        return response
+
+
+@bp.route("/runs/<uuid:run_id>/journeys")
+class RunJourneys(MethodView):
+    @bp.arguments(JourneyCreditQuery, location="query")
+    @bp.response(200, JourneyCreditRow(many=True), content_type=NDJSON_TYPE)
+    @bp.alt_response(
+        200,
+        schema={"type": "string", "description": "RFC 4180 CSV with a header row"},
+        content_type=CSV_TYPE,
+        success=True,
+    )
+    @bp.problems(401, 404, 409)
+    def get(self, query: dict[str, Any], run_id: UUID) -> Response:
+        """Stream a run's credit per journey and channel, as CSV or NDJSON.
+
+        One row per converted journey x channel x stage: journey_id, channel, stage,
+        conversions, value. Each journey gets its path's split (the model's
+        per-touch split of the path) scaled by its share of the path: one over the
+        path's conversions, and its value over the path's value, so a journey's rows
+        add up to its conversion and value. For split models (heuristics, Shapley
+        simple and ordered) the journeys' rows also add up to the channel table; Markov
+        and Shapley credit is not a sum of path splits. Only for runs whose
+        data has not changed since (else 409). A run over client-aggregated paths
+        alone has no journeys: the answer is empty, with a `Pathcredit-Note` header.
+        CSV unless `?format=ndjson` or `Accept: application/x-ndjson`.
+        """
+        run = _get_run(str(run_id))
+        if run["status"] != "succeeded":
+            raise Conflict(f"Run {run_id} is {run['status']}; it has no credit yet.")
+        model = query.get("model") or run["parameters"]["models"][0]
+        if model not in run["parameters"]["models"]:
+            detail = f"model={model!r} is not one of this run's models."
+            raise InvalidInput(detail, [FieldError("/query/model", detail)])
+        rows, note = export.journey_credit(database(), workspace().workspace_id, run, model)
+        ndjson = _wants_ndjson(query)
+        response = tables.stream(rows, export.COLUMNS, ndjson=ndjson, name=f"journeys-{run_id}")
+        if note:
+            response.headers[NOTE_HEADER] = note
+        return response
+
+
+# ---------------------------------------------------------------------- helpers
+def _defaults() -> dict[str, Any]:
+    with database().transaction() as conn:
+        return runs.get_settings(conn, workspace().workspace_id)
+
+
+def _get_run(run_id: str) -> dict[str, Any]:
+    with database().transaction() as conn:
+        return runs.get_run(conn, workspace().workspace_id, run_id)
+
+
+def _succeeded_rows(run_id: str) -> list[dict[str, Any]]:
+    with database().transaction() as conn:
+        heartbeat.sweep(conn, workspace().workspace_id)
+        run = runs.get_run(conn, workspace().workspace_id, run_id)
+        if run["status"] != "succeeded":
+            raise Conflict(f"Run {run_id} is {run['status']}; its table is not ready.")
+        return runs.run_rows(conn, workspace().workspace_id, run_id)
+
+
+def _run_out(run_id: str, *, with_table: bool) -> dict[str, Any]:
+    ws = workspace().workspace_id
+    with database().transaction() as conn:
+        heartbeat.sweep(conn, ws)
+        run = runs.get_run(conn, ws, run_id)
+        table = None
+        if with_table and run["status"] == "succeeded":
+            table = runs.run_rows(conn, ws, run_id)
+    return {**_summary(run), "table": table}
+
+
+def _summary(run: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in run.items() if k not in ("models_done", "models_total")}
+    out["progress"] = {"done": run["models_done"], "total": run["models_total"]}
+    return out
+
+
+def _encode_cursor(run: dict[str, Any]) -> str:
+    text = f"{run['created_at'].isoformat()}|{run['run_id']}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, run_id = text.split("|")
+        return datetime.fromisoformat(created), str(UUID(run_id))
+    except (ValueError, binascii.Error):
+        detail = "Not a cursor this service gave out."
+        raise InvalidInput(detail, [FieldError("/query/cursor", detail)]) from None
+
+
+def _wants_ndjson(query: dict[str, Any]) -> bool:
+    chosen = query.get("format")
+    if chosen:
+        return bool(chosen == "ndjson")
+    best = request.accept_mimetypes.best_match([CSV_TYPE, NDJSON_TYPE])
+    return best == NDJSON_TYPE

@@ -1,0 +1,44 @@
+"""Bearer API key -> workspace, before every request that needs one."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+
+from .. import store
+from ..problems import Unauthorized
+from .context import database
+
+# Health checks, the spec and the docs page answer without a key.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "health.healthz",
+        "health.readyz",
+        "meta.openapi_json",
+        "meta.openapi_yaml",
+        "docs.page",
+        "docs.asset",
+    }
+)
+# The HTML report also opens from a signed link: without a key, its view checks the link.
+KEY_OR_LINK_ENDPOINTS = frozenset({"report.Report"})
+
+
+def register(app: Flask) -> None:
+    app.before_request(_authenticate)
+
+
+def _authenticate() -> None:
+    # Unknown URLs have no endpoint: let routing answer 404/405 without a key.
+    if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
+        return
+    if request.endpoint in KEY_OR_LINK_ENDPOINTS and "Authorization" not in request.headers:
+        return
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
+    with database().transaction() as conn:
+        workspace = store.authenticate(conn, key)
+    if workspace is None:
+        raise Unauthorized("The API key is not valid or has been revoked.")
+    g.workspace = workspace

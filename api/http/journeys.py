@@ -1,0 +1,110 @@
+"""/v1/journeys and /v1/customers: ingestion, lookup and erasure of journeys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import request
+from flask.views import MethodView
+
+from .. import store
+from ..problems import UnsupportedMediaType
+from ..schemas.journeys import CustomerDeleted, JourneyBatchIn, JourneyOut, WriteResult
+from ..service import bulk, ingest
+from .context import database, settings, workspace
+from .openapi import Blueprint
+
+bp = Blueprint("journeys", __name__, url_prefix="/v1", description="Journeys and customers")
+
+CHUNK = 1 << 20
+
+
+@bp.route("/journeys")
+class Journeys(MethodView):
+    @bp.arguments(JourneyBatchIn)
+    @bp.response(200, WriteResult)
+    @bp.problems(400, 401, 413, 415)
+    def post(self, body: dict[str, Any]) -> dict[str, int]:
+        """Ingest a batch of journeys.
+
+        Journeys are identified by the client's `journey_id`: sending one again replaces
+        it (and moves its share of the rollups). The whole batch is validated first; any
+        bad record rejects the batch with every error listed, and nothing is written.
+        At most `PATHCREDIT_MAX_BATCH` journeys (10,000 by default) per request; use
+        `/v1/journeys/bulk` for files.
+        """
+        ws = workspace().workspace_id
+        return ingest.write_batch(database(), ws, body["journeys"], settings().max_batch)
+
+
+BULK_BODY = {
+    "required": True,
+    "content": {
+        "application/x-ndjson": {
+            "schema": {"type": "string", "description": "One journey per line"}
+        },
+        "text/csv": {"schema": {"type": "string", "description": "One touchpoint per row"}},
+    },
+}
+
+
+@bp.route("/journeys/bulk")
+class JourneysBulk(MethodView):
+    @bp.doc(requestBody=BULK_BODY)
+    @bp.response(200, WriteResult)
+    @bp.problems(401, 413, 415, 422)
+    def post(self) -> dict[str, int]:
+        """Ingest a file of journeys (NDJSON or CSV), streamed.
+
+        Send `Content-Type: application/x-ndjson` with one journey per line, in the
+        shape `POST /v1/journeys` takes, or `Content-Type: text/csv` with one touchpoint
+        per row and a header naming the columns (`journey_id`, `timestamp` and `channel`
+        required; `customer_id`, `stage`, `campaign`, `device`, `converted`, `value`,
+        `converted_at`, `attributes` optional), the rows of a journey together; its
+        journey-level fields are read from its first row. The whole file is written in
+        one transaction, or not at all: errors list the bad records by 0-based record
+        index (line of NDJSON, data row of CSV).
+        """
+        kind = bulk.format_of(request.mimetype)
+        if kind is None:
+            raise UnsupportedMediaType("Send application/x-ndjson or text/csv.")
+        request.max_content_length = settings().max_bulk_bytes
+        written = bulk.import_stream(
+            database(), workspace().workspace_id, kind, _body_chunks(), settings().max_errors
+        )
+        return ingest.write_result(written)
+
+
+def _body_chunks() -> Iterator[bytes]:
+    stream = request.stream
+    while chunk := stream.read(CHUNK):
+        yield chunk
+
+
+@bp.route("/journeys/<id:journey_id>", merge_slashes=False)
+class Journey(MethodView):
+    @bp.response(200, JourneyOut)
+    @bp.problems(401, 404)
+    def get(self, journey_id: str) -> dict[str, Any]:
+        """Get one journey as stored (touchpoints in time order)."""
+        with database().transaction() as conn:
+            return store.get_journey(conn, workspace().workspace_id, journey_id)
+
+    @bp.response(204)
+    @bp.problems(401, 404)
+    def delete(self, journey_id: str) -> None:
+        """Delete one journey and its share of the rollups."""
+        with database().transaction() as conn:
+            store.delete_journey(conn, workspace().workspace_id, journey_id)
+
+
+@bp.route("/customers/<id:customer_id>", merge_slashes=False)
+class Customer(MethodView):
+    @bp.response(200, CustomerDeleted)
+    @bp.problems(401)
+    def delete(self, customer_id: str) -> dict[str, Any]:
+        """Erase every journey of a customer and their share of the rollups."""
+        with database().transaction() as conn:
+            deleted = store.delete_customer(conn, workspace().workspace_id, customer_id)
+        return {"customer_id": customer_id, "deleted": deleted}

@@ -1,0 +1,129 @@
+"""flask-smorest wired to our error format, and the spec as a file.
+
+Every error response in the spec is ``application/problem+json`` with the Problem
+schema; the body parser answers a non-JSON body with 415 and broken JSON with 400.
+"""
+
+from __future__ import annotations
+
+import http
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import flask_smorest
+import marshmallow as ma
+import yaml
+from flask import Flask, Request
+from flask_smorest.utils import prepare_response
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.routing import BaseConverter
+
+from ..problems import PROBLEM_TYPE, BadRequest, UnsupportedMediaType
+from ..schemas.common import ProblemSchema
+from ..service.ingest import MAX_TEXT
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+SPEC_OPTIONS: dict[str, Any] = {
+    "info": {
+        "description": (
+            "Multi-touch attribution over a PostgreSQL path store. Send an API key as "
+            "`Authorization: Bearer <key>`. Errors are RFC 9457 problem details."
+        )
+    },
+    "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
+    "security": [{"apiKey": []}],
+}
+
+
+class Parser(FlaskParser):
+    """webargs parser that refuses non-JSON bodies instead of reading them as empty."""
+
+    def _raw_load_json(self, req: Request) -> Any:
+        if not is_json_request(req):
+            raise UnsupportedMediaType("Send the body as application/json.")
+        return super()._raw_load_json(req)
+
+    def _handle_invalid_json_error(self, error: Exception, req: Request, *a: Any, **k: Any) -> Any:
+        raise BadRequest("The request body is not valid JSON.")
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = Parser()
+
+    def query_arguments(self, schema: type[ma.Schema]) -> Callable[[F], F]:
+        """Query parameters by ``schema``; unknown parameters are refused, not ignored."""
+        return self.arguments(schema, location="query", unknown=ma.RAISE)  # type: ignore[no-any-return]
+
+    def problems(self, *codes: int) -> Callable[[F], F]:
+        """Document the error responses a view can give (each a Problem)."""
+
+        def decorator(func: F) -> F:
+            for code in codes:
+                func = self.alt_response(code, response=http.HTTPStatus(code).name)(func)
+            return func
+
+        return decorator
+
+
+class IdConverter(BaseConverter):
+    """A client's id in a URL path, as ingestion takes them: 1-200 characters, none a
+    control character, "/" included (sent as it is or as %2F). Its rules do not merge
+    repeated slashes, so an id starting with "/" is addressable too."""
+
+    regex = f"[^\\x00-\\x1f\\x7f]{{1,{MAX_TEXT}}}"
+    part_isolating = False
+
+
+def _id_schema(converter: IdConverter) -> dict[str, Any]:
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_TEXT,
+        "description": "The id as ingested, percent-encoded (a / may also be sent as it is).",
+    }
+
+
+class Api(flask_smorest.Api):
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app: Flask) -> None:
+        app.url_map.converters["id"] = IdConverter
+        super().__init__(app)
+        self.register_converter(IdConverter, _id_schema)
+
+    def _register_error_handlers(self) -> None:
+        """errors.register installs the only handlers."""
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            content_type = self.DEFAULT_RESPONSE_CONTENT_TYPE
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+                content_type = PROBLEM_TYPE
+            prepare_response(response, self.spec, content_type)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_TYPE)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
+
+
+def configure(app: Flask) -> None:
+    app.config.update(
+        API_TITLE="pathcredit",
+        API_VERSION="1.0.0",
+        OPENAPI_VERSION="3.1.0",
+        API_SPEC_OPTIONS=SPEC_OPTIONS,
+        OPENAPI_URL_PREFIX=None,  # the spec routes are ours (api/http/meta.py)
+    )
+
+
+def spec_dict(app: Flask) -> dict[str, Any]:
+    api: Api = app.extensions["pathcredit.api"]
+    return api.spec.to_dict()  # type: ignore[no-any-return]
+
+
+def spec_yaml(app: Flask) -> str:
+    text: str = yaml.safe_dump(spec_dict(app), sort_keys=False, allow_unicode=True, width=100)
+    return text

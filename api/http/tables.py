@@ -1,0 +1,70 @@
+"""Tables over HTTP: the same rows as a JSON list of row objects or as CSV, chosen by
+``?format=csv|json`` or else by ``Accept: text/csv``, the same way on every table route.
+The text itself comes from the one writer, :mod:`api.service.tables`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import marshmallow as ma
+from flask import Response, request
+
+from ..service.tables import CSV_TYPE, NDJSON_TYPE, csv_chunks, json_rows, ndjson_chunks, to_csv
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def wants_csv(query: Mapping[str, Any] | None = None) -> bool:
+    chosen = (query or {}).get("format") or request.args.get("format")
+    if chosen:
+        return bool(chosen == "csv")
+    best = request.accept_mimetypes.best_match(["application/json", CSV_TYPE])
+    return best == CSV_TYPE
+
+
+def render(
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    query: Mapping[str, Any] | None = None,
+    name: str = "table",
+) -> Response:
+    """The table as JSON or CSV, whichever the request asked for."""
+    if wants_csv(query):
+        return _csv_response(to_csv(rows, columns), name)
+    return Response(
+        json.dumps(json_rows(rows, columns), allow_nan=False), mimetype="application/json"
+    )
+
+
+def stream(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], *, ndjson: bool, name: str
+) -> Response:
+    """Stream rows, too many to build at once, as CSV or NDJSON."""
+    if ndjson:
+        return Response(ndjson_chunks(rows, columns), mimetype=NDJSON_TYPE)
+    return _csv_response(csv_chunks(rows, columns), name)
+
+
+def _csv_response(body: str | Iterable[str], name: str) -> Response:
+    response = Response(body, mimetype=CSV_TYPE)
+    response.headers["Content-Disposition"] = f'inline; filename="{name}.csv"'
+    return response
+
+
+def documented(blp: Any, row_schema: type[ma.Schema]) -> Callable[[F], F]:
+    """Document a table endpoint: JSON rows and the same rows as CSV, and the query."""
+
+    def decorator(func: F) -> F:
+        func = blp.alt_response(
+            200,
+            schema={"type": "string", "description": "RFC 4180 CSV with a header row"},
+            content_type=CSV_TYPE,
+            success=True,
+        )(func)
+        return blp.response(200, row_schema(many=True))(func)  # type: ignore[no-any-return]
+
+    return decorator

@@ -1,0 +1,75 @@
+"""Shared field rules and the schemas of every route family: problems, health.
+
+Input schemas raise on unknown fields (marshmallow's default) and are strict about
+types: numbers must be JSON numbers, booleans JSON booleans, timestamps ISO 8601 with
+a time zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from attribution.paths import MIN_POSITIVE_COUNT
+
+from ..service import ingest
+
+# Counts and values are summed in float64 across paths and resampled by the bootstrap;
+# past 10^15 they stop being exact and overflow intermediate results, and no real
+# workspace comes near that: the journey record's cap on values.
+MAX_AMOUNT = ingest.MAX_VALUE
+AMOUNT = validate.Range(min=0, max=MAX_AMOUNT)
+
+
+def _whole_enough(count: float) -> None:
+    # The engine refuses a positive count below MIN_POSITIVE_COUNT (value per
+    # conversion overflows), so refuse it here, where the pointer names the field.
+    if 0 < count < MIN_POSITIVE_COUNT:
+        raise ma.ValidationError(f"Must be 0 or at least {MIN_POSITIVE_COUNT:g}.")
+
+
+COUNT: list[Callable[[Any], Any]] = [AMOUNT, _whole_enough]
+
+PLAIN = validate.Regexp(ingest.PLAIN, error="Must not contain control characters.")
+TEXT = [validate.Length(min=1, max=ingest.MAX_TEXT), PLAIN]
+
+
+class Number(fields.Float):
+    """A JSON number (not a numeric string, not a boolean), finite."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def strict_bool(**kwargs: Any) -> fields.Boolean:
+    return fields.Boolean(truthy={True}, falsy={False}, **kwargs)
+
+
+class Health(ma.Schema):
+    status = fields.String()
+
+
+class Readiness(ma.Schema):
+    status = fields.String()
+    database = fields.String()
+    pending_migrations = fields.List(fields.String())
+
+
+class FieldErrorSchema(ma.Schema):
+    pointer = fields.String(metadata={"description": "JSON pointer to the bad value"})
+    detail = fields.String()
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details."""
+
+    type = fields.String()
+    title = fields.String()
+    status = fields.Integer()
+    detail = fields.String()
+    errors = fields.List(fields.Nested(FieldErrorSchema))

@@ -1,0 +1,126 @@
+"""Schemas of journeys, customers and client-aggregated paths.
+
+The journey record itself is declared once, in :mod:`api.service.ingest` (``JourneyIn``):
+these schemas describe the same record for the JSON routes and the spec, load into it,
+and a test holds the two to the same fields and limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from ..service.ingest import MAX_TOUCHES, JourneyIn, TouchIn, raw_json
+from .common import AMOUNT, COUNT, TEXT, Number, strict_bool
+
+
+class TouchpointIn(ma.Schema):
+    channel = fields.String(required=True, validate=TEXT)
+    timestamp = fields.AwareDateTime(required=True, format="iso")
+    stage = fields.String(load_default=None, allow_none=True, validate=TEXT)
+    campaign = fields.String(load_default=None, allow_none=True, validate=TEXT)
+    device = fields.String(load_default=None, allow_none=True, validate=TEXT)
+
+    @ma.post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> TouchIn:
+        data["timestamp"] = data["timestamp"].isoformat()
+        return TouchIn(**data)
+
+
+class JourneyInSchema(ma.Schema):
+    """A customer journey: ordered touchpoints and its outcome."""
+
+    journey_id = fields.String(
+        required=True,
+        validate=TEXT,
+        metadata={"description": "The client's id; re-sending replaces"},
+    )
+    customer_id = fields.String(load_default=None, allow_none=True, validate=TEXT)
+    touchpoints = fields.List(
+        fields.Nested(TouchpointIn),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_TOUCHES),
+    )
+    converted = strict_bool(load_default=False)
+    value = Number(load_default=0.0, validate=AMOUNT)
+    converted_at = fields.AwareDateTime(load_default=None, allow_none=True, format="iso")
+    attributes = fields.Dict(
+        keys=fields.String(),
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Free-form segment attributes (a JSON object)"},
+    )
+
+    @ma.post_load
+    def _make(self, data: dict[str, Any], **kwargs: Any) -> JourneyIn:
+        data["attributes"] = raw_json(data["attributes"])
+        return JourneyIn(**data)
+
+
+class JourneyBatchIn(ma.Schema):
+    journeys = fields.List(fields.Nested(JourneyInSchema), required=True)
+
+
+class TouchpointOut(ma.Schema):
+    channel = fields.String()
+    stage = fields.String(allow_none=True)
+    timestamp = fields.AwareDateTime(format="iso")
+    campaign = fields.String(allow_none=True)
+    device = fields.String(allow_none=True)
+
+
+class JourneyOut(ma.Schema):
+    journey_id = fields.String()
+    customer_id = fields.String(allow_none=True)
+    touchpoints = fields.List(fields.Nested(TouchpointOut))
+    converted = fields.Boolean()
+    value = fields.Float()
+    converted_at = fields.AwareDateTime(format="iso", allow_none=True)
+    attributes = fields.Dict()
+
+
+class WriteResult(ma.Schema):
+    """What a write did: every record received is created, replaced or unchanged."""
+
+    received = fields.Integer()
+    created = fields.Integer()
+    replaced = fields.Integer()
+    unchanged = fields.Integer()
+
+
+class CustomerDeleted(ma.Schema):
+    customer_id = fields.String()
+    deleted = fields.Integer(metadata={"description": "Journeys erased"})
+
+
+class PathIn(ma.Schema):
+    """A path a client aggregated itself, with its totals."""
+
+    path = fields.List(
+        fields.String(validate=TEXT),
+        required=True,
+        validate=validate.Length(min=1, max=MAX_TOUCHES),
+    )
+    stages = fields.List(
+        fields.String(validate=TEXT, allow_none=True), load_default=None, allow_none=True
+    )
+    conversions = Number(required=True, validate=COUNT)
+    nulls = Number(load_default=0.0, validate=COUNT)
+    value = Number(load_default=0.0, validate=AMOUNT)
+    date = fields.Date(load_default=None, allow_none=True)
+
+    @ma.validates_schema
+    def _totals(self, data: dict[str, Any], **kwargs: Any) -> None:
+        stages = data.get("stages")
+        if stages is not None and len(stages) != len(data["path"]):
+            raise ma.ValidationError("Must have one entry per channel of path.", "stages")
+        if data["conversions"] + data["nulls"] <= 0:
+            raise ma.ValidationError("A path needs conversions or nulls.", "conversions")
+        if data["value"] > 0 and data["conversions"] == 0:
+            raise ma.ValidationError("A path without conversions has no value.", "value")
+
+
+class PathBatchIn(ma.Schema):
+    paths = fields.List(fields.Nested(PathIn), required=True)

@@ -1,0 +1,368 @@
+"""Attribution runs from request to stored table: plan, load, run the engine, store.
+
+:func:`plan_run` merges a request with the workspace defaults and checks every model
+option and confidence setting with the engine before anything runs. :func:`execute`
+reads the selection in one snapshot, runs each model (recording progress after each),
+and stores the table and totals, or the problem that stopped it. Synchronous runs
+execute in a worker thread the request waits on for at most the configured time
+limit; asynchronous runs execute in a background thread of the same process, one at
+a time per process, each with its own pooled connection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from attribution import AttributionError, Credit, InvalidParameter, PathSet, get_model
+from attribution.bootstrap import CONSTRAINTS as BOOTSTRAP_CONSTRAINTS
+from attribution.bootstrap import bootstrap
+from attribution.models import Model
+
+from .. import store
+from ..problems import problem_for
+from ..store import runs
+from .errors import FieldError, InvalidInput, ServiceError, Unavailable
+from .heartbeat import heartbeat
+from .selection import Selection, load_selection, selection_from, selection_warnings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ("first_touch", "last_touch", "linear", "position_based", "markov", "shapley")
+"""Models a run uses when neither the request nor the workspace names any."""
+
+BUILT_IN_SETTINGS: Mapping[str, Any] = {
+    "models": list(DEFAULT_MODELS),
+    "options": {},
+    "lookback_days": None,
+    "channel_groups": {},
+    "collapse_repeats": False,
+    "confidence": None,
+}
+"""What a run uses for each setting the workspace has not set."""
+
+CONFIDENCE_DEFAULTS = {"level": 0.95, "replicates": 200, "method": "poisson", "seed": 0}
+CONFIDENCE_ARGS = {
+    "level": "level",
+    "replicates": "n_replicates",
+    "method": "method",
+    "seed": "random_state",
+}
+TIMED_MODELS = frozenset({"time_decay"})
+"""Models that need each touch's time, hence one path per raw journey."""
+
+SYNC_REPLICATE_BUDGET = 2_000
+"""Bootstrap replicates times models a synchronous run may ask for. Each replicate
+runs its model again, so past this a run on a large workspace cannot fit the time
+limit; refusing at once (422) beats a 503 a minute later. The default (200 replicates)
+fits with ten models. Background runs have no budget."""
+
+_async_slots = threading.BoundedSemaphore(1)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run needs, defaults applied and options checked."""
+
+    models: tuple[str, ...]
+    built: Mapping[str, Model]
+    """Each model, built (and so checked) once from its effective options."""
+    selection: Selection
+    confidence: Mapping[str, Any] | None
+
+    @property
+    def options(self) -> dict[str, dict[str, Any]]:
+        """Every hyper-parameter of every model, JSON-ready."""
+        return {m: options_of(self.built[m]) for m in self.models}
+
+    @property
+    def need_times(self) -> bool:
+        return any(m in TIMED_MODELS for m in self.models)
+
+    def parameters(self) -> dict[str, Any]:
+        """What the run records and the cache is keyed on: every effective value."""
+        return {
+            "models": list(self.models),
+            "options": self.options,
+            **self.selection.parameters(),
+            "confidence": None if self.confidence is None else dict(self.confidence),
+        }
+
+    def parameters_hash(self) -> str:
+        text = json.dumps(self.parameters(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def new_run(self) -> runs.NewRun:
+        s = self.selection
+        return runs.NewRun(
+            parameters=self.parameters(),
+            parameters_hash=self.parameters_hash(),
+            date_from=s.date_from,
+            date_to=s.date_to,
+            filtered=s.has_filters,
+            models_total=len(self.models),
+        )
+
+
+@dataclass(frozen=True)
+class Pointers:
+    """Where a request carries model options and confidence settings (for errors)."""
+
+    options: str = ""
+    confidence: str = "/confidence"
+
+
+QUERY_POINTERS = Pointers(options="/query/options", confidence="/query/confidence")
+
+
+def plan_run(
+    data: Mapping[str, Any], defaults: Mapping[str, Any], pointers: Pointers = Pointers()
+) -> RunPlan:
+    """Merge a loaded request with workspace defaults; raise InvalidInput on bad options.
+
+    Request options for a model are laid over the workspace's options for it, key by
+    key; ``confidence`` given as null turns a default off.
+    """
+    models = tuple(data.get("models") or defaults.get("models") or DEFAULT_MODELS)
+    given = data.get("options") or {m: data[m] for m in models if m in data}
+    default_options = defaults.get("options") or {}
+    built = {}
+    for m in models:
+        merged = {**default_options.get(m, {}), **given.get(m, {})}
+        built[m] = build_model(m, merged, pointers.options)
+    confidence = data["confidence"] if "confidence" in data else defaults.get("confidence")
+    return RunPlan(
+        models=models,
+        built=built,
+        selection=selection_from(data, defaults),
+        confidence=None if confidence is None else check_confidence(confidence, pointers),
+    )
+
+
+def build_model(model: str, options: Mapping[str, Any], base: str = "") -> Model:
+    """``model`` with ``options`` applied, checked by the engine; a bad option is
+    invalid input pointing at it (under ``base``)."""
+    try:
+        return get_model(model, **options)
+    except InvalidParameter as e:
+        key = e.name.split(".")[-1]
+        raise InvalidInput(str(e), [FieldError(f"{base}/{model}/{key}", str(e))]) from None
+
+
+def options_of(model: Model) -> dict[str, Any]:
+    """Every hyper-parameter of a built model, JSON-ready."""
+    return json.loads(json.dumps(dataclasses.asdict(model)))  # type: ignore[call-overload, no-any-return]
+
+
+def check_confidence(given: Mapping[str, Any], pointers: Pointers = Pointers()) -> dict[str, Any]:
+    """Confidence settings with defaults filled in, checked against the bootstrap's limits."""
+    merged = {**CONFIDENCE_DEFAULTS, **given}
+    for key, arg in CONFIDENCE_ARGS.items():
+        param = BOOTSTRAP_CONSTRAINTS[arg]
+        if not param.accepts(merged[key]):
+            detail = f"{key}={merged[key]!r} is not allowed: {key} must be {param.describe()}"
+            raise InvalidInput(detail, [FieldError(f"{pointers.confidence}/{key}", detail)])
+    return merged
+
+
+# ---------------------------------------------------------------------- running
+class RunCancelled(Exception):
+    """The run passed its time limit; it stops before its next model."""
+
+
+def start(db: store.Database, workspace_id: int, plan: RunPlan, status: str = "queued") -> str:
+    """Record a new run, held by this process until :func:`execute` ends it."""
+    with db.transaction() as conn:
+        run_id = runs.create_run(conn, workspace_id, plan.new_run(), status)
+    heartbeat.hold(db, workspace_id, run_id)
+    return run_id
+
+
+def check_sync_budget(plan: RunPlan, pointers: Pointers = Pointers()) -> None:
+    """Raise InvalidInput when the plan's bootstrap is too much work to run synchronously."""
+    if plan.confidence is None:
+        return
+    replicates = int(plan.confidence["replicates"])
+    if replicates * len(plan.models) <= SYNC_REPLICATE_BUDGET:
+        return
+    detail = (
+        f"replicates={replicates} with {len(plan.models)} models is too much work for a "
+        f"synchronous run (replicates x models at most {SYNC_REPLICATE_BUDGET}); ask for "
+        "fewer, or start the run with POST /v1/attribution/runs."
+    )
+    raise InvalidInput(detail, [FieldError(f"{pointers.confidence}/replicates", detail)])
+
+
+def run_sync(
+    db: store.Database,
+    workspace_id: int,
+    plan: RunPlan,
+    timeout: float,
+    pointers: Pointers = Pointers(),
+) -> str:
+    """Create and execute a run, waiting at most ``timeout`` seconds; returns its id.
+
+    A plan over the synchronous budget is refused first (422). Past the limit the run
+    is told to stop before its next model and recorded as failed, and the request gets
+    a 503 problem pointing at the asynchronous route.
+    """
+    check_sync_budget(plan, pointers)
+    run_id = start(db, workspace_id, plan)
+    cancel = threading.Event()
+    outcome: dict[str, BaseException] = {}
+
+    def target() -> None:
+        try:
+            execute(db, workspace_id, run_id, plan, cancel)
+        except BaseException as e:  # handed to the waiting request
+            outcome["error"] = e
+
+    worker = threading.Thread(target=target, name=f"run-{run_id}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        cancel.set()
+        raise Unavailable(
+            f"Run {run_id} did not finish within the {timeout:g} s limit and was stopped. "
+            "Start long runs with POST /v1/attribution/runs and poll them.",
+            retry_after=60,
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return run_id
+
+
+def run_async(db: store.Database, workspace_id: int, plan: RunPlan) -> str:
+    """Queue a run in a background thread of this process; returns its id at once."""
+    run_id = start(db, workspace_id, plan)
+
+    def target() -> None:
+        with _async_slots:
+            try:
+                execute(db, workspace_id, run_id, plan)
+            except ServiceError:
+                pass  # recorded on the run
+            except Exception:
+                log.exception("asynchronous run %s failed", run_id)
+
+    threading.Thread(target=target, name=f"run-{run_id}", daemon=True).start()
+    return run_id
+
+
+def execute(
+    db: store.Database,
+    workspace_id: int,
+    run_id: str,
+    plan: RunPlan,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Run ``plan`` as run ``run_id``: status, progress, table; failures are recorded."""
+    version: int | None = None
+    try:
+        with db.transaction() as conn:
+            runs.mark_running(conn, workspace_id, run_id)
+        version, paths, notes = _read(db, workspace_id, plan)
+        rows, warnings = _run_models(db, workspace_id, run_id, plan, paths, notes, cancel)
+        with db.transaction() as conn:
+            runs.finish_run(
+                conn, workspace_id, run_id, version=version, totals=totals(paths),
+                warnings=warnings, rows=rows,
+            )  # fmt: skip
+    except BaseException as e:
+        error = as_service_error(e)
+        with db.transaction() as conn:
+            runs.fail_run(conn, workspace_id, run_id, problem_for(error).body(), version=version)
+        if error is not e:
+            raise error from None
+        raise
+    finally:
+        heartbeat.release(run_id)
+
+
+def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, PathSet, list[str]]:
+    """The data version, the selected paths and caveats, all from one snapshot."""
+    with db.transaction() as conn:
+        runs.begin_snapshot(conn)
+        version = runs.data_version(conn, workspace_id)
+        need = plan.need_times
+        paths = load_selection(conn, workspace_id, plan.selection, need_times=need)
+        notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need)
+    return version, paths, notes
+
+
+def _run_models(
+    db: store.Database,
+    workspace_id: int,
+    run_id: str,
+    plan: RunPlan,
+    paths: PathSet,
+    notes: list[str],
+    cancel: threading.Event | None,
+) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
+    unique = paths.aggregate() if plan.need_times else paths
+    rows: list[dict[str, Any]] = []
+    warnings: dict[str, list[str]] = {}
+    for done, model in enumerate(plan.models, start=1):
+        if cancel is not None and cancel.is_set():
+            raise RunCancelled(f"stopped before {model}: the run passed its time limit")
+        credit = credit_of(model, plan, paths if model in TIMED_MODELS else unique)
+        rows.extend(credit.to_rows())
+        warnings[model] = [*notes, *credit.warnings]
+        with db.transaction() as conn:
+            runs.set_progress(conn, workspace_id, run_id, done)
+    return rows, warnings
+
+
+def credit_of(model: str, plan: RunPlan, paths: PathSet) -> Credit:
+    """One model's credit, with bootstrap intervals when the plan asks for them."""
+    fitted = plan.built[model]
+    if plan.confidence is None:
+        return fitted.attribute(paths)
+    args = {CONFIDENCE_ARGS[k]: v for k, v in plan.confidence.items()}
+    return bootstrap(fitted, paths, **args)
+
+
+def totals(paths: PathSet) -> dict[str, Any]:
+    conversions, nulls = paths.total_conversions, paths.total_nulls
+    journeys = conversions + nulls
+    return {
+        "journeys": journeys,
+        "conversions": conversions,
+        "value": paths.total_value,
+        "conversion_rate": conversions / journeys if journeys else None,
+    }
+
+
+def as_service_error(error: BaseException) -> BaseException:
+    """What a failed run records and raises: a time limit and the engine's refusals
+    of the request's models become service errors; others stay as they are."""
+    if isinstance(error, RunCancelled):
+        return Unavailable(f"The run was stopped: {error}.")
+    if isinstance(error, AttributionError):
+        return InvalidInput(str(error), [FieldError("/models", str(error))])
+    return error
+
+
+def plan_from_parameters(parameters: Mapping[str, Any]) -> RunPlan:
+    """The plan a stored run ran (its parameters already hold every effective value)."""
+    selection = {
+        k: parameters.get(k)
+        for k in ("filters", "channel_groups", "collapse_repeats", "lookback_days")
+    }
+    for key in ("date_from", "date_to"):
+        if parameters.get(key):
+            selection[key] = date.fromisoformat(parameters[key])
+    models = tuple(parameters["models"])
+    return RunPlan(
+        models=models,
+        built={m: build_model(m, parameters["options"][m]) for m in models},
+        selection=selection_from(selection),
+        confidence=parameters.get("confidence"),
+    )

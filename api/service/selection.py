@@ -1,0 +1,191 @@
+"""Which data an attribution run or a report reads: the data selection.
+
+A selection names a conversion date range, segment filters, a channel grouping,
+whether to collapse repeated touches and a lookback window. It comes as a JSON body
+(``SelectionIn``, filters nested under ``filters``) or as query parameters
+(``SelectionQuery``, flat, objects JSON-encoded; both in :mod:`api.schemas.selection`);
+both become one :class:`Selection`, and :func:`load_selection` turns it into the
+engine's ``PathSet``.
+
+How it reads, cheapest first:
+
+- no filter, no lookback, no touch times: the per-day rollups (and client-aggregated
+  paths), never the raw journeys;
+- filters or a lookback window: the matching raw journeys, grouped into unique paths
+  in the database (client-aggregated paths carry neither attributes nor touch times,
+  so they are left out, with a warning);
+- touch times (time-decay): one path per raw journey.
+
+Channel groups are applied last, then repeats collapsed, as the engine's ``prepare``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from attribution import PathSet
+from attribution.run import prepare
+
+from .. import store
+from ..store.selections import count_aggregated_paths, load_selected_paths
+
+SECONDS_PER_DAY = 86_400.0
+MAX_LOOKBACK_DAYS = 3650
+
+
+SELECTION_DEFAULTS = ("channel_groups", "collapse_repeats", "lookback_days")
+"""Selection fields a workspace can set defaults for."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A resolved data selection (defaults applied)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    attributes: Mapping[str, Any] | None = None
+    device: str | None = None
+    campaign: str | None = None
+    channel_groups: Mapping[str, str] = field(default_factory=dict)
+    collapse_repeats: bool = False
+    lookback_days: int | None = None
+
+    @property
+    def has_filters(self) -> bool:
+        return self.attributes is not None or self.device is not None or self.campaign is not None
+
+    def reads_journeys(self, need_times: bool = False) -> bool:
+        """Whether loading needs the raw journeys rather than the rollups."""
+        return need_times or self.has_filters or self.lookback_days is not None
+
+    def journey_filters(self) -> dict[str, Any]:
+        """Keyword arguments of the store's raw-journey reads: range and segment."""
+        return {
+            "date_from": self.date_from,
+            "date_to": self.date_to,
+            "attributes": self.attributes,
+            "device": self.device,
+            "campaign": self.campaign,
+        }
+
+    def parameters(self) -> dict[str, Any]:
+        """JSON-ready, in the body form, every field present (for storing and hashing)."""
+        filters = {
+            k: v
+            for k, v in (
+                ("attributes", self.attributes),
+                ("device", self.device),
+                ("campaign", self.campaign),
+            )
+            if v is not None
+        }
+        return {
+            "date_from": None if self.date_from is None else self.date_from.isoformat(),
+            "date_to": None if self.date_to is None else self.date_to.isoformat(),
+            "filters": filters,
+            "channel_groups": dict(sorted(self.channel_groups.items())),
+            "collapse_repeats": self.collapse_repeats,
+            "lookback_days": self.lookback_days,
+        }
+
+
+def selection_from(data: Mapping[str, Any], defaults: Mapping[str, Any] | None = None) -> Selection:
+    """Build a :class:`Selection` from loaded ``SelectionIn`` or ``SelectionQuery``
+    data; fields the request left out come from ``defaults``."""
+    filters = dict(data.get("filters") or {})
+    for key in ("attributes", "device", "campaign"):
+        if key in data:
+            filters[key] = data[key]
+    merged = {k: v for k, v in (defaults or {}).items() if k in SELECTION_DEFAULTS}
+    merged.update({k: data[k] for k in SELECTION_DEFAULTS if k in data})
+    return Selection(
+        date_from=data.get("date_from"),
+        date_to=data.get("date_to"),
+        attributes=filters.get("attributes"),
+        device=filters.get("device"),
+        campaign=filters.get("campaign"),
+        channel_groups=dict(merged.get("channel_groups") or {}),
+        collapse_repeats=bool(merged.get("collapse_repeats", False)),
+        lookback_days=merged.get("lookback_days"),
+    )
+
+
+def load_selection(
+    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+) -> PathSet:
+    """The selected paths, channel-grouped and repeat-collapsed, ready for a model.
+
+    Without ``need_times`` the set holds unique paths; with it, one path per journey
+    carrying touch times, conversion times and journey ids (``path_ids``).
+    """
+    paths = read_selection(conn, workspace_id, selection, need_times=need_times)
+    s = selection
+    return prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
+
+
+def read_selection(
+    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+) -> PathSet:
+    """The selected paths as stored, before grouping and collapsing. Path ``i`` here is
+    path ``i`` of :func:`load_selection`'s result."""
+    s = selection
+    if need_times:
+        arrays = store.load_journeys(conn, workspace_id, **s.journey_filters())
+        if s.lookback_days is not None:
+            arrays = trim_to_window(arrays, s.lookback_days)
+    elif s.reads_journeys():
+        arrays = load_selected_paths(
+            conn, workspace_id, **s.journey_filters(), lookback_days=s.lookback_days
+        )
+    else:
+        arrays = store.load_paths(conn, workspace_id, date_from=s.date_from, date_to=s.date_to)
+    return PathSet.from_arrays(**arrays)
+
+
+def selection_warnings(
+    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+) -> list[str]:
+    """Caveats on what a selection read: client-aggregated paths it had to leave out."""
+    if not selection.reads_journeys(need_times):
+        return []
+    n = count_aggregated_paths(
+        conn, workspace_id, date_from=selection.date_from, date_to=selection.date_to
+    )
+    if not n:
+        return []
+    why = "touch times" if need_times and not selection.has_filters else "segment or touch data"
+    return [
+        f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no {why}, "
+        "which this selection needs."
+    ]
+
+
+def trim_to_window(arrays: Mapping[str, Any], lookback_days: int) -> dict[str, Any]:
+    """Drop touches older than ``lookback_days`` before each journey's conversion (its
+    last touch when it did not convert), then journeys left without a touch."""
+    offsets = np.asarray(arrays["offsets"], dtype=np.int64)
+    times = np.asarray(arrays["times"], dtype=np.float64)
+    n = len(offsets) - 1
+    lengths = np.diff(offsets)
+    owner = np.repeat(np.arange(n), lengths)
+    conv_times = np.asarray(arrays["conversion_times"], dtype=np.float64)
+    last = times[offsets[1:] - 1] if n else np.zeros(0)
+    reference = np.where(np.isnan(conv_times), last, conv_times)
+    keep = times >= reference[owner] - lookback_days * SECONDS_PER_DAY
+    new_lengths = np.bincount(owner[keep], minlength=n)
+    alive = new_lengths > 0
+    out = dict(arrays)
+    for key in ("tokens", "stage_tokens", "times"):
+        if out.get(key) is not None:
+            out[key] = np.asarray(out[key])[keep]
+    for key in ("conversions", "nulls", "value", "conversion_times"):
+        out[key] = np.asarray(out[key])[alive]
+    out["offsets"] = np.concatenate([[0], np.cumsum(new_lengths[alive])]).astype(np.int64)
+    if out.get("path_ids") is not None:
+        out["path_ids"] = [p for p, a in zip(out["path_ids"], alive, strict=True) if a]
+    return out

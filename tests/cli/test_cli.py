@@ -1,0 +1,124 @@
+"""The pathcredit command, run in-process against the test database."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from api import store
+from api.cli import build_parser, main
+from api.config import Settings
+from tests.helpers import journey, ndjson
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    return database_url
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
+    code = main(list(argv))
+    return code, capsys.readouterr().out.strip().splitlines()
+
+
+def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["serve"], ["migrate"], ["workspace", "create"], ["key", "create"],
+                 ["key", "revoke"], ["bi-role", "create"], ["bi-role", "drop"], ["import"],
+                 ["demo"], ["spec"]):  # fmt: skip
+        with pytest.raises(SystemExit) as exit_:
+            build_parser().parse_args([*argv, "--help"])
+        assert exit_.value.code == 0
+        assert "usage: pathcredit" in capsys.readouterr().out
+
+
+def test_serve_signs_report_links_with_a_kept_secret(
+    env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served: list[Settings] = []
+    monkeypatch.setattr("api.cli.server.serve", served.append)
+    monkeypatch.setenv("PATHCREDIT_DATA_DIR", str(tmp_path))
+    monkeypatch.delenv("PATHCREDIT_SECRET_KEY", raising=False)
+    assert main(["serve"]) == 0
+    assert main(["serve"]) == 0
+    capsys.readouterr()
+    secret = (tmp_path / "secret_key").read_text().strip()
+    assert [s.secret_key for s in served] == [secret, secret]
+
+
+def test_workspace_and_keys(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "migrate")[1] == ["the schema is up to date"]
+    code, out = run(capsys, "workspace", "create", "shop")
+    key = out[-1]
+    assert code == 0 and key.startswith("pck_")
+    with psycopg.connect(env) as conn:
+        assert store.authenticate(conn, key) == store.Workspace(1, "shop")
+    code, out = run(capsys, "key", "create", "shop")
+    second = out[-1]
+    assert run(capsys, "key", "revoke", key.split("_")[1])[0] == 0
+    with psycopg.connect(env) as conn:
+        assert store.authenticate(conn, key) is None
+        assert store.authenticate(conn, second) is not None
+    assert main(["workspace", "create", "shop"]) == 1
+
+
+def test_bi_roles(
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "workspace", "create", "shop")
+    typed, generated = (f"bi_{os.getpid()}_{uuid.uuid4().hex[:8]}" for _ in range(2))
+    monkeypatch.setattr("sys.stdin", io.StringIO("typed secret\n"))
+    assert run(capsys, "bi-role", "create", "shop", typed, "--password-stdin")[0] == 0
+    code, out = run(capsys, "bi-role", "create", "shop", generated)
+    assert code == 0 and out[-2] == "Its password (shown once):"
+    try:
+        for role, password in ((typed, "typed secret"), (generated, out[-1])):
+            params = {**conninfo_to_dict(env), "user": role, "password": password}
+            with psycopg.connect(make_conninfo(**params)) as bi:
+                assert bi.execute("SELECT count(*) FROM runs_v1").fetchone() == (0,)
+        assert main(["bi-role", "create", "shop", typed, "--password", "again"]) == 1
+        assert main(["bi-role", "create", "nowhere", f"{typed}_x", "--password", "p"]) == 1
+    finally:
+        assert run(capsys, "bi-role", "drop", typed)[0] == 0
+        assert run(capsys, "bi-role", "drop", generated)[0] == 0
+    assert main(["bi-role", "drop", typed]) == 1
+    capsys.readouterr()
+
+
+def test_import_uses_the_bulk_path(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run(capsys, "workspace", "create", "default")
+    source = tmp_path / "journeys.ndjson"
+    source.write_bytes(ndjson(journey("a"), journey("b")))
+    assert run(capsys, "import", str(source))[1] == [
+        "2 journeys: 2 created, 0 replaced, 0 unchanged"
+    ]
+    assert run(capsys, "import", str(source))[1][-1].endswith("2 unchanged")
+    bad = tmp_path / "bad.ndjson"
+    bad.write_text(json.dumps(journey("c", value="x")) + "\n")
+    assert main(["import", str(bad)]) == 1
+    assert "/0/value" in capsys.readouterr().err
+
+
+def test_demo_loads_and_attributes(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = run(capsys, "demo", "--journeys", "500")
+    assert code == 0
+    assert out[0].startswith("Loaded 500 generated journeys")
+    assert out[-1].startswith("pck_")
+    assert any("paid_search" in line for line in out)
+
+
+def test_spec_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "openapi.yaml"
+    assert main(["spec", "--output", str(target)]) == 0
+    assert main(["spec", "--output", str(target), "--check"]) == 0
+    target.write_text("stale")
+    assert main(["spec", "--output", str(target), "--check"]) == 1

@@ -1,0 +1,44 @@
+"""The committed openapi.yaml is exactly what the server generates, and valid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from flask import Flask
+from flask.testing import FlaskClient
+from openapi_spec_validator import validate
+
+from api.http.openapi import spec_dict, spec_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_committed_spec_matches_the_generated_one(app: Flask) -> None:
+    committed = (ROOT / "openapi.yaml").read_text(encoding="utf-8")
+    assert committed == spec_yaml(app), "openapi.yaml is out of date: run `make spec`"
+
+
+def test_spec_is_valid_openapi(app: Flask) -> None:
+    validate(spec_dict(app))
+
+
+def test_every_error_response_is_a_problem(app: Flask) -> None:
+    spec = spec_dict(app)
+    responses = spec["components"]["responses"]
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            for status, response in operation["responses"].items():
+                if status == "default" or int(status) >= 400:
+                    ref = response["$ref"].rsplit("/", 1)[-1]
+                    content = responses[ref]["content"]
+                    assert list(content) == ["application/problem+json"], (path, method, status)
+
+
+def test_spec_is_served(client: FlaskClient, app: Flask) -> None:
+    assert client.get("/openapi.json").get_json() == spec_dict(app)
+    served = client.get("/openapi.yaml")
+    assert served.mimetype == "application/yaml"
+    assert yaml.safe_load(served.get_data(as_text=True)) == spec_dict(app)
