@@ -129,7 +129,7 @@ def page(
 ) -> Response:
     """Load the selection and render the page."""
     loaded = reports.load(database(), workspace_id, selection)
-    with reports.engine_errors():
+    with reports.unchecked_floats():
         context = report_view.context(
             workspace_name, selection, loaded.paths, loaded.stages, models, datetime.now(UTC)
         )

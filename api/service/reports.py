@@ -16,14 +16,13 @@ from typing import Any
 
 import numpy as np
 
-from attribution import AttributionError, MissingData, PathSet, get_model
+from attribution import MissingData, PathSet, get_model
 from attribution import journeys as jr
 from attribution.markov import transition_rows
 from attribution.paths import NO_STAGE
 
 from .. import store
 from ..store import runs
-from .errors import InvalidInput
 from .selection import Selection, load_selection, selection_from
 
 TRANSITION_COLUMNS = ("source", "target", "count", "probability")
@@ -88,7 +87,7 @@ def table(
     """A report's rows: the request's selection loaded, then ``build`` over it."""
     with db.transaction() as conn:
         loaded = _load(conn, workspace_id, selection_of(conn, workspace_id, query), need_times)
-    with engine_errors():
+    with unchecked_floats():
         return build(loaded)
 
 
@@ -99,19 +98,13 @@ def _load(conn: Any, workspace_id: int, selection: Selection, need_times: bool) 
 
 
 @contextmanager
-def engine_errors() -> Iterator[None]:
-    """The engine's refusals (no stages in the data, a bad option) as invalid input.
-
-    Client-aggregated paths may carry counts up to 10^15, fractions included, where
-    the interval formulas can overflow or divide by zero. The results are then clipped
-    or undefined (empty cells), which is the honest answer, so the floating-point
-    warnings are not raised as errors.
-    """
-    try:
-        with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-            yield
-    except AttributionError as e:
-        raise InvalidInput(str(e)) from e
+def unchecked_floats() -> Iterator[None]:
+    """Reports over client-aggregated paths, which may carry counts up to 10^15,
+    fractions included, where the interval formulas can overflow or divide by zero.
+    The results are then clipped or undefined (empty cells), which is the honest
+    answer, so the floating-point warnings are not raised as errors."""
+    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
+        yield
 
 
 def stage_order(paths: PathSet, workspace_stages: Sequence[str]) -> list[str]:

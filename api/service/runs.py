@@ -247,7 +247,7 @@ def run_async(db: store.Database, workspace_id: int, plan: RunPlan) -> str:
         with _async_slots:
             try:
                 execute(db, workspace_id, run_id, plan)
-            except ServiceError:
+            except (ServiceError, AttributionError):
                 pass  # recorded on the run
             except Exception:
                 log.exception("asynchronous run %s failed", run_id)
@@ -341,12 +341,10 @@ def totals(paths: PathSet) -> dict[str, Any]:
 
 
 def as_service_error(error: BaseException) -> BaseException:
-    """What a failed run records and raises: a time limit and the engine's refusals
-    of the request's models become service errors; others stay as they are."""
+    """What a failed run records and raises: passing the time limit is the service
+    being unavailable; other errors stay as they are."""
     if isinstance(error, RunCancelled):
         return Unavailable(f"The run was stopped: {error}.")
-    if isinstance(error, AttributionError):
-        return InvalidInput(str(error), [FieldError("/models", str(error))])
     return error
 
 

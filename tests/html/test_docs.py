@@ -54,7 +54,7 @@ def test_without_javascript_every_operation_is_listed(app: Flask, client: FlaskC
 def test_package_ships_the_page_files() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     shipped = config["tool"]["setuptools"]["package-data"]["api"]
-    assert {"static/**/*", "templates/**/*"} <= set(shipped)
+    assert {"html/static/**/*", "html/templates/**/*"} <= set(shipped)
     assert any("flask-swagger-ui==" in d for d in config["project"]["dependencies"])
     for name, folder in docs.ASSETS.items():
         assert (folder / name).is_file(), name
