@@ -141,7 +141,7 @@ def _matched_rows(
     keys: Mapping[tuple[tuple[int, ...], tuple[int, ...]], int],
 ) -> Iterator[dict[str, Any]]:
     journeys = runs.converted_journeys(
-        conn, workspace_id, **s.journey_filters(), lookback_days=s.lookback_days
+        conn, workspace_id, filter=s.journey_filter(), lookback_days=s.lookback_days
     )
     for journey_id, value, channels, stages in journeys:
         p = keys.get((tuple(channels), tuple(stages)))

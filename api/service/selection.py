@@ -63,15 +63,15 @@ class Selection:
         """Whether loading needs the raw journeys rather than the rollups."""
         return need_times or self.has_filters or self.lookback_days is not None
 
-    def journey_filters(self) -> dict[str, Any]:
-        """Keyword arguments of the store's raw-journey reads: range and segment."""
-        return {
-            "date_from": self.date_from,
-            "date_to": self.date_to,
-            "attributes": self.attributes,
-            "device": self.device,
-            "campaign": self.campaign,
-        }
+    def journey_filter(self) -> store.JourneyFilter:
+        """The filter of the store's raw-journey reads: range and segment."""
+        return store.JourneyFilter(
+            date_from=self.date_from,
+            date_to=self.date_to,
+            attributes=self.attributes,
+            device=self.device,
+            campaign=self.campaign,
+        )
 
     def parameters(self) -> dict[str, Any]:
         """JSON-ready, in the body form, every field present (for storing and hashing)."""
@@ -135,12 +135,12 @@ def read_selection(
     path ``i`` of :func:`load_selection`'s result."""
     s = selection
     if need_times:
-        arrays = store.load_journeys(conn, workspace_id, **s.journey_filters())
+        arrays = store.load_journeys(conn, workspace_id, filter=s.journey_filter())
         if s.lookback_days is not None:
             arrays = trim_to_window(arrays, s.lookback_days)
     elif s.reads_journeys():
         arrays = load_selected_paths(
-            conn, workspace_id, **s.journey_filters(), lookback_days=s.lookback_days
+            conn, workspace_id, filter=s.journey_filter(), lookback_days=s.lookback_days
         )
     else:
         arrays = store.load_paths(conn, workspace_id, date_from=s.date_from, date_to=s.date_to)

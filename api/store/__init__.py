@@ -25,6 +25,7 @@ from .errors import (
     UnavailableError,
     translated,
 )
+from .filters import JourneyFilter
 from .journeys import (
     JourneyRow,
     JourneyWrite,
@@ -52,6 +53,7 @@ __all__ = [
     "ConflictError",
     "Database",
     "InvalidDataError",
+    "JourneyFilter",
     "JourneyRow",
     "JourneyWrite",
     "MigrationError",

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import psycopg
 
-from .selections import run_query
+from .sqlfiles import query
 
 
 def create_bi_role(
     conn: psycopg.Connection, workspace_id: int, role_name: str, password: str
 ) -> None:
     params = {"workspace_id": workspace_id, "role_name": role_name, "password": password}
-    conn.execute(run_query("create_bi_role"), params)
+    conn.execute(query("create_bi_role"), params)
 
 
 def drop_bi_role(conn: psycopg.Connection, role_name: str) -> None:
-    conn.execute(run_query("drop_bi_role"), {"role_name": role_name})
+    conn.execute(query("drop_bi_role"), {"role_name": role_name})

@@ -9,8 +9,7 @@ as one ``array_send`` blob that numpy reads without a Python object per element.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any, NamedTuple
 
@@ -20,6 +19,7 @@ from numpy.typing import NDArray
 
 from . import copytext as ct
 from .dictionaries import list_channels, list_stages
+from .filters import NO_FILTER, JourneyFilter
 from .journeys import WriteCounts
 from .sqlfiles import query
 
@@ -60,45 +60,17 @@ def load_journeys(
     conn: psycopg.Connection,
     workspace_id: int,
     *,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    attributes: Mapping[str, Any] | None = None,
-    device: str | None = None,
-    campaign: str | None = None,
+    filter: JourneyFilter = NO_FILTER,
     customer_id: str | None = None,
 ) -> dict[str, Any]:
     """One path per journey, with per-touch ``times`` and ``conversion_times`` (seconds
     since the epoch; NaN where the journey did not convert) and ``path_ids`` (journey
-    ids), filtered by date range, attribute containment, device or campaign touched."""
-    params = filter_params(
-        workspace_id, date_from, date_to, attributes, device, campaign, customer_id=customer_id
-    )
+    ids), of the journeys matching ``filter`` (and ``customer_id`` when given)."""
+    params = filter.params(workspace_id, customer_id=customer_id)
     conn.execute(query("raise_work_mem"))
     row = conn.execute(query("load_journeys"), params).fetchone()
     assert row is not None
     return _arrays(conn, workspace_id, row, with_times=True)
-
-
-def filter_params(
-    workspace_id: int,
-    date_from: date | None,
-    date_to: date | None,
-    attributes: Mapping[str, Any] | None,
-    device: str | None,
-    campaign: str | None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """Query parameters of a raw-journey filter (every query that selects journeys by
-    date range, attribute containment, device and campaign takes these names)."""
-    return {
-        "workspace_id": workspace_id,
-        "date_from": date_from,
-        "date_to": date_to,
-        "attributes": None if attributes is None else json.dumps(attributes),
-        "device": device,
-        "campaign": campaign,
-        **extra,
-    }
 
 
 def _arrays(

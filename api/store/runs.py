@@ -2,7 +2,8 @@
 
 A run row moves queued -> running -> succeeded | failed; its table rows are written
 with COPY when it succeeds, in the same transaction as its status. Queries live in
-``sql/queries_runs.sql``. Functions take ``conn`` first and never commit.
+``sql/queries/`` (``runs.sql``, ``settings.sql``, ``selections.sql``). Functions take
+``conn`` first and never commit.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from psycopg.types.json import Jsonb
 from attribution import ROW_COLUMNS
 
 from .errors import NotFoundError
-from .paths import filter_params
-from .selections import run_query
+from .filters import JourneyFilter
+from .sqlfiles import query
 
 _RUN_FIELDS = (
     "run_id",
@@ -53,12 +54,12 @@ class NewRun:
 
 def begin_snapshot(conn: psycopg.Connection) -> None:
     """Make the current transaction read one snapshot (must come first in it)."""
-    conn.execute(run_query("begin_snapshot"))
+    conn.execute(query("begin_snapshot"))
 
 
 def data_version(conn: psycopg.Connection, workspace_id: int) -> int:
     """The workspace's data version: it changes with every write to its paths."""
-    row = conn.execute(run_query("data_version"), {"workspace_id": workspace_id}).fetchone()
+    row = conn.execute(query("data_version"), {"workspace_id": workspace_id}).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -74,17 +75,17 @@ def create_run(conn: psycopg.Connection, workspace_id: int, run: NewRun, status:
         "filtered": run.filtered,
         "models_total": run.models_total,
     }
-    row = conn.execute(run_query("insert_run"), params).fetchone()
+    row = conn.execute(query("insert_run"), params).fetchone()
     assert row is not None
     return str(row[0])
 
 
 def mark_running(conn: psycopg.Connection, workspace_id: int, run_id: str) -> None:
-    conn.execute(run_query("mark_run_running"), _key(workspace_id, run_id))
+    conn.execute(query("mark_run_running"), _key(workspace_id, run_id))
 
 
 def set_progress(conn: psycopg.Connection, workspace_id: int, run_id: str, done: int) -> None:
-    conn.execute(run_query("set_run_progress"), {**_key(workspace_id, run_id), "models_done": done})
+    conn.execute(query("set_run_progress"), {**_key(workspace_id, run_id), "models_done": done})
 
 
 def finish_run(
@@ -98,7 +99,7 @@ def finish_run(
     rows: Sequence[Mapping[str, Any]],
 ) -> None:
     """Store the run's table and mark it succeeded."""
-    with conn.cursor().copy(run_query("copy_run_rows")) as copy:
+    with conn.cursor().copy(query("copy_run_rows")) as copy:
         for i, row in enumerate(rows):
             copy.write_row((workspace_id, run_id, i, *(_finite(row[c]) for c in ROW_COLUMNS)))
     params = {
@@ -107,7 +108,7 @@ def finish_run(
         "totals": Jsonb(totals),
         "warnings": Jsonb(warnings),
     }
-    conn.execute(run_query("finish_run"), params)
+    conn.execute(query("finish_run"), params)
 
 
 def fail_run(
@@ -120,13 +121,13 @@ def fail_run(
 ) -> None:
     """Mark a run failed with a problem body describing why."""
     params = {**_key(workspace_id, run_id), "error": Jsonb(error), "data_version": version}
-    conn.execute(run_query("fail_run"), params)
+    conn.execute(query("fail_run"), params)
 
 
 def touch_runs(conn: psycopg.Connection, workspace_id: int, run_ids: Sequence[str]) -> None:
     """Record that the runs ``run_ids`` are still held by a live process."""
     params = {"workspace_id": workspace_id, "run_ids": list(run_ids)}
-    conn.execute(run_query("touch_runs"), params)
+    conn.execute(query("touch_runs"), params)
 
 
 def fail_stale_runs(
@@ -134,11 +135,11 @@ def fail_stale_runs(
 ) -> list[str]:
     """Mark failed the unfinished runs untouched for ``stale_seconds``; their ids."""
     params = {"workspace_id": workspace_id, "stale_seconds": stale_seconds, "error": Jsonb(error)}
-    return [str(r[0]) for r in conn.execute(run_query("fail_stale_runs"), params).fetchall()]
+    return [str(r[0]) for r in conn.execute(query("fail_stale_runs"), params).fetchall()]
 
 
 def get_run(conn: psycopg.Connection, workspace_id: int, run_id: str) -> dict[str, Any]:
-    row = conn.execute(run_query("get_run"), _key(workspace_id, run_id)).fetchone()
+    row = conn.execute(query("get_run"), _key(workspace_id, run_id)).fetchone()
     if row is None:
         raise NotFoundError(f"no attribution run {run_id} in this workspace")
     return _run(row)
@@ -158,12 +159,12 @@ def list_runs(
         "after_created": after[0] if after else None,
         "after_run": after[1] if after else None,
     }
-    return [_run(r) for r in conn.execute(run_query("list_runs"), params).fetchall()]
+    return [_run(r) for r in conn.execute(query("list_runs"), params).fetchall()]
 
 
 def run_rows(conn: psycopg.Connection, workspace_id: int, run_id: str) -> list[dict[str, Any]]:
     """The run's table rows in their stored order."""
-    cur = conn.execute(run_query("run_rows"), _key(workspace_id, run_id))
+    cur = conn.execute(query("run_rows"), _key(workspace_id, run_id))
     return [dict(zip(ROW_COLUMNS, r, strict=True)) for r in cur.fetchall()]
 
 
@@ -172,7 +173,7 @@ def find_cached_run(
 ) -> str | None:
     """The latest succeeded run with these parameters on the current data, if any."""
     params = {"workspace_id": workspace_id, "parameters_hash": parameters_hash}
-    row = conn.execute(run_query("find_cached_run"), params).fetchone()
+    row = conn.execute(query("find_cached_run"), params).fetchone()
     return None if row is None else str(row[0])
 
 
@@ -181,7 +182,7 @@ def cached_table(
 ) -> tuple[str, list[dict[str, Any]]] | None:
     """:func:`find_cached_run` and its table rows in one round trip."""
     params = {"workspace_id": workspace_id, "parameters_hash": parameters_hash}
-    found = conn.execute(run_query("cached_table"), params).fetchall()
+    found = conn.execute(query("cached_table"), params).fetchall()
     if not found:
         return None
     rows = [dict(zip(ROW_COLUMNS, r[1:], strict=True)) for r in found if r[1] is not None]
@@ -190,7 +191,7 @@ def cached_table(
 
 def get_settings(conn: psycopg.Connection, workspace_id: int) -> dict[str, Any]:
     """The workspace's run defaults (empty when never set)."""
-    row = conn.execute(run_query("get_settings"), {"workspace_id": workspace_id}).fetchone()
+    row = conn.execute(query("get_settings"), {"workspace_id": workspace_id}).fetchone()
     return {} if row is None else dict(row[0])
 
 
@@ -198,7 +199,7 @@ def put_settings(
     conn: psycopg.Connection, workspace_id: int, settings: Mapping[str, Any]
 ) -> dict[str, Any]:
     params = {"workspace_id": workspace_id, "settings": Jsonb(settings)}
-    row = conn.execute(run_query("put_settings"), params).fetchone()
+    row = conn.execute(query("put_settings"), params).fetchone()
     assert row is not None
     return dict(row[0])
 
@@ -207,22 +208,16 @@ def converted_journeys(
     conn: psycopg.Connection,
     workspace_id: int,
     *,
-    date_from: date | None,
-    date_to: date | None,
-    attributes: Mapping[str, Any] | None,
-    device: str | None,
-    campaign: str | None,
+    filter: JourneyFilter,
     lookback_days: int | None,
     batch: int = 5000,
 ) -> Iterator[tuple[str, float, list[int], list[int]]]:
-    """Converted journeys of a selection: (journey_id, value, channel codes, stage codes),
-    by journey id, through a server-side cursor so memory stays flat."""
-    params = filter_params(
-        workspace_id, date_from, date_to, attributes, device, campaign, lookback_days=lookback_days
-    )
+    """Converted journeys matching ``filter``: (journey_id, value, channel codes, stage
+    codes), by journey id, through a server-side cursor so memory stays flat."""
+    params = filter.params(workspace_id, lookback_days=lookback_days)
     with conn.cursor(name="converted_journeys") as cur:
         cur.itersize = batch
-        cur.execute(run_query("selected_converted_journeys"), params)
+        cur.execute(query("selected_converted_journeys"), params)
         for journey_id, value, channels, stages in cur:
             if channels:  # a lookback window can leave a journey without touches
                 yield journey_id, float(value), channels, stages
@@ -250,5 +245,5 @@ def any_journeys(
 ) -> bool:
     """Whether any raw journey converts (or ends) in the date range."""
     params = {"workspace_id": workspace_id, "date_from": date_from, "date_to": date_to}
-    row = conn.execute(run_query("any_journeys"), params).fetchone()
+    row = conn.execute(query("any_journeys"), params).fetchone()
     return bool(row and row[0])
