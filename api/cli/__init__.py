@@ -288,7 +288,3 @@ def main(argv: list[str] | None = None) -> int:
     except store.StoreError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

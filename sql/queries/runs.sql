@@ -65,7 +65,7 @@ FROM attribution_rows
 WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
 ORDER BY row_number
 
--- name: find_cached_run
+-- fragment: cached_run
 -- The latest succeeded run with these parameters on the current data.
 SELECT r.run_id FROM attribution_runs r
 WHERE r.workspace_id = %(workspace_id)s AND r.parameters_hash = %(parameters_hash)s
@@ -76,19 +76,15 @@ WHERE r.workspace_id = %(workspace_id)s AND r.parameters_hash = %(parameters_has
 ORDER BY r.finished_at DESC
 LIMIT 1
 
+-- name: find_cached_run
+-- include: cached_run
+
 -- name: cached_table
 -- The table of the latest succeeded run with these parameters on the current data, in
 -- one round trip: no row when there is none, one row with null columns when its table
 -- is empty.
 WITH hit AS (
-    SELECT r.run_id FROM attribution_runs r
-    WHERE r.workspace_id = %(workspace_id)s AND r.parameters_hash = %(parameters_hash)s
-      AND r.status = 'succeeded'
-      AND r.data_version = (
-          SELECT coalesce(max(v.version), 0) FROM workspace_data_versions v
-          WHERE v.workspace_id = %(workspace_id)s)
-    ORDER BY r.finished_at DESC
-    LIMIT 1
+    -- include: cached_run
 )
 SELECT h.run_id, a.model, a.dimension, a.channel, a.stage, a.conversions, a.value, a.share,
     a.removal_effect, a.ci_low, a.ci_high

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -27,6 +29,15 @@ def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str]]:
     code = main(list(argv))
     return code, capsys.readouterr().out.strip().splitlines()
+
+
+def test_the_package_runs_as_the_command() -> None:
+    """``python -m api.cli`` is how the benchmarks start a server."""
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "spec", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: pathcredit spec")
 
 
 def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
