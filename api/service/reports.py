@@ -73,6 +73,7 @@ def load(
 ) -> Loaded:
     """A selection's paths and the workspace's stages."""
     with db.transaction() as conn:
+        runs.begin_snapshot(conn)
         return _load(conn, workspace_id, selection, need_times)
 
 
@@ -86,13 +87,16 @@ def table(
 ) -> Rows:
     """A report's rows: the request's selection loaded, then ``build`` over it."""
     with db.transaction() as conn:
+        runs.begin_snapshot(conn)
         loaded = _load(conn, workspace_id, selection_of(conn, workspace_id, query), need_times)
     with unchecked_floats():
         return build(loaded)
 
 
 def _load(conn: Any, workspace_id: int, selection: Selection, need_times: bool) -> Loaded:
-    paths = load_selection(conn, workspace_id, selection, need_times=need_times)
+    """In one snapshot (begun by the caller), so the data version keys the paths read."""
+    version = runs.data_version(conn, workspace_id)
+    paths = load_selection(conn, workspace_id, selection, need_times=need_times, version=version)
     stages = [s.name for s in store.list_stages(conn, workspace_id)]
     return Loaded(paths, stages)
 

@@ -292,7 +292,7 @@ def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, Pa
         runs.begin_snapshot(conn)
         version = runs.data_version(conn, workspace_id)
         need = plan.need_times
-        paths = load_selection(conn, workspace_id, plan.selection, need_times=need)
+        paths = load_selection(conn, workspace_id, plan.selection, need_times=need, version=version)
         notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need)
     return version, paths, notes
 

@@ -21,6 +21,9 @@ Channel groups are applied last, then repeats collapsed, as the engine's ``prepa
 
 from __future__ import annotations
 
+import json
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -116,16 +119,78 @@ def selection_from(data: Mapping[str, Any], defaults: Mapping[str, Any] | None =
 
 
 def load_selection(
-    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+    conn: Any,
+    workspace_id: int,
+    selection: Selection,
+    *,
+    need_times: bool = False,
+    version: int | None = None,
 ) -> PathSet:
     """The selected paths, channel-grouped and repeat-collapsed, ready for a model.
 
     Without ``need_times`` the set holds unique paths; with it, one path per journey
     carrying touch times, conversion times and journey ids (``path_ids``).
+
+    ``version`` is the workspace's data version read in the same snapshot: given, a
+    selection of unique paths read before on that version comes from this process's
+    memory, and the store is not read at all.
     """
+    key = None
+    if version is not None and not need_times:
+        key = (store.database_oid(conn), workspace_id, version, _key(selection))
+        cached = _recent.get(key)
+        if cached is not None:
+            return cached
     paths = read_selection(conn, workspace_id, selection, need_times=need_times)
     s = selection
-    return prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
+    paths = prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
+    if key is not None:
+        _recent.put(key, paths)
+    return paths
+
+
+def _key(selection: Selection) -> str:
+    return json.dumps(selection.parameters(), sort_keys=True, separators=(",", ":"))
+
+
+class _Recent:
+    """The path sets of recent selections, by database, workspace, data version and
+    selection, the least recently used dropped first. Any write to a workspace's paths
+    changes its data version, so an entry is never stale, only unused. Bounded by the
+    touches held, so large workspaces keep one or two."""
+
+    MAX_TOKENS = 30_000_000
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[tuple[Any, ...], PathSet] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> PathSet | None:
+        with self.lock:
+            found = self.items.get(key)
+            if found is not None:
+                self.items.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], paths: PathSet) -> None:
+        for value in vars(paths).values():  # shared by every run that reads it
+            if isinstance(value, np.ndarray):
+                value.flags.writeable = False
+        with self.lock:
+            self.items[key] = paths
+            self.items.move_to_end(key)
+            while len(self.items) > 1 and self._tokens() > self.MAX_TOKENS:
+                self.items.popitem(last=False)
+
+    def _tokens(self) -> int:
+        return sum(len(p.tokens) for p in self.items.values())
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_recent = _Recent()
 
 
 def read_selection(

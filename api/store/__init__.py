@@ -26,6 +26,7 @@ from .errors import (
     translated,
 )
 from .filters import JourneyFilter
+from .interned import database_oid
 from .journeys import (
     JourneyRow,
     JourneyWrite,
@@ -68,6 +69,7 @@ __all__ = [
     "copy_database",
     "create_api_key",
     "create_workspace",
+    "database_oid",
     "delete_customer",
     "delete_journey",
     "drop_database",

@@ -150,7 +150,7 @@ class _Merger:
     The rollups of directly stored chunks are totalled here across chunks: a path recurs
     in many chunks, and upserting it once instead of once per chunk is most of the rollup
     cost. On a first load (the workspace has no rollups and no chunk met a stored
-    journey) they are held and COPYed straight into ``path_rollups`` at the end;
+    journey) they are held and inserted into ``path_rollups`` at the end;
     otherwise they are upserted whenever the thread would otherwise wait for the next
     chunk, and the rest at the end.
     """
@@ -197,23 +197,21 @@ class _Merger:
         if not (self.direct and not self.had_rollups):
             self._flush_totals()
             return
-        # A first load: COPYed straight in, sorted by day (the index's leading column
-        # after the workspace), so that each day's part of the index is filled in turn.
-        lines = _totals_lines(self.totals, f"{self.workspace_id}\t")
-        lines.sort()
-        self.totals = {}
-        with self.conn.cursor().copy(query("copy_path_rollups")) as copy:
-            copy.write("".join(lines))
+        # A first load: plain inserts, in key order.
+        self._flush_totals("insert_rollups_in")
 
-    def _flush_totals(self) -> None:
-        """Upsert the totals so far (through the staging table ``rollups_in``)."""
+    def _flush_totals(self, add: str = "add_rollups_in") -> None:
+        """Add the totals so far to the rollups (through the staging table
+        ``rollups_in``), their paths interned first."""
         text = "".join(_totals_lines(self.totals))
         self.totals = {}
         self.had_rollups = True
+        params = {"workspace_id": self.workspace_id}
         self.conn.execute(query("clear_rollups_in"))
         with self.conn.cursor().copy(query("copy_rollups_in")) as copy:
             copy.write(text)
-        self.conn.execute(query("add_rollups_in"), {"workspace_id": self.workspace_id})
+        self.conn.execute(query("intern_rollups_in"), params)
+        self.conn.execute(query(add), params)
 
     def _copy_at_end(self) -> bool:
         """Whether the totals are held for one COPY at the end: on a first load, where
@@ -377,6 +375,7 @@ def _move_rollups(conn: psycopg.Connection, workspace_id: int, removed: int) -> 
     params = {"workspace_id": workspace_id}
     if removed:
         conn.execute(query("analyze_journeys_old"))
+    conn.execute(query("intern_journeys_in"), params)
     conn.execute(query("move_rollups"), params)
     if removed:
         conn.execute(query("drop_empty_rollups"), params)

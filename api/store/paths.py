@@ -20,10 +20,9 @@ from numpy.typing import NDArray
 from . import copytext as ct
 from .dictionaries import list_channels, list_stages
 from .filters import NO_FILTER, JourneyFilter
+from .interned import floats, ints, load_totals, path_codes
 from .journeys import WriteCounts
 from .sqlfiles import query
-
-_HEADER = 20  # ndim, has-null flag, element type, length, lower bound (int32 each)
 
 
 class PathRow(NamedTuple):
@@ -44,16 +43,22 @@ def load_paths(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> dict[str, Any]:
-    """Unique (channel path, stage path) totals over a date range, from the rollups.
+    """Unique (channel path, stage path) totals over a date range, from the rollups
+    (in path id order), never from raw journeys.
 
     Journeys count on their conversion date (last touch date when they did not
     convert); client-aggregated paths without a date count only when no range is given.
     """
-    params = {"workspace_id": workspace_id, "date_from": date_from, "date_to": date_to}
-    conn.execute(query("raise_work_mem"))
-    row = conn.execute(query("load_paths"), params).fetchone()
-    assert row is not None
-    return _arrays(conn, workspace_id, row, with_times=False)
+    totals = load_totals(conn, workspace_id, date_from=date_from, date_to=date_to)
+    codes = path_codes(conn, workspace_id, totals["path_ids"])
+    channels, stages, offsets = codes.gather(totals["path_ids"])
+    return {
+        **_names(conn, workspace_id, channels, stages),
+        "offsets": offsets,
+        "conversions": totals["conversions"],
+        "nulls": totals["nulls"],
+        "value": totals["value"],
+    }
 
 
 def load_journeys(
@@ -77,42 +82,34 @@ def _arrays(
     conn: psycopg.Connection, workspace_id: int, row: Sequence[Any], *, with_times: bool
 ) -> dict[str, Any]:
     n = int(row[0])
-    tokens = _ints(row[1], ">i2")
-    stage_codes = _ints(row[2], ">i2")
     rest = row[3:] if not with_times else row[4:]
-    lengths = _ints(rest[0], ">i4")
+    lengths = ints(rest[0], ">i4")
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    channel_names, channel_lut = _channel_lut(conn, workspace_id)
     out: dict[str, Any] = {
-        "channel_names": channel_names,
-        "tokens": channel_lut[tokens].astype(np.int32),
+        **_names(conn, workspace_id, ints(row[1], ">i2"), ints(row[2], ">i2")),
         "offsets": offsets,
-        "conversions": _floats(rest[1]),
-        "nulls": _floats(rest[2]),
-        "value": _floats(rest[3]),
+        "conversions": floats(rest[1]),
+        "nulls": floats(rest[2]),
+        "value": floats(rest[3]),
     }
-    out.update(_stage_arrays(conn, workspace_id, stage_codes))
     if with_times:
-        out["times"] = _floats(row[3])
-        out["conversion_times"] = _floats(rest[4])
+        out["times"] = floats(row[3])
+        out["conversion_times"] = floats(rest[4])
         out["path_ids"] = rest[5].split("\n") if n else []
     return out
 
 
-def _ints(blob: bytes | None, dtype: str) -> NDArray[np.int64]:
-    """Element values of an ``array_send`` blob of int2 or int4 (each prefixed by its length)."""
-    if blob is None:
-        return np.zeros(0, dtype=np.int64)
-    layout = np.dtype([("length", ">i4"), ("value", dtype)])
-    return np.frombuffer(blob, dtype=layout, offset=_HEADER)["value"].astype(np.int64)
-
-
-def _floats(blob: bytes | None) -> NDArray[np.float64]:
-    if blob is None:
-        return np.zeros(0, dtype=np.float64)
-    layout = np.dtype([("length", ">i4"), ("value", ">f8")])
-    return np.frombuffer(blob, dtype=layout, offset=_HEADER)["value"].astype(np.float64)
+def _names(
+    conn: psycopg.Connection, workspace_id: int, channels: NDArray[Any], stages: NDArray[Any]
+) -> dict[str, Any]:
+    """Channel and stage codes as positions in the workspace's dictionaries."""
+    channel_names, channel_lut = _channel_lut(conn, workspace_id)
+    return {
+        "channel_names": channel_names,
+        "tokens": channel_lut[channels].astype(np.int32),
+        **_stage_arrays(conn, workspace_id, stages),
+    }
 
 
 def _channel_lut(conn: psycopg.Connection, workspace_id: int) -> tuple[list[str], NDArray[Any]]:
@@ -160,6 +157,7 @@ def write_paths(
     with conn.cursor().copy(query("copy_paths_in")) as copy:
         copy.write("".join(lines))
     params = {"workspace_id": workspace_id}
+    conn.execute(query("intern_paths_in"), params)
     counts = conn.execute(query("count_path_changes"), params).fetchone()
     assert counts is not None
     conn.execute(query("upsert_aggregated_paths"), params)

@@ -22,12 +22,14 @@ INSERT INTO stages (workspace_id, stage_id, name, position)
 VALUES (%(workspace_id)s, %(code)s, %(name)s, %(position)s)
 
 -- name: stages_in_use
--- Stage codes among %(codes)s that some stored path still carries.
-SELECT DISTINCT s.code FROM (
-    SELECT unnest(stages) AS code FROM path_rollups
-    WHERE workspace_id = %(workspace_id)s AND stages && %(codes)s::smallint[]
-    UNION ALL
-    SELECT unnest(stages) FROM aggregated_paths
-    WHERE workspace_id = %(workspace_id)s AND stages && %(codes)s::smallint[]
-) s
-WHERE s.code = ANY(%(codes)s::smallint[])
+-- Stage codes among %(codes)s that some stored path with journeys or client totals
+-- still carries.
+SELECT DISTINCT s.code
+FROM paths p
+CROSS JOIN LATERAL unnest(p.stages) AS s(code)
+WHERE p.workspace_id = %(workspace_id)s AND p.stages && %(codes)s::smallint[]
+  AND s.code = ANY(%(codes)s::smallint[])
+  AND (EXISTS (SELECT 1 FROM path_totals t
+               WHERE t.workspace_id = p.workspace_id AND t.path_id = p.path_id)
+       OR EXISTS (SELECT 1 FROM aggregated_paths a
+                  WHERE a.workspace_id = p.workspace_id AND a.path_id = p.path_id))

@@ -19,6 +19,19 @@ DELETE FROM paths_in
 -- name: copy_paths_in
 COPY paths_in (n, day, channels, stages, conversions, nulls, value) FROM STDIN
 
+-- name: intern_paths_in
+INSERT INTO paths (workspace_id, channels, stages)
+SELECT DISTINCT %(workspace_id)s::bigint, channels, stages FROM paths_in
+ORDER BY 2, 3
+ON CONFLICT (workspace_id, channels, stages) DO NOTHING
+
+-- fragment: paths_in_by_id
+-- The incoming paths with their ids (interned first).
+SELECT i.day, p.path_id, i.conversions, i.nulls, i.value
+FROM paths_in i
+JOIN paths p
+    ON p.workspace_id = %(workspace_id)s AND p.channels = i.channels AND p.stages = i.stages
+
 -- name: count_path_changes
 SELECT
     count(*) FILTER (WHERE a.workspace_id IS NULL) AS created,
@@ -28,14 +41,19 @@ SELECT
     count(*) FILTER (WHERE a.workspace_id IS NOT NULL
         AND (a.conversions, a.nulls, a.value) IS NOT DISTINCT FROM
             (i.conversions, i.nulls, i.value)) AS unchanged
-FROM paths_in i
+FROM (
+    -- include: paths_in_by_id
+) i
 LEFT JOIN aggregated_paths a
     ON a.workspace_id = %(workspace_id)s AND a.day IS NOT DISTINCT FROM i.day
-   AND a.channels = i.channels AND a.stages = i.stages
+   AND a.path_id = i.path_id
 
 -- name: upsert_aggregated_paths
-INSERT INTO aggregated_paths AS a (workspace_id, day, channels, stages, conversions, nulls, value)
-SELECT %(workspace_id)s, day, channels, stages, conversions, nulls, value FROM paths_in
+INSERT INTO aggregated_paths AS a (workspace_id, day, path_id, conversions, nulls, value)
+SELECT %(workspace_id)s, i.day, i.path_id, i.conversions, i.nulls, i.value
+FROM (
+    -- include: paths_in_by_id
+) i
 ON CONFLICT ON CONSTRAINT aggregated_paths_key DO UPDATE SET
     conversions = excluded.conversions, nulls = excluded.nulls, value = excluded.value
 
@@ -44,43 +62,80 @@ ON CONFLICT ON CONSTRAINT aggregated_paths_key DO UPDATE SET
 -- 4 MB; for this transaction only.
 SET LOCAL work_mem = '256MB'
 
--- name: load_paths
--- Aggregated paths over a date range, read from the rollups (never raw journeys),
--- returned as a handful of binary arrays (array_send) that numpy reads directly.
--- All aggregates run over the same row stream, so the per-touch arrays and the
--- per-path arrays (taken at each path's first touch) line up.
-WITH grouped AS MATERIALIZED (
-    SELECT channels, stages,
-        sum(conversions)::float8 AS conversions,
-        sum(nulls)::float8 AS nulls,
+-- name: has_aggregated_paths
+SELECT EXISTS (SELECT 1 FROM aggregated_paths WHERE workspace_id = %(workspace_id)s)
+
+-- fragment: path_total_arrays
+-- Per-path totals as binary arrays (array_send) that numpy reads directly, in path id
+-- order.
+SELECT
+    array_send(coalesce(array_agg(path_id ORDER BY path_id), '{}')) AS path_ids,
+    array_send(coalesce(array_agg(conversions ORDER BY path_id), '{}')) AS conversions,
+    array_send(coalesce(array_agg(nulls ORDER BY path_id), '{}')) AS nulls,
+    array_send(coalesce(array_agg(value ORDER BY path_id), '{}')) AS value
+
+-- name: load_path_totals
+-- Every path's journey totals over all days: one row per path, no grouping.
+-- include: path_total_arrays
+FROM (
+    SELECT path_id, conversions::float8 AS conversions, nulls::float8 AS nulls, value
+    FROM path_totals
+    WHERE workspace_id = %(workspace_id)s
+) t
+
+-- name: load_path_sums
+-- Per-path totals over a date range from the rollups, with client-aggregated paths
+-- (those without a date count only when no range is given), grouped by path id.
+-- include: path_total_arrays
+FROM (
+    SELECT path_id, sum(conversions)::float8 AS conversions, sum(nulls)::float8 AS nulls,
         CASE WHEN sum(conversions) = 0 THEN 0 ELSE sum(value) END AS value
     FROM (
-        SELECT channels, stages, conversions::float8, nulls::float8, value
+        SELECT path_id, conversions::float8, nulls::float8, value
+        FROM path_totals
+        WHERE workspace_id = %(workspace_id)s
+          AND %(date_from)s::date IS NULL AND %(date_to)s::date IS NULL
+        UNION ALL
+        SELECT path_id, conversions::float8, nulls::float8, value
         FROM path_rollups
         WHERE workspace_id = %(workspace_id)s
+          AND NOT (%(date_from)s::date IS NULL AND %(date_to)s::date IS NULL)
           AND day BETWEEN coalesce(%(date_from)s::date, '-infinity')
                       AND coalesce(%(date_to)s::date, 'infinity')
         UNION ALL
-        SELECT channels, stages, conversions, nulls, value
+        SELECT path_id, conversions, nulls, value
         FROM aggregated_paths
         WHERE workspace_id = %(workspace_id)s
           AND (day BETWEEN coalesce(%(date_from)s::date, '-infinity')
                        AND coalesce(%(date_to)s::date, 'infinity')
                OR (day IS NULL AND %(date_from)s::date IS NULL AND %(date_to)s::date IS NULL))
     ) AS r
-    GROUP BY channels, stages
+    GROUP BY path_id
     HAVING sum(conversions) + sum(nulls) > 0
-    ORDER BY channels, stages
+) t
+
+-- name: load_path_codes
+-- The channel and stage codes of paths not yet read by this process: ids above
+-- %(after)s, and the listed %(ids)s (ids a concurrent write took before committing
+-- later), as binary arrays in path id order.
+WITH picked AS MATERIALIZED (
+    SELECT path_id, channels, stages FROM paths
+    WHERE workspace_id = %(workspace_id)s
+      AND (path_id > %(after)s OR path_id = ANY(%(ids)s::bigint[]))
+    ORDER BY path_id
 )
 SELECT
-    count(*) FILTER (WHERE u.ord = 1) AS n_paths,
-    array_send(array_agg(u.channel)) AS tokens,
-    array_send(array_agg(u.stage)) AS stage_tokens,
-    array_send(array_agg(cardinality(g.channels)) FILTER (WHERE u.ord = 1)) AS lengths,
-    array_send(array_agg(g.conversions) FILTER (WHERE u.ord = 1)) AS conversions,
-    array_send(array_agg(g.nulls) FILTER (WHERE u.ord = 1)) AS nulls,
-    array_send(array_agg(g.value) FILTER (WHERE u.ord = 1)) AS value
-FROM grouped g CROSS JOIN LATERAL unnest(g.channels, g.stages) WITH ORDINALITY AS u(channel, stage, ord)
+    array_send(coalesce(array_agg(p.path_id) FILTER (WHERE u.ord = 1), '{}')) AS path_ids,
+    array_send(coalesce(array_agg(cardinality(p.channels)) FILTER (WHERE u.ord = 1), '{}'))
+        AS lengths,
+    array_send(coalesce(array_agg(u.channel), '{}')) AS channels,
+    array_send(coalesce(array_agg(u.stage), '{}')) AS stages
+FROM picked p
+CROSS JOIN LATERAL unnest(p.channels, p.stages) WITH ORDINALITY AS u(channel, stage, ord)
+
+-- name: database_oid
+-- Which database a connection reads: path ids are only unique within one.
+SELECT oid FROM pg_database WHERE datname = current_database()
 
 -- name: load_journeys
 -- One path per journey, with per-touch times, for time-based models and segments.

@@ -1,5 +1,6 @@
--- The per-day path rollups that journey writes move in the same transaction, and the
--- fresh aggregation tests compare them with.
+-- The interned paths, and the per-day rollups and all-day totals that journey writes
+-- move in the same transaction (by path id), and the fresh aggregations tests compare
+-- them with.
 -- Every query is scoped to one workspace.
 
 -- name: create_rollups_in
@@ -22,38 +23,105 @@ COPY rollups_in (day, channels, stages, conversions, nulls, value) FROM STDIN
 -- name: workspace_has_rollups
 SELECT EXISTS (SELECT 1 FROM path_rollups WHERE workspace_id = %(workspace_id)s)
 
--- name: copy_path_rollups
--- Straight into the table when the workspace has no rollups yet (a first load).
-COPY path_rollups (workspace_id, day, channels, stages, conversions, nulls, value) FROM STDIN
+-- name: intern_rollups_in
+-- Give the paths of a write's rollups their ids; known paths keep theirs (a path and
+-- its id never change). In path order, so the ids of a first load follow it.
+INSERT INTO paths (workspace_id, channels, stages)
+SELECT DISTINCT %(workspace_id)s::bigint, channels, stages FROM rollups_in
+ORDER BY 2, 3
+ON CONFLICT (workspace_id, channels, stages) DO NOTHING
+
+-- name: intern_journeys_in
+INSERT INTO paths (workspace_id, channels, stages)
+SELECT DISTINCT %(workspace_id)s::bigint, channels, stages FROM journeys_in
+ORDER BY 2, 3
+ON CONFLICT (workspace_id, channels, stages) DO NOTHING
+
+-- fragment: rollups_in_by_id
+-- The write's rollups (day, path id, totals), its paths interned first.
+SELECT r.day, p.path_id, r.conversions, r.nulls, r.value
+FROM rollups_in r
+JOIN paths p
+    ON p.workspace_id = %(workspace_id)s AND p.channels = r.channels AND p.stages = r.stages
+
+-- name: insert_rollups_in
+-- A workspace's first rollups (it has none yet): plain inserts, in key order.
+WITH delta AS MATERIALIZED (
+    -- include: rollups_in_by_id
+),
+days AS (
+    INSERT INTO path_rollups (workspace_id, day, path_id, conversions, nulls, value)
+    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
+    ORDER BY day, path_id
+)
+INSERT INTO path_totals (workspace_id, path_id, conversions, nulls, value)
+SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls),
+    CASE WHEN sum(conversions) = 0 THEN 0 ELSE sum(value) END
+FROM delta
+GROUP BY path_id
+ORDER BY path_id
+
+-- fragment: add_to_rollups
+ON CONFLICT (workspace_id, day, path_id) DO UPDATE SET
+    conversions = t.conversions + excluded.conversions,
+    nulls = t.nulls + excluded.nulls,
+    value = CASE WHEN t.conversions + excluded.conversions = 0 THEN 0
+                 ELSE t.value + excluded.value END
+
+-- fragment: add_to_totals
+ON CONFLICT (workspace_id, path_id) DO UPDATE SET
+    conversions = t.conversions + excluded.conversions,
+    nulls = t.nulls + excluded.nulls,
+    value = CASE WHEN t.conversions + excluded.conversions = 0 THEN 0
+                 ELSE t.value + excluded.value END
 
 -- name: add_rollups_in
--- The rollups of journeys that copy_journeys stored (one row per day and path).
-INSERT INTO path_rollups AS r (workspace_id, day, channels, stages, conversions, nulls, value)
-SELECT %(workspace_id)s, day, channels, stages, conversions, nulls, value FROM rollups_in
-ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
-    conversions = r.conversions + excluded.conversions,
-    nulls = r.nulls + excluded.nulls,
-    value = CASE WHEN r.conversions + excluded.conversions = 0 THEN 0
-                 ELSE r.value + excluded.value END
+-- The rollups of journeys that copy_journeys stored (one row per day and path), added
+-- to the per-day rollups and the all-day totals.
+WITH delta AS MATERIALIZED (
+    -- include: rollups_in_by_id
+),
+days AS (
+    INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
+    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
+    -- include: add_to_rollups
+)
+INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
+SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
+FROM delta
+GROUP BY path_id
+-- include: add_to_totals
 
 -- name: move_rollups
 -- Add the incoming journeys and subtract the replaced or deleted ones, per day and
--- unique (channel path, stage path). A path left without conversions keeps no value,
--- so float residue never leaves value on a path that did not convert.
-INSERT INTO path_rollups AS r (workspace_id, day, channels, stages, conversions, nulls, value)
-SELECT %(workspace_id)s, day, channels, stages,
-    sum(sign * converted::int), sum(sign * (NOT converted)::int), sum(sign * value)
-FROM (
-    SELECT 1 AS sign, day, channels, stages, converted, value FROM journeys_in
-    UNION ALL
-    SELECT -1, day, channels, stages, converted, value FROM journeys_old
-) AS delta
-GROUP BY day, channels, stages
-ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
-    conversions = r.conversions + excluded.conversions,
-    nulls = r.nulls + excluded.nulls,
-    value = CASE WHEN r.conversions + excluded.conversions = 0 THEN 0
-                 ELSE r.value + excluded.value END
+-- path, in the rollups and the totals (the incoming paths interned first). A path left
+-- without conversions keeps no value, so float residue never leaves value on a path
+-- that did not convert.
+WITH delta AS MATERIALIZED (
+    SELECT d.day, p.path_id,
+        sum(d.sign * d.converted::int) AS conversions,
+        sum(d.sign * (NOT d.converted)::int) AS nulls,
+        sum(d.sign * d.value) AS value
+    FROM (
+        SELECT 1 AS sign, day, channels, stages, converted, value FROM journeys_in
+        UNION ALL
+        SELECT -1, day, channels, stages, converted, value FROM journeys_old
+    ) AS d
+    JOIN paths p
+        ON p.workspace_id = %(workspace_id)s AND p.channels = d.channels
+       AND p.stages = d.stages
+    GROUP BY d.day, p.path_id
+),
+days AS (
+    INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
+    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
+    -- include: add_to_rollups
+)
+INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
+SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
+FROM delta
+GROUP BY path_id
+-- include: add_to_totals
 
 -- name: analyze_journeys_old
 -- Temporary tables get no statistics otherwise; with them, the rollup queries below
@@ -61,12 +129,24 @@ ON CONFLICT (workspace_id, day, channels, stages) DO UPDATE SET
 ANALYZE journeys_old
 
 -- name: drop_empty_rollups
--- Only paths that lost journeys can have emptied.
-DELETE FROM path_rollups r
-USING (SELECT DISTINCT day, channels, stages FROM journeys_old) o
-WHERE r.workspace_id = %(workspace_id)s
-  AND r.day = o.day AND r.channels = o.channels AND r.stages = o.stages
-  AND r.conversions = 0 AND r.nulls = 0
+-- Only paths that lost journeys can have emptied, in the rollups and the totals.
+WITH lost AS MATERIALIZED (
+    SELECT DISTINCT o.day, p.path_id
+    FROM journeys_old o
+    JOIN paths p
+        ON p.workspace_id = %(workspace_id)s AND p.channels = o.channels
+       AND p.stages = o.stages
+),
+days AS (
+    DELETE FROM path_rollups r
+    USING lost l
+    WHERE r.workspace_id = %(workspace_id)s AND r.day = l.day AND r.path_id = l.path_id
+      AND r.conversions = 0 AND r.nulls = 0
+)
+DELETE FROM path_totals t
+USING (SELECT DISTINCT path_id FROM lost) l
+WHERE t.workspace_id = %(workspace_id)s AND t.path_id = l.path_id
+  AND t.conversions = 0 AND t.nulls = 0
 
 -- name: fresh_rollups
 -- A fresh aggregation of raw journeys, for checking the maintained rollups.
@@ -79,6 +159,25 @@ GROUP BY day, channels, stages
 ORDER BY day, channels, stages
 
 -- name: stored_rollups
-SELECT day, channels, stages, conversions, nulls, value
-FROM path_rollups WHERE workspace_id = %(workspace_id)s
-ORDER BY day, channels, stages
+SELECT r.day, p.channels, p.stages, r.conversions, r.nulls, r.value
+FROM path_rollups r
+JOIN paths p ON p.workspace_id = r.workspace_id AND p.path_id = r.path_id
+WHERE r.workspace_id = %(workspace_id)s
+ORDER BY r.day, p.channels, p.stages
+
+-- name: fresh_path_totals
+-- The all-day totals as a fresh sum of the stored rollups, for checking path_totals.
+SELECT p.channels, p.stages, sum(r.conversions) AS conversions, sum(r.nulls) AS nulls,
+    sum(r.value) AS value
+FROM path_rollups r
+JOIN paths p ON p.workspace_id = r.workspace_id AND p.path_id = r.path_id
+WHERE r.workspace_id = %(workspace_id)s
+GROUP BY p.channels, p.stages
+ORDER BY p.channels, p.stages
+
+-- name: stored_path_totals
+SELECT p.channels, p.stages, t.conversions, t.nulls, t.value
+FROM path_totals t
+JOIN paths p ON p.workspace_id = t.workspace_id AND p.path_id = t.path_id
+WHERE t.workspace_id = %(workspace_id)s
+ORDER BY p.channels, p.stages

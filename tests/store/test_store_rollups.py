@@ -26,9 +26,18 @@ journeys = st.fixed_dictionaries(
         "value": st.sampled_from([0.0, 0.1, 2.5, 100.0]),
     }
 )
+client_paths = st.fixed_dictionaries(
+    {
+        "path": st.lists(st.sampled_from(CHANNELS), min_size=1, max_size=2),
+        "conversions": st.sampled_from([0.0, 1.0, 2.5]),
+        "nulls": st.sampled_from([1.0, 3.0]),
+        "date": st.sampled_from([None, "2024-03-01"]),
+    }
+)
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("write"), st.lists(journeys, min_size=1, max_size=4)),
+        st.tuples(st.just("paths"), client_paths),
         st.tuples(st.just("delete"), st.sampled_from(["a", "b", "c", "d", "e"])),
         st.tuples(st.just("erase"), st.sampled_from(["x", "y"])),
     ),
@@ -79,6 +88,9 @@ def test_rollups_equal_a_fresh_group_by(
                 "/v1/journeys", json={"journeys": list(batch.values())}, headers=auth
             )
             assert response.status_code == 200, response.get_json()
+        elif kind == "paths":
+            response = client.post("/v1/paths", json={"paths": [arg]}, headers=auth)
+            assert response.status_code == 200, response.get_json()
         elif kind == "delete":
             client.delete(f"/v1/journeys/{arg}", headers=auth)
         else:
@@ -87,3 +99,62 @@ def test_rollups_equal_a_fresh_group_by(
         assert rollups(conn, "stored_rollups", workspace_id) == rollups(
             conn, "fresh_rollups", workspace_id
         )
+        assert totals(conn, "stored_path_totals", workspace_id) == totals(
+            conn, "fresh_path_totals", workspace_id
+        )
+        assert read_paths(conn, workspace_id) == fresh_paths(conn, workspace_id)
+        conn.rollback()
+
+
+def totals(conn: psycopg.Connection, name: str, workspace_id: int) -> list[tuple[Any, ...]]:
+    rows = conn.execute(store_query(name), {"workspace_id": workspace_id}).fetchall()
+    return [(c, s, conv, nulls, round(v, 6)) for c, s, conv, nulls, v in rows]
+
+
+def read_paths(conn: psycopg.Connection, workspace_id: int) -> dict[Any, tuple[float, ...]]:
+    """What attribution reads for all data, by (channel names, stage codes)."""
+    from api import store
+
+    a = store.load_paths(conn, workspace_id)
+    names, stage_names = a["channel_names"], a["stage_names"]
+    out = {}
+    for k in range(len(a["offsets"]) - 1):
+        touches = range(a["offsets"][k], a["offsets"][k + 1])
+        channels = tuple(names[a["tokens"][t]] for t in touches)
+        stages = tuple(
+            None if stage_names is None or a["stage_tokens"][t] < 0
+            else stage_names[a["stage_tokens"][t]]
+            for t in touches
+        )  # fmt: skip
+        out[(channels, stages)] = (a["conversions"][k], a["nulls"][k], round(a["value"][k], 6))
+    return out
+
+
+def fresh_paths(conn: psycopg.Connection, workspace_id: int) -> dict[Any, tuple[float, ...]]:
+    """The same, summed afresh from raw journeys and client-aggregated paths."""
+    rows = conn.execute(
+        "SELECT j.channels, j.stages, j.converted::int, (NOT j.converted)::int, j.value"
+        " FROM journeys j WHERE j.workspace_id = %(ws)s"
+        " UNION ALL SELECT p.channels, p.stages, a.conversions, a.nulls, a.value"
+        " FROM aggregated_paths a JOIN paths p USING (workspace_id, path_id)"
+        " WHERE a.workspace_id = %(ws)s",
+        {"ws": workspace_id},
+    ).fetchall()
+    channel = dict(
+        conn.execute(
+            "SELECT channel_id, name FROM channels WHERE workspace_id = %s", (workspace_id,)
+        ).fetchall()
+    )
+    stage = dict(
+        conn.execute(
+            "SELECT stage_id, name FROM stages WHERE workspace_id = %s", (workspace_id,)
+        ).fetchall()
+    )
+    sums: dict[Any, list[float]] = {}
+    for channels, stages, conversions, nulls, value in rows:
+        key = (tuple(channel[c] for c in channels), tuple(stage.get(s) for s in stages))
+        total = sums.setdefault(key, [0.0, 0.0, 0.0])
+        total[0] += conversions
+        total[1] += nulls
+        total[2] += value
+    return {k: (c, n, round(v if c else 0.0, 6)) for k, (c, n, v) in sums.items() if c + n > 0}

@@ -1,0 +1,211 @@
+"""Interned paths: codes read once per process, totals by path id, and the migration
+that converted stored rollups to them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import psycopg
+import pytest
+from flask.testing import FlaskClient
+
+from api import store
+from api.store import interned
+from api.store.interned import PathCodes
+from api.store.migrations import migrate, migration_files
+from tests.conftest import SESSION, with_database
+from tests.helpers import journey, touch
+
+
+def codes_of(*paths: tuple[int, list[int]]) -> tuple[Any, ...]:
+    """(ids, lengths, channels, stages) of paths given as (id, channel codes); each
+    stage code is the channel code times ten."""
+    ids = np.array([p for p, _ in paths], dtype=np.int64)
+    lengths = np.array([len(c) for _, c in paths], dtype=np.int64)
+    channels = np.array([c for _, cs in paths for c in cs], dtype=np.int64)
+    return ids, lengths, channels, channels * 10
+
+
+def test_codes_gather_paths_in_the_order_asked() -> None:
+    codes = PathCodes.empty().add(*codes_of((3, [1, 2]), (5, [4]), (9, [7, 8, 9])))
+    channels, stages, offsets = codes.gather(np.array([9, 3, 9], dtype=np.int64))
+    assert channels.tolist() == [7, 8, 9, 1, 2, 7, 8, 9]
+    assert stages.tolist() == [70, 80, 90, 10, 20, 70, 80, 90]
+    assert offsets.tolist() == [0, 3, 5, 8]
+    assert codes.missing(np.array([1, 3, 6, 9, 12], dtype=np.int64)).tolist() == [1, 6, 12]
+    assert codes.max_id == 9
+
+
+def test_codes_a_late_commit_took_are_placed_by_id() -> None:
+    codes = PathCodes.empty().add(*codes_of((3, [1, 2]), (9, [7])))
+    codes = codes.add(*codes_of((5, [4, 4, 4]), (11, [2])))
+    assert codes.ids.tolist() == [3, 5, 9, 11]
+    assert codes.offsets.tolist() == [0, 2, 5, 6, 7]
+    assert codes.channels.tolist() == [1, 2, 4, 4, 4, 7, 2]
+    channels, _, offsets = codes.gather(np.array([5], dtype=np.int64))
+    assert channels.tolist() == [4, 4, 4] and offsets.tolist() == [0, 3]
+
+
+@pytest.fixture
+def code_queries(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Names of the path-code reads made, on a process cache emptied first."""
+    interned._cache.clear()
+    made: list[str] = []
+    real = interned.query
+
+    def spy(name: str) -> str:
+        if name == "load_path_codes":
+            made.append(name)
+        return real(name)
+
+    monkeypatch.setattr(interned, "query", spy)
+    yield made
+    interned._cache.clear()
+
+
+def paths_of(arrays: dict[str, Any]) -> dict[tuple[str, ...], tuple[float, float, float]]:
+    """A load_paths result as {channel names of the path: totals}."""
+    names, tokens, offsets = arrays["channel_names"], arrays["tokens"], arrays["offsets"]
+    out = {}
+    for k in range(len(offsets) - 1):
+        path = tuple(names[t] for t in tokens[offsets[k] : offsets[k + 1]])
+        out[path] = (arrays["conversions"][k], arrays["nulls"][k], arrays["value"][k])
+    return out
+
+
+def post(client: FlaskClient, auth: dict[str, str], *records: dict[str, Any]) -> None:
+    response = client.post("/v1/journeys", json={"journeys": list(records)}, headers=auth)
+    assert response.status_code == 200, response.get_json()
+
+
+def simple(journey_id: str, *channels: str, converted: bool = True) -> dict[str, Any]:
+    touches = [touch(c, f"2024-03-0{k + 1}T10:00:00Z", None) for k, c in enumerate(channels)]
+    return journey(
+        journey_id, touchpoints=touches, converted=converted, value=10.0 if converted else 0.0,
+        converted_at=None,
+    )  # fmt: skip
+
+
+def test_codes_are_read_once_then_only_for_new_paths(
+    client: FlaskClient,
+    auth: dict[str, str],
+    conn: psycopg.Connection,
+    workspace: store.Workspace,
+    code_queries: list[str],
+) -> None:
+    ws = workspace.workspace_id
+    post(client, auth, simple("a", "search", "email"), simple("b", "email", converted=False))
+    first = paths_of(store.load_paths(conn, ws))
+    assert first == {("search", "email"): (1.0, 0.0, 10.0), ("email",): (0.0, 1.0, 0.0)}
+    assert len(code_queries) == 1
+    conn.rollback()
+    assert paths_of(store.load_paths(conn, ws)) == first
+    assert len(code_queries) == 1  # nothing new: totals only
+    conn.rollback()
+    post(client, auth, simple("c", "social"), simple("a", "email"))  # a new path, a replace
+    assert paths_of(store.load_paths(conn, ws)) == {
+        ("email",): (1.0, 1.0, 10.0),
+        ("social",): (1.0, 0.0, 10.0),
+    }
+    assert len(code_queries) == 2
+
+
+def test_an_id_committed_after_a_later_one_is_read(
+    client: FlaskClient,
+    auth: dict[str, str],
+    database_url: str,
+    conn: psycopg.Connection,
+    workspace: store.Workspace,
+    code_queries: list[str],
+) -> None:
+    """Ids come from a sequence: a write that took an id may commit after one that
+    took a later id, which a process may have read already."""
+    ws = workspace.workspace_id
+    post(client, auth, simple("a", "email"))
+    (email,) = conn.execute(
+        "SELECT channel_id FROM channels WHERE workspace_id = %s AND name = 'email'", (ws,)
+    ).fetchone()
+    conn.rollback()
+    with psycopg.connect(database_url) as late:
+        (early_id,) = late.execute(
+            "INSERT INTO paths (workspace_id, channels, stages) VALUES (%s, %s, '{0,0}')"
+            " RETURNING path_id",
+            (ws, [email, email]),
+        ).fetchone()
+        post(client, auth, simple("b", "search"))  # a later id, committed first
+        assert set(paths_of(store.load_paths(conn, ws))) == {("email",), ("search",)}
+        conn.rollback()
+        late.execute(
+            "INSERT INTO path_totals VALUES (%s, %s, 1, 0, 5.0)", (ws, early_id)
+        )  # as a journey write would, in the same transaction
+        late.commit()
+    assert paths_of(store.load_paths(conn, ws))[("email", "email")] == (1.0, 0.0, 5.0)
+    assert len(code_queries) == 2
+
+
+def test_migration_0026_converts_stored_paths(admin_url: str) -> None:
+    """Rollups and client paths stored before paths were interned keep every total."""
+    name = f"{SESSION}_migration_0026"
+    store.ensure_database(admin_url, name)
+    url = with_database(admin_url, name)
+    files = migration_files()
+    before = [m for m in files if m.name < "0026"]
+    try:
+        with psycopg.connect(url, autocommit=True) as c:
+            migrate(c, before)
+            ws = store.create_workspace(c, "old").workspace_id
+            for code in (1, 2, 3):
+                c.execute(
+                    "INSERT INTO channels (workspace_id, channel_id, name) VALUES (%s, %s, %s)",
+                    (ws, code, f"c{code}"),
+                )
+            for jid, channels, stages, converted, value, day in [
+                ("a", [1, 2], [0, 1], True, 5.0, "2024-03-01"),
+                ("b", [1, 2], [0, 1], False, 0.0, "2024-03-01"),
+                ("c", [1, 2], [0, 1], True, 2.5, "2024-03-02"),
+                ("d", [2], [1], True, 1.0, "2024-03-02"),
+            ]:
+                c.execute(
+                    "INSERT INTO journeys (workspace_id, journey_id, channels, stages,"
+                    " touched_at, converted, value, day) VALUES (%s, %s, %s, %s,"
+                    " array_fill(now(), array[%s]), %s, %s, %s)",
+                    (ws, jid, channels, stages, len(channels), converted, value, day),
+                )
+            c.execute(
+                "INSERT INTO path_rollups (workspace_id, day, channels, stages, conversions,"
+                " nulls, value) SELECT workspace_id, day, channels, stages,"
+                " count(*) FILTER (WHERE converted), count(*) FILTER (WHERE NOT converted),"
+                " sum(value) FROM journeys GROUP BY 1, 2, 3, 4"
+            )
+            c.execute(
+                "INSERT INTO aggregated_paths (workspace_id, day, channels, stages,"
+                " conversions, nulls, value) VALUES (%s, NULL, '{3}', '{0}', 2, 1, 7.5),"
+                " (%s, '2024-03-01', '{1,2}', '{0,1}', 1, 0, 1.0)",
+                (ws, ws),
+            )
+            assert migrate(c) == [m.name for m in files if m.name >= "0026"]
+            stored = c.execute(store_query("stored_rollups"), {"workspace_id": ws}).fetchall()
+            fresh = c.execute(store_query("fresh_rollups"), {"workspace_id": ws}).fetchall()
+            assert stored == fresh
+            totals = c.execute(store_query("stored_path_totals"), {"workspace_id": ws})
+            assert [tuple(r) for r in totals] == [
+                ([1, 2], [0, 1], 2, 1, 7.5),
+                ([2], [1], 1, 0, 1.0),
+            ]
+            with c.transaction():
+                read = paths_of(store.load_paths(c, ws))
+            assert read == {
+                ("c1", "c2"): (3.0, 1.0, 8.5),
+                ("c2",): (1.0, 0.0, 1.0),
+                ("c3",): (2.0, 1.0, 7.5),
+            }
+    finally:
+        store.drop_database(admin_url, name)
+
+
+def store_query(name: str) -> str:
+    from api.store.sqlfiles import query
+
+    return query(name)
