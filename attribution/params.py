@@ -7,6 +7,7 @@ Each model declares ``_constraints``: a mapping from field name to a :class:`Par
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -65,10 +66,14 @@ class Param:
             return False
         if self.kind == "int" and not isinstance(value, int):
             return False
-        return self._in_range(float(value))
+        if self.kind == "float" and isinstance(value, int) and abs(value) > sys.float_info.max:
+            return False  # an integer no float can hold
+        return self._in_range(value)
 
     def _in_range(self, x: float) -> bool:
-        if math.isnan(x):
+        # Compared as given: Python compares an int of any size with a float exactly,
+        # where float(x) would overflow.
+        if isinstance(x, float) and math.isnan(x):
             return False
         if self.low is not None and (x < self.low or (self.open_low and x == self.low)):
             return False
