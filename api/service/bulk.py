@@ -17,7 +17,8 @@ import csv
 import gc
 import json
 import operator
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Annotated, Any, Literal, NamedTuple, cast
 
@@ -28,6 +29,8 @@ from .. import store
 from . import bulk_columns
 from .errors import FieldError, InvalidInput
 from .ingest import (
+    NOT_UTF8,
+    TOO_DEEP,
     TOUCHES,
     JourneyIn,
     JourneyLine,
@@ -52,6 +55,10 @@ LINES_PER_BATCH = 2000  # CSV journeys staged together
 TOUCH_COLUMNS = ("timestamp", "channel", "stage", "campaign", "device")
 
 _TIMESTAMP = operator.attrgetter("timestamp")
+# What decoding a batch raises besides msgspec's errors: UnicodeDecodeError for a
+# string that is not UTF-8, RecursionError for values nested past the interpreter's limit.
+_UNREADABLE = (msgspec.MsgspecError, UnicodeDecodeError, RecursionError)
+_ESCAPED = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by surrogateescape
 _fast_decoder = msgspec.json.Decoder(list[JourneyLine])
 _batch_decoder = msgspec.json.Decoder(list[JourneyIn])
 _line_decoder = msgspec.json.Decoder(JourneyIn)
@@ -78,16 +85,30 @@ def import_stream(
         return reader(store.JourneyWrite(conn, workspace_id), chunks, max_errors)
 
 
-class _Collector:
-    """Rows to stage and errors to report, with the duplicate-id check across batches."""
+def _in_record(index: int, pointer: str) -> tuple[int, str]:
+    return index, pointer
 
-    def __init__(self, write: store.JourneyWrite, max_errors: int) -> None:
+
+class _Collector:
+    """Rows to stage and errors to report, with the duplicate-id check across batches.
+
+    ``locate`` turns a record index and a pointer into its journey into the index and
+    pointer the error names (a CSV row and column for a touch's field)."""
+
+    def __init__(
+        self,
+        write: store.JourneyWrite,
+        max_errors: int,
+        locate: Callable[[int, str], tuple[int, str]] = _in_record,
+    ) -> None:
         self.write = write
         self.max_errors = max_errors
+        self.locate = locate
         self.errors: list[FieldError] = []
         self.bad_records = 0
         self.records = 0
         self.seen: dict[str, int] = {}
+        self.undecodable = False  # the stream held bytes that are not UTF-8
 
     @property
     def full(self) -> bool:
@@ -119,7 +140,9 @@ class _Collector:
 
     def reject(self, index: int, errors: list[FieldError]) -> None:
         self.bad_records += 1
-        self.errors += [FieldError(f"/{index}{e.pointer}", e.detail) for e in errors]
+        for e in errors:
+            at, pointer = self.locate(index, e.pointer)
+            self.errors.append(FieldError(f"/{at}{pointer}", e.detail))
 
     def stage(self, rows: list[store.JourneyRow]) -> None:
         if rows and not self.errors:
@@ -289,7 +312,7 @@ def _decode_fast(block: bytes, names: Names) -> _Decoded | None:
     text = block.rstrip(b"\r\n")
     try:
         journeys = names.decode(b"[" + text.replace(b"\n", b",") + b"]")
-    except msgspec.MsgspecError:
+    except _UNREADABLE:
         return None
     if not journeys or len(journeys) != text.count(b"\n") + 1:
         return None  # blank lines only, or values joined by a comma on one line
@@ -314,7 +337,7 @@ def _decode(
     if fast is not None:
         decoded = fast.journeys
     else:
-        with suppress(msgspec.MsgspecError):
+        with suppress(*_UNREADABLE):
             decoded = _batch_decoder.decode(b"[" + b",".join([line for _, line in present]) + b"]")
     if decoded is not None and len(decoded) == len(present):  # else a line held two values
         yield from zip((i for i, _ in present), decoded, strict=True)
@@ -329,6 +352,34 @@ def _decode(
         except msgspec.DecodeError:
             out.records += 1
             out.reject(i, [FieldError("", "Not a valid JSON object.")])
+        except UnicodeDecodeError:
+            out.records += 1
+            out.reject(i, [FieldError(_undecodable(line), NOT_UTF8)])
+        except RecursionError:  # only attributes hold values of any depth
+            out.records += 1
+            out.reject(i, [FieldError("/attributes", TOO_DEEP)])
+
+
+def _undecodable(line: bytes) -> str:
+    """The pointer to a string (or key) of a JSON line that is not valid UTF-8, or ""
+    (the record) when the line is no JSON anyway."""
+    try:
+        value = json.loads(line.decode("utf-8", "surrogateescape"))
+    except (ValueError, RecursionError):
+        return ""
+    pending: list[tuple[str, Any]] = [("", value)]
+    while pending:
+        pointer, value = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if _ESCAPED.search(key):
+                    return f"{pointer}/{_shown(key)}"
+                pending.append((f"{pointer}/{key}", item))
+        elif isinstance(value, list):
+            pending.extend((f"{pointer}/{k}", item) for k, item in enumerate(value))
+        elif isinstance(value, str) and _ESCAPED.search(value):
+            return pointer
+    return ""
 
 
 def import_csv(
@@ -336,11 +387,11 @@ def import_csv(
 ) -> store.WriteCounts:
     """One touchpoint per row, a journey's rows together; the record index of an error
     is the 0-based data row (the header is not counted)."""
-    out = _Collector(write, max_errors)
+    out = _Collector(write, max_errors, _csv_pointer)
     rows: list[store.JourneyRow] = []
     try:
         with _paused_gc():
-            for first, group in _csv_journeys(_text_lines(chunks), out):
+            for first, group in _csv_journeys(_text_lines(chunks, out), out):
                 journey = _convert_group(first, group, out)
                 if journey is not None:
                     out.add(first, journey, rows)
@@ -356,13 +407,18 @@ def import_csv(
         raise
 
 
-def _text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+def _text_lines(chunks: Iterable[bytes], out: _Collector) -> Iterator[str]:
     """Text lines of a UTF-8 stream; a character split between chunks is kept whole and
-    a leading byte-order mark (as spreadsheets write) is dropped."""
-    decoder = codecs.getincrementaldecoder("utf-8-sig")()
+    a leading byte-order mark (as spreadsheets write) is dropped. Bytes that are not
+    UTF-8 are kept as surrogates, and ``out`` told, so that the cells holding them can
+    be named."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")("surrogateescape")
     pending = ""
     for chunk in chunks:
-        pending += decoder.decode(chunk)
+        text = decoder.decode(chunk)
+        if not text.isascii() and _ESCAPED.search(text):
+            out.undecodable = True
+        pending += text
         *lines, pending = pending.split("\n")
         for line in lines:
             yield line + "\n"
@@ -375,22 +431,34 @@ def _csv_journeys(
     lines: Iterator[str], out: _Collector
 ) -> Iterator[tuple[int, list[dict[str, str]]]]:
     reader = csv.DictReader(lines)
-    columns = reader.fieldnames or []
+    try:
+        columns = reader.fieldnames or []
+    except csv.Error as e:
+        raise InvalidInput(
+            "The CSV header cannot be read; nothing was written.",
+            [FieldError("/header", f"Not a readable CSV row ({e}).")],
+        ) from None
     unknown = [c for c in columns if c not in CSV_COLUMNS]
     missing = [c for c in CSV_REQUIRED if c not in columns]
     if unknown or missing:
         raise InvalidInput(
             "The CSV header is not one this endpoint reads; nothing was written.",
-            [FieldError(f"/header/{c}", "Unknown column.") for c in unknown]
+            [FieldError(f"/header/{_shown(c)}", "Unknown column.") for c in unknown]
             + [FieldError(f"/header/{c}", "Missing required column.") for c in missing],
         )
     group: list[dict[str, str]] = []
-    start = 0
-    for index, row in enumerate(reader):
-        if group and row["journey_id"] != group[0]["journey_id"]:
-            yield start, group
-            group, start = [], index
-        group.append(row)
+    start = read = 0
+    try:
+        for row in reader:
+            if group and row["journey_id"] != group[0]["journey_id"]:
+                yield start, group
+                group, start = [], read
+            group.append(row)
+            read += 1
+    except csv.Error as e:  # a field longer than csv.field_size_limit()
+        out.records += 1
+        out.reject(read, [FieldError("", f"Not a readable CSV row ({e}).")])
+        return
     if group:
         yield start, group
 
@@ -401,6 +469,13 @@ def _convert_group(first: int, group: list[dict[str, str]], out: _Collector) -> 
             out.records += 1
             out.reject(first + k, [FieldError("", "The row has more cells than the header.")])
             return None
+    if out.undecodable:
+        for k, row in enumerate(group):
+            column = next((c for c, v in row.items() if v and _ESCAPED.search(v)), None)
+            if column is not None:
+                out.records += 1
+                out.reject(first + k, [FieldError(f"/{column}", NOT_UTF8)])
+                return None
     head = group[0]
     record: dict[str, Any] = {
         k: v for k, v in head.items() if k not in TOUCH_COLUMNS and v not in ("", None)
@@ -417,12 +492,18 @@ def _convert_group(first: int, group: list[dict[str, str]], out: _Collector) -> 
     except json.JSONDecodeError:
         out.records += 1
         out.reject(first, [FieldError("/attributes", "Not a valid JSON object.")])
+    except RecursionError:
+        out.records += 1
+        out.reject(first, [FieldError("/attributes", TOO_DEEP)])
     except msgspec.ValidationError as e:
         out.records += 1
-        pointer, detail = pointer_from_msgspec(e)
-        index, field = _csv_pointer(first, pointer)
-        out.reject(index, [FieldError(field, detail)])
+        out.reject(first, [FieldError(*pointer_from_msgspec(e))])
     return None
+
+
+def _shown(text: str) -> str:
+    """Text decoded with surrogateescape, its undecodable bytes shown as U+FFFD."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _csv_pointer(first: int, pointer: str) -> tuple[int, str]:

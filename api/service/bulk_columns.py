@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import store
 from ..store import copytext as ct
-from .ingest import STAMP_SHAPES, JourneyLine, TouchLine, journey_rules, stamp_shape
+from .ingest import STAMP_SHAPES, JourneyLine, TouchLine, journey_rules, stamp_shape, too_deep
 
 NULL = ct.NULL
 
@@ -88,9 +88,12 @@ def code_batch(
     raw = list(map(bytes, map(_ATTRIBUTES, journeys)))
     joined = b"\x00".join(raw)
     objects = joined.startswith(b"{") + joined.count(b"\x00{") + raw.count(b"")
-    if objects < len(raw) or b"\t" in joined or b"\r" in joined:
-        return None  # not an object, or whitespace that COPY text must escape
-    attributes = joined.decode("utf-8").split("\x00")
+    if objects < len(raw) or b"\t" in joined or b"\r" in joined or too_deep(joined):
+        return None  # not an object, whitespace that COPY text must escape, too deep
+    try:
+        attributes = joined.decode("utf-8").split("\x00")
+    except UnicodeDecodeError:
+        return None
     if b"" in raw:
         attributes = [a or "{}" for a in attributes]
     keys = _time_keys(digits)

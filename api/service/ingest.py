@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import MAXYEAR, MINYEAR, UTC, datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -33,6 +33,14 @@ Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 STAMP = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$"
 Stamp = Annotated[str, msgspec.Meta(pattern=STAMP)]
 NOT_A_TIME = "Not a valid aware datetime (ISO 8601 with a time zone, like 2024-03-01T10:00:00Z)."
+# An offset can carry a time of the years 1 or 9999 out of the range Python (and so
+# every read of the journey) holds once it is in UTC.
+OUT_OF_RANGE = "Out of range: in UTC, the time must fall in the years 1 to 9999."
+NOT_UTF8 = "Not valid UTF-8."
+# Attributes are free-form JSON: every layer that reads them back (psycopg, json,
+# marshmallow) recurses once per level, so their depth is bounded.
+MAX_DEPTH = 32
+TOO_DEEP = f"Must not nest arrays and objects more than {MAX_DEPTH} levels deep."
 # Values are summed in float64 across paths: the same cap as the JSON schemas.
 MAX_VALUE = 1e15
 NonNegative = Annotated[float, msgspec.Meta(ge=0, le=MAX_VALUE)]
@@ -133,6 +141,7 @@ def journey_row(
         or j.value
         or attributes[:1] not in b"{"
         or b"\\u0000" in attributes
+        or too_deep(attributes)
     ):
         errors = journey_rules(j) + _stage_errors(coder, touches, stages)
         if errors:
@@ -148,6 +157,15 @@ def journey_row(
         stages = [stages[k] for k in order]
         times = [times[k] for k in order]
         stamps = [stamps[k] for k in order]
+    # Only the earliest and the latest time can leave the range, and only from there.
+    if times[0].year == MINYEAR or times[-1].year == MAXYEAR:
+        errors = _range_errors(j.touchpoints)
+        if errors:
+            return None, errors
+    try:
+        attributes_text = "{}" if not attributes else _attributes_text(attributes)
+    except UnicodeDecodeError:
+        return None, [FieldError("/attributes", NOT_UTF8)]
     converted_at = j.converted_at
     if j.converted and converted_at is None:
         converted_at = times[-1]
@@ -168,7 +186,7 @@ def journey_row(
         float(j.value),
         converted_at,
         (counted_at if counted_at.tzinfo is UTC else counted_at.astimezone(UTC)).date(),
-        "{}" if not attributes else _attributes_text(attributes),
+        attributes_text,
     )
     return row, []
 
@@ -186,6 +204,51 @@ def _time_errors(stamps: list[str]) -> list[FieldError]:
         except ValueError:
             errors.append(FieldError(f"/touchpoints/{k}/timestamp", NOT_A_TIME))
     return errors
+
+
+def _range_errors(touches: Sequence[TouchIn | TouchLine]) -> list[FieldError]:
+    return [
+        FieldError(f"/touchpoints/{k}/timestamp", OUT_OF_RANGE)
+        for k, t in enumerate(touches)
+        if not in_utc_range(_parse(t.timestamp))
+    ]
+
+
+def in_utc_range(time: datetime) -> bool:
+    """Whether an aware time is still a time Python holds once in UTC."""
+    try:
+        time.astimezone(UTC)
+    except OverflowError:
+        return False
+    return True
+
+
+_ESCAPE = re.compile(rb"\\.", re.DOTALL)
+_STRING = re.compile(rb'"[^"]*"')
+# Keeps quotes and brackets only, arrays written as objects: only the nesting counts.
+_BRACKETS = bytes.maketrans(b"[]", b"{}")
+_NOT_STRUCTURE = bytes(sorted(set(range(256)) - set(b'"[]{}')))
+
+
+def too_deep(text: bytes) -> bool:
+    """Whether a JSON text nests arrays and objects more than MAX_DEPTH levels deep.
+
+    Cheap for the usual text, which has too few brackets to be that deep; otherwise
+    its strings are dropped and its innermost pairs of brackets removed, one level a
+    pass. Several texts joined (by anything but a quote) are as deep as the deepest.
+    """
+    if text.count(b"{") + text.count(b"[") <= MAX_DEPTH:
+        return False
+    if b"\\" in text:
+        text = _ESCAPE.sub(b"", text)
+    marks = text.translate(_BRACKETS, _NOT_STRUCTURE).replace(b'""', b"")
+    if b'"' in marks:  # brackets inside strings
+        marks = _STRING.sub(b"", marks)
+    for _ in range(MAX_DEPTH):
+        marks = marks.replace(b"{}", b"")
+        if not marks:
+            return False
+    return True
 
 
 def _stage_errors(
@@ -218,6 +281,8 @@ def journey_rules(j: JourneyIn | JourneyLine) -> list[FieldError]:
         errors.append(FieldError("/attributes", "Must be a JSON object."))
     elif b"\\u0000" in attributes:  # jsonb cannot hold NUL characters
         errors.append(FieldError("/attributes", "Must not contain NUL characters (\\u0000)."))
+    elif too_deep(attributes):
+        errors.append(FieldError("/attributes", TOO_DEEP))
     if not math.isfinite(j.value):
         errors.append(FieldError("/value", "Must be a finite number."))
     if j.value > 0 and not j.converted:
@@ -226,6 +291,8 @@ def journey_rules(j: JourneyIn | JourneyLine) -> list[FieldError]:
         errors.append(
             FieldError("/converted_at", "A journey that did not convert has no conversion time.")
         )
+    elif j.converted_at is not None and not in_utc_range(j.converted_at):
+        errors.append(FieldError("/converted_at", OUT_OF_RANGE))
     return errors
 
 
