@@ -85,7 +85,7 @@ class ReportLinks(MethodView):
     @bp.arguments(ReportLinkIn)
     @bp.response(200, ReportLinkOut)
     @bp.doc(responses={200: {"links": OPENS_REPORT}})
-    @bp.problems(400, 401, 415, 503)
+    @bp.problems(400, 401, 413, 415, 503)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Make a signed link to the HTML report.
 

@@ -47,7 +47,7 @@ class Stages(MethodView):
     @bp.arguments(StagesIn)
     @bp.arguments(TableQuery, location="query")
     @tables.documented(bp, StageRow)
-    @bp.problems(400, 401, 409, 415)
+    @bp.problems(400, 401, 409, 413, 415)
     def put(self, body: dict[str, Any], query: dict[str, Any]) -> Response:
         """Set the funnel: stage names in order.
 

@@ -39,7 +39,14 @@ def problem_response(problem: Problem) -> Response:
 
 
 def from_http_exception(error: HTTPException) -> Problem:
-    """Werkzeug and webargs errors, including validation failures with their messages."""
+    """Werkzeug and webargs errors, including validation failures with their messages,
+    with werkzeug's headers (``Allow`` of a 405) but not its HTML content type."""
+    problem = _problem_of(error)
+    problem.headers.update((k, v) for k, v in error.get_headers() if k.lower() != "content-type")
+    return problem
+
+
+def _problem_of(error: HTTPException) -> Problem:
     code = error.code or 500
     data = getattr(error, "data", None) or {}
     messages = data.get("messages")
@@ -86,7 +93,10 @@ def _escape(token: str) -> str:
 
 
 def _invalid_detail(errors: list[FieldError]) -> str:
-    body = request.get_json(silent=True) if request else None
+    try:
+        body = request.get_json(silent=True) if request else None
+    except RecursionError:  # parsed once already, with less of the stack in use
+        body = None
     records = _record_indexes(errors)
     if isinstance(body, Mapping) and records:
         key, indexes = records

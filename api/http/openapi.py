@@ -1,7 +1,8 @@
 """flask-smorest wired to our error format, and the spec as a file.
 
 Every error response in the spec is ``application/problem+json`` with the Problem
-schema; the body parser answers a non-JSON body with 415 and broken JSON with 400.
+schema; the body parser answers a non-JSON body with 415, an empty body or broken JSON
+with 400 and a streamed body over the size limit with 413.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import marshmallow as ma
 import yaml
 from flask import Flask, Request
 from flask_smorest.utils import prepare_response
+from webargs.core import parse_json
 from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
-from ..problems import PROBLEM_TYPE, BadRequest, UnsupportedMediaType
+from ..problems import PROBLEM_TYPE, BadRequest, FieldError, InvalidInput, UnsupportedMediaType
 from ..schemas.common import ProblemSchema
 from ..service.ingest import MAX_TEXT
 
@@ -37,15 +40,39 @@ SPEC_OPTIONS: dict[str, Any] = {
 
 
 class Parser(FlaskParser):
-    """webargs parser that refuses non-JSON bodies instead of reading them as empty."""
+    """webargs parser that refuses non-JSON and empty bodies instead of reading them as
+    none, a streamed body over the size limit instead of reading its first part, and a
+    body nested past the interpreter's recursion limit."""
 
     def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req):
             raise UnsupportedMediaType("Send the body as application/json.")
-        return super()._raw_load_json(req)
+        data = _body(req)
+        if not data:
+            raise BadRequest("The request body is empty; send a JSON object.")
+        try:
+            return parse_json(data)
+        except RecursionError:
+            detail = "The request body nests arrays and objects too deeply to be read."
+            raise InvalidInput(detail, [FieldError("/", detail)]) from None
 
     def _handle_invalid_json_error(self, error: Exception, req: Request, *a: Any, **k: Any) -> Any:
         raise BadRequest("The request body is not valid JSON.")
+
+
+def _body(req: Request) -> bytes:
+    data = req.get_data(cache=True)
+    limit = req.max_content_length
+    # werkzeug stops reading a body sent without a length (chunked) at the limit, as if
+    # it ended there: one more byte means it is larger.
+    if (
+        req.content_length is None
+        and limit is not None
+        and len(data) >= limit
+        and req.environ["wsgi.input"].read(1)
+    ):
+        raise RequestEntityTooLarge()
+    return data
 
 
 class Blueprint(flask_smorest.Blueprint):

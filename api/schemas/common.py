@@ -37,6 +37,17 @@ PLAIN = validate.Regexp(ingest.PLAIN, error="Must not contain control characters
 TEXT = [validate.Length(min=1, max=ingest.MAX_TEXT), PLAIN]
 
 
+def shallow(value: Any) -> None:
+    """Free-form JSON (attributes) nests at most ``MAX_DEPTH`` arrays and objects, as
+    ingestion allows; checked level by level, so no depth can exhaust the stack."""
+    level, depth = [value], 0
+    while level := [v for v in level if isinstance(v, dict | list)]:
+        depth += 1
+        if depth > ingest.MAX_DEPTH:
+            raise ma.ValidationError(ingest.TOO_DEEP)
+        level = [x for c in level for x in (c.values() if isinstance(c, dict) else c)]
+
+
 class Number(fields.Float):
     """A JSON number (not a numeric string, not a boolean), finite."""
 

@@ -12,8 +12,8 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..service.ingest import MAX_TOUCHES, JourneyIn, TouchIn, raw_json
-from .common import AMOUNT, COUNT, TEXT, Number, strict_bool
+from ..service.ingest import MAX_DEPTH, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
+from .common import AMOUNT, COUNT, TEXT, Number, shallow, strict_bool
 
 
 class TouchpointIn(ma.Schema):
@@ -50,7 +50,11 @@ class JourneyInSchema(ma.Schema):
         keys=fields.String(),
         load_default=None,
         allow_none=True,
-        metadata={"description": "Free-form segment attributes (a JSON object)"},
+        validate=shallow,
+        metadata={
+            "description": "Free-form segment attributes (a JSON object, arrays and "
+            f"objects nested at most {MAX_DEPTH} levels deep)"
+        },
     )
 
     @ma.post_load

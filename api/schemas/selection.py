@@ -13,21 +13,24 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from ..service.ingest import TOO_DEEP
 from ..service.selection import MAX_LOOKBACK_DAYS
+from .common import shallow
 
 
 def no_nul(value: Any) -> None:
-    """PostgreSQL text and jsonb cannot hold NUL characters; refuse them up front."""
-    if isinstance(value, str):
-        if "\x00" in value:
+    """PostgreSQL text and jsonb cannot hold NUL characters; refuse them up front (in
+    keys and values at any depth, level by level)."""
+    level = [value]
+    while level:
+        if any("\x00" in v for v in level if isinstance(v, str)):
             raise ma.ValidationError("Must not contain NUL characters.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            no_nul(key)
-            no_nul(item)
-    elif isinstance(value, list):
-        for item in value:
-            no_nul(item)
+        level = [
+            x
+            for v in level
+            if isinstance(v, dict | list)
+            for x in ([*v.keys(), *v.values()] if isinstance(v, dict) else v)
+        ]
 
 
 _NAME = fields.String(validate=[validate.Length(min=1, max=200), no_nul])
@@ -54,6 +57,8 @@ class JSONObject(fields.String):
             parsed = json.loads(text)
         except ValueError:
             raise ma.ValidationError("Not a valid JSON object.") from None
+        except RecursionError:
+            raise ma.ValidationError(TOO_DEEP) from None
         if not isinstance(parsed, dict):
             raise ma.ValidationError("Not a valid JSON object.")
         if self.schema is not None:
@@ -68,7 +73,7 @@ class FiltersIn(ma.Schema):
 
     attributes = fields.Dict(
         keys=fields.String(),
-        validate=no_nul,
+        validate=[shallow, no_nul],
         metadata={
             "description": "Journey attributes to match by containment: every key given "
             "must be present with that value (JSON values; nested objects match partially)."
@@ -127,7 +132,8 @@ class SelectionQuery(_DateRange):
     """The same selection as query parameters; objects are JSON-encoded strings."""
 
     attributes = JSONObject(
-        validate=no_nul, metadata={"description": 'Attributes to match, as JSON: `{"plan":"pro"}`.'}
+        validate=[shallow, no_nul],
+        metadata={"description": 'Attributes to match, as JSON: `{"plan":"pro"}`.'},
     )
     device = fields.String(validate=_TEXT)
     campaign = fields.String(validate=_TEXT)
