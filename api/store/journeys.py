@@ -156,6 +156,7 @@ class _Merger:
     """
 
     HELD_TOTALS = 1_000_000  # rollup rows held for the end of a first load, at most
+    JOINED_TOTALS = 50_000  # rollup rows from which path ids are joined, not looked up
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
         self.conn = conn
@@ -200,9 +201,15 @@ class _Merger:
         # A first load: plain inserts, in key order.
         self._flush_totals("insert_rollups_in")
 
-    def _flush_totals(self, add: str = "add_rollups_in") -> None:
+    def _flush_totals(self, add: str | None = None) -> None:
         """Add the totals so far to the rollups (through the staging table
-        ``rollups_in``), their paths interned first."""
+        ``rollups_in``), their paths interned first: their ids are looked up path by
+        path, or joined when there are many (a probe costs about seven rows of the
+        join's hash of every path of the workspace)."""
+        if add is None:
+            add = (
+                "add_many_rollups_in" if len(self.totals) > self.JOINED_TOTALS else "add_rollups_in"
+            )
         text = "".join(_totals_lines(self.totals))
         self.totals = {}
         self.had_rollups = True

@@ -64,6 +64,8 @@ ALTER TABLE aggregated_paths
     ADD CONSTRAINT aggregated_paths_key UNIQUE NULLS NOT DISTINCT (workspace_id, day, path_id),
     DROP COLUMN channels,
     DROP COLUMN stages;
+-- A write of client paths finds each one's stored rows by path id, whatever its date.
+CREATE INDEX aggregated_paths_path_idx ON aggregated_paths (workspace_id, path_id);
 
 -- A deleted workspace takes its paths and totals with it, as its journeys and rollups.
 CREATE OR REPLACE FUNCTION delete_workspace_journeys() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -25,34 +25,37 @@ SELECT DISTINCT %(workspace_id)s::bigint, channels, stages FROM paths_in
 ORDER BY 2, 3
 ON CONFLICT (workspace_id, channels, stages) DO NOTHING
 
--- fragment: paths_in_by_id
--- The incoming paths with their ids (interned first).
-SELECT i.day, p.path_id, i.conversions, i.nulls, i.value
-FROM paths_in i
-JOIN paths p
-    ON p.workspace_id = %(workspace_id)s AND p.channels = i.channels AND p.stages = i.stages
-
 -- name: count_path_changes
+-- Each incoming path's stored totals found by one probe of its path id (however many
+-- client paths the workspace holds).
 SELECT
-    count(*) FILTER (WHERE a.workspace_id IS NULL) AS created,
-    count(*) FILTER (WHERE a.workspace_id IS NOT NULL
+    count(*) FILTER (WHERE a.conversions IS NULL) AS created,
+    count(*) FILTER (WHERE a.conversions IS NOT NULL
         AND (a.conversions, a.nulls, a.value) IS DISTINCT FROM
             (i.conversions, i.nulls, i.value)) AS replaced,
-    count(*) FILTER (WHERE a.workspace_id IS NOT NULL
+    count(*) FILTER (WHERE a.conversions IS NOT NULL
         AND (a.conversions, a.nulls, a.value) IS NOT DISTINCT FROM
             (i.conversions, i.nulls, i.value)) AS unchanged
 FROM (
-    -- include: paths_in_by_id
+    SELECT r.day,
+        -- include: path_id_lookup
+        AS path_id, r.conversions, r.nulls, r.value
+    FROM paths_in r
 ) i
-LEFT JOIN aggregated_paths a
-    ON a.workspace_id = %(workspace_id)s AND a.day IS NOT DISTINCT FROM i.day
-   AND a.path_id = i.path_id
+LEFT JOIN LATERAL (
+    SELECT s.conversions, s.nulls, s.value FROM aggregated_paths s
+    WHERE s.workspace_id = %(workspace_id)s AND s.path_id = i.path_id
+      AND s.day IS NOT DISTINCT FROM i.day
+) a ON true
 
 -- name: upsert_aggregated_paths
 INSERT INTO aggregated_paths AS a (workspace_id, day, path_id, conversions, nulls, value)
 SELECT %(workspace_id)s, i.day, i.path_id, i.conversions, i.nulls, i.value
 FROM (
-    -- include: paths_in_by_id
+    SELECT r.day,
+        -- include: path_id_lookup
+        AS path_id, r.conversions, r.nulls, r.value
+    FROM paths_in r
 ) i
 ON CONFLICT ON CONSTRAINT aggregated_paths_key DO UPDATE SET
     conversions = excluded.conversions, nulls = excluded.nulls, value = excluded.value

@@ -38,11 +38,18 @@ ORDER BY 2, 3
 ON CONFLICT (workspace_id, channels, stages) DO NOTHING
 
 -- fragment: rollups_in_by_id
--- The write's rollups (day, path id, totals), its paths interned first.
+-- The write's rollups (day, path id, totals), its paths interned first, joined with
+-- the workspace's paths: for writes of many paths (a first load).
 SELECT r.day, p.path_id, r.conversions, r.nulls, r.value
 FROM rollups_in r
 JOIN paths p
     ON p.workspace_id = %(workspace_id)s AND p.channels = r.channels AND p.stages = r.stages
+
+-- fragment: path_id_lookup
+-- A path's id by its codes (`r` holds them): one probe of the paths' unique key, so a
+-- small write costs what it writes, however many paths the workspace has.
+(SELECT p.path_id FROM paths p
+ WHERE p.workspace_id = %(workspace_id)s AND p.channels = r.channels AND p.stages = r.stages)
 
 -- name: insert_rollups_in
 -- A workspace's first rollups (it has none yet): plain inserts, in key order.
@@ -77,7 +84,26 @@ ON CONFLICT (workspace_id, path_id) DO UPDATE SET
 
 -- name: add_rollups_in
 -- The rollups of journeys that copy_journeys stored (one row per day and path), added
--- to the per-day rollups and the all-day totals.
+-- to the per-day rollups and the all-day totals; ids looked up path by path.
+WITH delta AS MATERIALIZED (
+    SELECT r.day,
+        -- include: path_id_lookup
+        AS path_id, r.conversions, r.nulls, r.value
+    FROM rollups_in r
+),
+days AS (
+    INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
+    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
+    -- include: add_to_rollups
+)
+INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
+SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
+FROM delta
+GROUP BY path_id
+-- include: add_to_totals
+
+-- name: add_many_rollups_in
+-- The same for many rows, ids joined.
 WITH delta AS MATERIALIZED (
     -- include: rollups_in_by_id
 ),
@@ -94,11 +120,11 @@ GROUP BY path_id
 
 -- name: move_rollups
 -- Add the incoming journeys and subtract the replaced or deleted ones, per day and
--- path, in the rollups and the totals (the incoming paths interned first). A path left
--- without conversions keeps no value, so float residue never leaves value on a path
--- that did not convert.
-WITH delta AS MATERIALIZED (
-    SELECT d.day, p.path_id,
+-- path, in the rollups and the totals (the incoming paths interned first; each
+-- distinct path's id looked up once). A path left without conversions keeps no value,
+-- so float residue never leaves value on a path that did not convert.
+WITH moved AS MATERIALIZED (
+    SELECT d.day, d.channels, d.stages,
         sum(d.sign * d.converted::int) AS conversions,
         sum(d.sign * (NOT d.converted)::int) AS nulls,
         sum(d.sign * d.value) AS value
@@ -107,10 +133,17 @@ WITH delta AS MATERIALIZED (
         UNION ALL
         SELECT -1, day, channels, stages, converted, value FROM journeys_old
     ) AS d
-    JOIN paths p
-        ON p.workspace_id = %(workspace_id)s AND p.channels = d.channels
-       AND p.stages = d.stages
-    GROUP BY d.day, p.path_id
+    GROUP BY d.day, d.channels, d.stages
+),
+ids AS MATERIALIZED (
+    SELECT r.channels, r.stages,
+        -- include: path_id_lookup
+        AS path_id
+    FROM (SELECT DISTINCT channels, stages FROM moved) r
+),
+delta AS MATERIALIZED (
+    SELECT m.day, i.path_id, m.conversions, m.nulls, m.value
+    FROM moved m JOIN ids i ON i.channels = m.channels AND i.stages = m.stages
 ),
 days AS (
     INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
@@ -131,11 +164,10 @@ ANALYZE journeys_old
 -- name: drop_empty_rollups
 -- Only paths that lost journeys can have emptied, in the rollups and the totals.
 WITH lost AS MATERIALIZED (
-    SELECT DISTINCT o.day, p.path_id
-    FROM journeys_old o
-    JOIN paths p
-        ON p.workspace_id = %(workspace_id)s AND p.channels = o.channels
-       AND p.stages = o.stages
+    SELECT r.day,
+        -- include: path_id_lookup
+        AS path_id
+    FROM (SELECT DISTINCT day, channels, stages FROM journeys_old) r
 ),
 days AS (
     DELETE FROM path_rollups r
