@@ -26,6 +26,7 @@ from psycopg import errors as pg_errors
 from . import copytext as ct
 from .dictionaries import Coder, list_channels, list_stages, lock_workspace
 from .errors import NotFoundError
+from .rollups import add_totals, copy_first_rollups, totals_lines
 from .sqlfiles import query
 
 
@@ -101,7 +102,7 @@ class JourneyWrite:
         """Stage journeys already formatted as COPY lines starting with :attr:`prefix`,
         with their rollup totals ("day\tchannels\tstages" -> [conversions, nulls,
         value])."""
-        _add_totals(self._deltas, rollups)
+        add_totals(self._deltas, rollups)
         self._stage(text, journey_ids)
 
     def _stage(self, text: str, journey_ids: list[str]) -> None:
@@ -170,6 +171,8 @@ class _Merger:
         params = {"workspace_id": workspace_id}
         row = conn.execute(query("workspace_has_rollups"), params).fetchone()
         self.had_rollups = bool(row and row[0])
+        row = conn.execute(query("workspace_has_paths"), params).fetchone()
+        self.had_paths = bool(row and row[0])
         self.thread = threading.Thread(target=self._run, name="journey-merge", daemon=True)
         _handoffs.enter()
         self.thread.start()
@@ -197,9 +200,11 @@ class _Merger:
             return
         if not (self.direct and not self.had_rollups):
             self._flush_totals()
-            return
-        # A first load: plain inserts, in key order.
-        self._flush_totals("insert_rollups_in")
+        elif self.had_paths:  # its first journeys, but client paths stored before
+            self._flush_totals("insert_rollups_in")
+        else:
+            copy_first_rollups(self.conn, self.workspace_id, self.totals)
+            self.totals = {}
 
     def _flush_totals(self, add: str | None = None) -> None:
         """Add the totals so far to the rollups (through the staging table
@@ -210,7 +215,7 @@ class _Merger:
             add = (
                 "add_many_rollups_in" if len(self.totals) > self.JOINED_TOTALS else "add_rollups_in"
             )
-        text = "".join(_totals_lines(self.totals))
+        text = "".join(totals_lines(self.totals))
         self.totals = {}
         self.had_rollups = True
         params = {"workspace_id": self.workspace_id}
@@ -259,7 +264,7 @@ class _Merger:
         except pg_errors.UniqueViolation:
             self.direct = False
             return None
-        _add_totals(self.totals, chunk.rollups)
+        add_totals(self.totals, chunk.rollups)
         if len(self.totals) >= self.HELD_TOTALS:
             self._flush_totals()  # bounds the memory of a very large first load
         return WriteCounts(len(chunk.journey_ids), 0, 0)
@@ -318,24 +323,6 @@ def _prepare(conn: psycopg.Connection) -> None:
         conn.execute(query(name))
     for name in ("clear_journeys_in", "clear_journeys_old"):
         conn.execute(query(name))
-
-
-def _add_totals(totals: dict[str, list[Any]], more: dict[str, list[Any]]) -> None:
-    """Add rollup totals ("day\tchannels\tstages" -> [conversions, nulls, value])."""
-    for key, (c, n, v) in more.items():
-        total = totals.get(key)
-        if total is None:
-            totals[key] = [c, n, v]
-        else:
-            total[0] += c
-            total[1] += n
-            total[2] += v
-
-
-def _totals_lines(totals: dict[str, list[Any]], prefix: str = "") -> list[str]:
-    """Rollup totals as COPY lines: ``prefix``, day, channels, stages, conversions,
-    nulls, value (none on a path without conversions)."""
-    return [f"{prefix}{k}\t{c}\t{n}\t{v if c else 0.0!r}\n" for k, (c, n, v) in totals.items()]
 
 
 def _lines(rows: Sequence[JourneyRow], prefix: str, deltas: dict[str, list[Any]]) -> str:

@@ -21,9 +21,11 @@ COPY paths_in (n, day, channels, stages, conversions, nulls, value) FROM STDIN
 
 -- name: intern_paths_in
 INSERT INTO paths (workspace_id, channels, stages)
-SELECT DISTINCT %(workspace_id)s::bigint, channels, stages FROM paths_in
-ORDER BY 2, 3
-ON CONFLICT (workspace_id, channels, stages) DO NOTHING
+SELECT %(workspace_id)s, r.channels, r.stages
+FROM (SELECT DISTINCT channels, stages FROM paths_in) r
+WHERE NOT EXISTS (
+    -- include: path_by_codes
+)
 
 -- name: count_path_changes
 -- Each incoming path's stored totals found by one probe of its path id (however many
@@ -38,8 +40,9 @@ SELECT
             (i.conversions, i.nulls, i.value)) AS unchanged
 FROM (
     SELECT r.day,
-        -- include: path_id_lookup
-        AS path_id, r.conversions, r.nulls, r.value
+        (
+            -- include: path_by_codes
+        ) AS path_id, r.conversions, r.nulls, r.value
     FROM paths_in r
 ) i
 LEFT JOIN LATERAL (
@@ -53,8 +56,9 @@ INSERT INTO aggregated_paths AS a (workspace_id, day, path_id, conversions, null
 SELECT %(workspace_id)s, i.day, i.path_id, i.conversions, i.nulls, i.value
 FROM (
     SELECT r.day,
-        -- include: path_id_lookup
-        AS path_id, r.conversions, r.nulls, r.value
+        (
+            -- include: path_by_codes
+        ) AS path_id, r.conversions, r.nulls, r.value
     FROM paths_in r
 ) i
 ON CONFLICT ON CONSTRAINT aggregated_paths_key DO UPDATE SET

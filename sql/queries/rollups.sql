@@ -23,19 +23,47 @@ COPY rollups_in (day, channels, stages, conversions, nulls, value) FROM STDIN
 -- name: workspace_has_rollups
 SELECT EXISTS (SELECT 1 FROM path_rollups WHERE workspace_id = %(workspace_id)s)
 
+-- name: workspace_has_paths
+SELECT EXISTS (SELECT 1 FROM paths WHERE workspace_id = %(workspace_id)s)
+
+-- name: reserve_path_ids
+-- A block of path ids for a workspace's first paths.
+SELECT array_send(array_agg(nextval('path_ids'))) FROM generate_series(1, %(n)s::int)
+
+-- name: copy_paths
+COPY paths (workspace_id, path_id, channels, stages) FROM STDIN
+
+-- name: copy_path_rollups
+COPY path_rollups (workspace_id, day, path_id, conversions, nulls, value) FROM STDIN
+
+-- name: sum_first_path_totals
+-- The all-day totals of a workspace's first rollups, summed from them.
+INSERT INTO path_totals (workspace_id, path_id, conversions, nulls, value)
+SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls),
+    CASE WHEN sum(conversions) = 0 THEN 0 ELSE sum(value) END
+FROM path_rollups
+WHERE workspace_id = %(workspace_id)s
+GROUP BY path_id
+ORDER BY path_id
+
 -- name: intern_rollups_in
 -- Give the paths of a write's rollups their ids; known paths keep theirs (a path and
--- its id never change). In path order, so the ids of a first load follow it.
+-- its id never change). The write holds its workspace's write lock, so no other write
+-- adds the same path meanwhile.
 INSERT INTO paths (workspace_id, channels, stages)
-SELECT DISTINCT %(workspace_id)s::bigint, channels, stages FROM rollups_in
-ORDER BY 2, 3
-ON CONFLICT (workspace_id, channels, stages) DO NOTHING
+SELECT %(workspace_id)s, r.channels, r.stages
+FROM (SELECT DISTINCT channels, stages FROM rollups_in) r
+WHERE NOT EXISTS (
+    -- include: path_by_codes
+)
 
 -- name: intern_journeys_in
 INSERT INTO paths (workspace_id, channels, stages)
-SELECT DISTINCT %(workspace_id)s::bigint, channels, stages FROM journeys_in
-ORDER BY 2, 3
-ON CONFLICT (workspace_id, channels, stages) DO NOTHING
+SELECT %(workspace_id)s, r.channels, r.stages
+FROM (SELECT DISTINCT channels, stages FROM journeys_in) r
+WHERE NOT EXISTS (
+    -- include: path_by_codes
+)
 
 -- fragment: rollups_in_by_id
 -- The write's rollups (day, path id, totals), its paths interned first, joined with
@@ -43,13 +71,18 @@ ON CONFLICT (workspace_id, channels, stages) DO NOTHING
 SELECT r.day, p.path_id, r.conversions, r.nulls, r.value
 FROM rollups_in r
 JOIN paths p
-    ON p.workspace_id = %(workspace_id)s AND p.channels = r.channels AND p.stages = r.stages
+    ON p.workspace_id = %(workspace_id)s
+   AND (hash_array_extended(p.channels, 0) # hash_array_extended(p.stages, 1)) = (hash_array_extended(r.channels, 0) # hash_array_extended(r.stages, 1))
+   AND p.channels = r.channels AND p.stages = r.stages
 
--- fragment: path_id_lookup
--- A path's id by its codes (`r` holds them): one probe of the paths' unique key, so a
--- small write costs what it writes, however many paths the workspace has.
-(SELECT p.path_id FROM paths p
- WHERE p.workspace_id = %(workspace_id)s AND p.channels = r.channels AND p.stages = r.stages)
+-- fragment: path_by_codes
+-- The stored path with the codes `r` holds: one probe of the index on the hash of
+-- the codes, so a small write costs what it writes, however many paths the
+-- workspace has.
+SELECT p.path_id FROM paths p
+WHERE p.workspace_id = %(workspace_id)s
+  AND (hash_array_extended(p.channels, 0) # hash_array_extended(p.stages, 1)) = (hash_array_extended(r.channels, 0) # hash_array_extended(r.stages, 1))
+  AND p.channels = r.channels AND p.stages = r.stages
 
 -- name: insert_rollups_in
 -- A workspace's first rollups (it has none yet): plain inserts, in key order.
@@ -87,8 +120,9 @@ ON CONFLICT (workspace_id, path_id) DO UPDATE SET
 -- to the per-day rollups and the all-day totals; ids looked up path by path.
 WITH delta AS MATERIALIZED (
     SELECT r.day,
-        -- include: path_id_lookup
-        AS path_id, r.conversions, r.nulls, r.value
+        (
+            -- include: path_by_codes
+        ) AS path_id, r.conversions, r.nulls, r.value
     FROM rollups_in r
 ),
 days AS (
@@ -137,8 +171,9 @@ WITH moved AS MATERIALIZED (
 ),
 ids AS MATERIALIZED (
     SELECT r.channels, r.stages,
-        -- include: path_id_lookup
-        AS path_id
+        (
+            -- include: path_by_codes
+        ) AS path_id
     FROM (SELECT DISTINCT channels, stages FROM moved) r
 ),
 delta AS MATERIALIZED (
@@ -165,8 +200,9 @@ ANALYZE journeys_old
 -- Only paths that lost journeys can have emptied, in the rollups and the totals.
 WITH lost AS MATERIALIZED (
     SELECT r.day,
-        -- include: path_id_lookup
-        AS path_id
+        (
+            -- include: path_by_codes
+        ) AS path_id
     FROM (SELECT DISTINCT day, channels, stages FROM journeys_old) r
 ),
 days AS (
