@@ -33,18 +33,12 @@ SELECT array_send(array_agg(nextval('path_ids'))) FROM generate_series(1, %(n)s:
 -- name: copy_paths
 COPY paths (workspace_id, path_id, channels, stages) FROM STDIN
 
--- name: copy_path_rollups
-COPY path_rollups (workspace_id, day, path_id, conversions, nulls, value) FROM STDIN
+-- name: copy_path_rollups_binary
+COPY path_rollups (workspace_id, day, path_id, conversions, nulls, value)
+FROM STDIN (FORMAT binary)
 
--- name: sum_first_path_totals
--- The all-day totals of a workspace's first rollups, summed from them.
-INSERT INTO path_totals (workspace_id, path_id, conversions, nulls, value)
-SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls),
-    CASE WHEN sum(conversions) = 0 THEN 0 ELSE sum(value) END
-FROM path_rollups
-WHERE workspace_id = %(workspace_id)s
-GROUP BY path_id
-ORDER BY path_id
+-- name: copy_path_totals_binary
+COPY path_totals (workspace_id, path_id, conversions, nulls, value) FROM STDIN (FORMAT binary)
 
 -- name: intern_rollups_in
 -- Give the paths of a write's rollups their ids; known paths keep theirs (a path and
@@ -101,14 +95,23 @@ FROM delta
 GROUP BY path_id
 ORDER BY path_id
 
--- fragment: add_to_rollups
-ON CONFLICT (workspace_id, day, path_id) DO UPDATE SET
-    conversions = t.conversions + excluded.conversions,
-    nulls = t.nulls + excluded.nulls,
-    value = CASE WHEN t.conversions + excluded.conversions = 0 THEN 0
-                 ELSE t.value + excluded.value END
-
--- fragment: add_to_totals
+-- fragment: add_delta
+-- The rows of `delta` (day, path id, totals) added to the per-day rollups and to the
+-- all-day totals. A path left without conversions keeps no value, so float residue
+-- never leaves value on a path that did not convert.
+days AS (
+    INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
+    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
+    ON CONFLICT (workspace_id, day, path_id) DO UPDATE SET
+        conversions = t.conversions + excluded.conversions,
+        nulls = t.nulls + excluded.nulls,
+        value = CASE WHEN t.conversions + excluded.conversions = 0 THEN 0
+                     ELSE t.value + excluded.value END
+)
+INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
+SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
+FROM delta
+GROUP BY path_id
 ON CONFLICT (workspace_id, path_id) DO UPDATE SET
     conversions = t.conversions + excluded.conversions,
     nulls = t.nulls + excluded.nulls,
@@ -125,32 +128,14 @@ WITH delta AS MATERIALIZED (
         ) AS path_id, r.conversions, r.nulls, r.value
     FROM rollups_in r
 ),
-days AS (
-    INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
-    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
-    -- include: add_to_rollups
-)
-INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
-SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
-FROM delta
-GROUP BY path_id
--- include: add_to_totals
+-- include: add_delta
 
 -- name: add_many_rollups_in
 -- The same for many rows, ids joined.
 WITH delta AS MATERIALIZED (
     -- include: rollups_in_by_id
 ),
-days AS (
-    INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
-    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
-    -- include: add_to_rollups
-)
-INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
-SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
-FROM delta
-GROUP BY path_id
--- include: add_to_totals
+-- include: add_delta
 
 -- name: move_rollups
 -- Add the incoming journeys and subtract the replaced or deleted ones, per day and
@@ -180,16 +165,7 @@ delta AS MATERIALIZED (
     SELECT m.day, i.path_id, m.conversions, m.nulls, m.value
     FROM moved m JOIN ids i ON i.channels = m.channels AND i.stages = m.stages
 ),
-days AS (
-    INSERT INTO path_rollups AS t (workspace_id, day, path_id, conversions, nulls, value)
-    SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
-    -- include: add_to_rollups
-)
-INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
-SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
-FROM delta
-GROUP BY path_id
--- include: add_to_totals
+-- include: add_delta
 
 -- name: analyze_journeys_old
 -- Temporary tables get no statistics otherwise; with them, the rollup queries below
