@@ -21,9 +21,11 @@ CREATE TABLE paths (
 -- A path is found by its codes through a hash of them: an index over the arrays
 -- themselves costs about twice as much to fill. A path is stored once because every
 -- write that adds paths holds its workspace's write lock (lock_workspace_writes) and
--- adds only the paths it does not find.
+-- adds only the paths it does not find. The hash leads, so that a lookup cannot take
+-- the primary key instead (which it did where the planner had no statistics for a new
+-- workspace yet, scanning all its paths once per path looked up).
 CREATE INDEX paths_codes_idx
-    ON paths (workspace_id, (hash_array_extended(channels, 0) # hash_array_extended(stages, 1)));
+    ON paths ((hash_array_extended(channels, 0) # hash_array_extended(stages, 1)), workspace_id);
 
 INSERT INTO paths (workspace_id, channels, stages)
 SELECT workspace_id, channels, stages FROM path_rollups
@@ -74,8 +76,9 @@ ALTER TABLE aggregated_paths
     ADD CONSTRAINT aggregated_paths_key UNIQUE NULLS NOT DISTINCT (workspace_id, day, path_id),
     DROP COLUMN channels,
     DROP COLUMN stages;
--- A write of client paths finds each one's stored rows by path id, whatever its date.
-CREATE INDEX aggregated_paths_path_idx ON aggregated_paths (workspace_id, path_id);
+-- A write of client paths finds each one's stored rows by path id (ids are unique
+-- across workspaces), whatever its date; the id leads for the same reason as above.
+CREATE INDEX aggregated_paths_path_idx ON aggregated_paths (path_id, workspace_id);
 
 -- A deleted workspace takes its paths and totals with it, as its journeys and rollups.
 CREATE OR REPLACE FUNCTION delete_workspace_journeys() RETURNS trigger LANGUAGE plpgsql AS $$

@@ -47,7 +47,7 @@ FROM (
 ) i
 LEFT JOIN LATERAL (
     SELECT s.conversions, s.nulls, s.value FROM aggregated_paths s
-    WHERE s.workspace_id = %(workspace_id)s AND s.path_id = i.path_id
+    WHERE s.path_id = i.path_id AND s.workspace_id + 0 = %(workspace_id)s  -- by path id
       AND s.day IS NOT DISTINCT FROM i.day
 ) a ON true
 

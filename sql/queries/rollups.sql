@@ -65,16 +65,18 @@ WHERE NOT EXISTS (
 SELECT r.day, p.path_id, r.conversions, r.nulls, r.value
 FROM rollups_in r
 JOIN paths p
-    ON p.workspace_id = %(workspace_id)s
+    ON p.workspace_id + 0 = %(workspace_id)s  -- see path_by_codes
    AND (hash_array_extended(p.channels, 0) # hash_array_extended(p.stages, 1)) = (hash_array_extended(r.channels, 0) # hash_array_extended(r.stages, 1))
    AND p.channels = r.channels AND p.stages = r.stages
 
 -- fragment: path_by_codes
 -- The stored path with the codes `r` holds: one probe of the index on the hash of
 -- the codes, so a small write costs what it writes, however many paths the
--- workspace has.
+-- workspace has. The workspace is compared as `workspace_id + 0` so that no index
+-- on it competes with the hash's (with no statistics for a new workspace yet, the
+-- planner took the primary key and scanned the workspace's paths per lookup).
 SELECT p.path_id FROM paths p
-WHERE p.workspace_id = %(workspace_id)s
+WHERE p.workspace_id + 0 = %(workspace_id)s
   AND (hash_array_extended(p.channels, 0) # hash_array_extended(p.stages, 1)) = (hash_array_extended(r.channels, 0) # hash_array_extended(r.stages, 1))
   AND p.channels = r.channels AND p.stages = r.stages
 
