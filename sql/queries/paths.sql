@@ -23,9 +23,9 @@ COPY paths_in (n, day, channels, stages, conversions, nulls, value) FROM STDIN
 INSERT INTO paths (workspace_id, channels, stages)
 SELECT %(workspace_id)s, r.channels, r.stages
 FROM (SELECT DISTINCT channels, stages FROM paths_in) r
-WHERE NOT EXISTS (
+WHERE (
     -- include: path_by_codes
-)
+) IS NULL  -- a subquery per path, not an anti join over every stored path
 
 -- name: count_path_changes
 -- Each incoming path's stored totals found by one probe of its path id (however many

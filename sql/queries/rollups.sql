@@ -47,17 +47,17 @@ COPY path_totals (workspace_id, path_id, conversions, nulls, value) FROM STDIN (
 INSERT INTO paths (workspace_id, channels, stages)
 SELECT %(workspace_id)s, r.channels, r.stages
 FROM (SELECT DISTINCT channels, stages FROM rollups_in) r
-WHERE NOT EXISTS (
+WHERE (
     -- include: path_by_codes
-)
+) IS NULL  -- a subquery per path, not an anti join over every stored path
 
 -- name: intern_journeys_in
 INSERT INTO paths (workspace_id, channels, stages)
 SELECT %(workspace_id)s, r.channels, r.stages
 FROM (SELECT DISTINCT channels, stages FROM journeys_in) r
-WHERE NOT EXISTS (
+WHERE (
     -- include: path_by_codes
-)
+) IS NULL  -- a subquery per path, not an anti join over every stored path
 
 -- fragment: rollups_in_by_id
 -- The write's rollups (day, path id, totals), its paths interned first, joined with

@@ -209,3 +209,43 @@ def store_query(name: str) -> str:
     from api.store.sqlfiles import query
 
     return query(name)
+
+
+STAGING = {
+    "intern_paths_in": ["create_paths_in"],
+    "count_path_changes": ["create_paths_in"],
+    "upsert_aggregated_paths": ["create_paths_in"],
+    "intern_rollups_in": ["create_rollups_in"],
+    "add_rollups_in": ["create_rollups_in"],
+    "intern_journeys_in": ["create_journeys_in", "create_journeys_old"],
+    "move_rollups": ["create_journeys_in", "create_journeys_old"],
+    "drop_empty_rollups": ["create_journeys_in", "create_journeys_old"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(STAGING))
+def test_path_lookups_take_the_hash_index_with_no_statistics(
+    conn: psycopg.Connection, workspace: store.Workspace, name: str
+) -> None:
+    """A workspace the planner has no statistics for yet (a new one, between analyses)
+    must not be scanned once per path looked up, nor every stored path once per write:
+    every lookup of a small write probes the hash index."""
+    ws = workspace.workspace_id
+    conn.execute(
+        "INSERT INTO paths (workspace_id, channels, stages)"
+        " SELECT 999, ARRAY[g::smallint], '{0}' FROM generate_series(1, 5000) g"
+    )
+    conn.execute("ANALYZE paths")
+    conn.execute(
+        "INSERT INTO paths (workspace_id, channels, stages)"
+        " SELECT %s, ARRAY[g::smallint, 1::smallint], '{0,0}' FROM generate_series(1, 3000) g",
+        (ws,),
+    )
+    for staging in STAGING[name]:
+        conn.execute(store_query(staging))
+    plan = "\n".join(
+        line for (line,) in conn.execute(f"EXPLAIN {store_query(name)}", {"workspace_id": ws})
+    )
+    assert "paths_codes_idx" in plan
+    assert "paths_pkey" not in plan
+    assert "Seq Scan on paths " not in plan
