@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask
+from flask import Flask, Response, request
 
 from . import store
 from .config import Settings
@@ -22,6 +22,17 @@ from .http import (
     reports,
 )
 from .http import settings as settings_views
+
+
+def _security_headers(response: Response) -> Response:
+    """On every response: no content sniffing, no framing; nothing an API key or a
+    signed link opened is kept in shared caches (pages and assets that are the same
+    for everyone set their own caching)."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    if "Cache-Control" not in response.headers and request.path.startswith("/v1/"):
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -55,5 +66,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(meta.bp)
     auth.register(app)
     errors.register(app)
+    app.after_request(_security_headers)
     logging.getLogger("api").setLevel(settings.log_level.upper())
     return app

@@ -1,6 +1,11 @@
 """The one writer of tables: rows of flat values in a fixed column order, as RFC 4180
 CSV (header row, CRLF line ends, quoting only where needed) or as NDJSON, whole or in
 chunks for streaming. The HTTP layer only picks the format and wraps the text.
+
+CSV cells are opened by spreadsheets, which run a cell starting with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return as a formula. Text cells (names and ids that
+clients sent) starting so get a leading ``'``, as OWASP's guidance on CSV injection
+recommends; numbers are written as they are.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 CSV_TYPE = "text/csv"
 NDJSON_TYPE = "application/x-ndjson"
 CHUNK_ROWS = 2000
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 Rows = Iterable[Mapping[str, Any]]
 
@@ -66,6 +72,8 @@ def csv_value(value: Any) -> str:
         return value.isoformat()
     if isinstance(value, float):
         return "" if math.isnan(value) else repr(value)
+    if isinstance(value, str):
+        return "'" + value if value.startswith(FORMULA_STARTS) else value
     return str(value)
 
 
