@@ -25,6 +25,7 @@ from .errors import StoreError
 from .sqlfiles import query
 
 Ints = NDArray[np.int64]
+Codes = NDArray[np.int16]  # channel and stage codes are smallints: a quarter of int64
 
 
 @dataclass(frozen=True)
@@ -33,13 +34,13 @@ class PathCodes:
 
     ids: Ints
     offsets: Ints  # path k's touches are [offsets[k], offsets[k + 1])
-    channels: Ints
-    stages: Ints
+    channels: Codes
+    stages: Codes
 
     @classmethod
     def empty(cls) -> PathCodes:
-        none = np.zeros(0, dtype=np.int64)
-        return cls(none, np.zeros(1, dtype=np.int64), none, none)
+        none = np.zeros(0, dtype=np.int16)
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), none, none)
 
     @property
     def max_id(self) -> int:
@@ -56,7 +57,7 @@ class PathCodes:
         held[held] = self.ids[at[held]] == ids[held]
         return ids[~held]
 
-    def add(self, ids: Ints, lengths: Ints, channels: Ints, stages: Ints) -> PathCodes:
+    def add(self, ids: Ints, lengths: Ints, channels: Codes, stages: Codes) -> PathCodes:
         """These codes and more (``ids`` ascending and new)."""
         if not len(ids):
             return self
@@ -71,7 +72,7 @@ class PathCodes:
             all_channels, all_stages = all_channels[index], all_stages[index]
         return PathCodes(all_ids, _offsets(all_lengths), all_channels, all_stages)
 
-    def gather(self, ids: Ints) -> tuple[Ints, Ints, Ints]:
+    def gather(self, ids: Ints) -> tuple[Codes, Codes, Ints]:
         """Channel codes, stage codes and offsets of the paths ``ids`` (all held), in
         that order."""
         index, offsets = _touch_index(self.offsets, np.searchsorted(self.ids, ids))
@@ -145,7 +146,8 @@ def path_codes(conn: psycopg.Connection, workspace_id: int, ids: Ints) -> PathCo
     found = conn.execute(query("load_path_codes"), params).fetchone()
     assert found is not None
     new_ids = ints(found[0], ">i8")
-    codes = codes.add(new_ids, ints(found[1], ">i4"), ints(found[2], ">i2"), ints(found[3], ">i2"))
+    channels, stages = (ints(blob, ">i2").astype(np.int16) for blob in found[2:4])
+    codes = codes.add(new_ids, ints(found[1], ">i4"), channels, stages)
     if len(codes.missing(ids)):
         raise StoreError("a path's codes are missing from the path dictionary")
     _cache.put(key, codes)

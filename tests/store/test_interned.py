@@ -24,7 +24,7 @@ def codes_of(*paths: tuple[int, list[int]]) -> tuple[Any, ...]:
     stage code is the channel code times ten."""
     ids = np.array([p for p, _ in paths], dtype=np.int64)
     lengths = np.array([len(c) for _, c in paths], dtype=np.int64)
-    channels = np.array([c for _, cs in paths for c in cs], dtype=np.int64)
+    channels = np.array([c for _, cs in paths for c in cs], dtype=np.int16)
     return ids, lengths, channels, channels * 10
 
 
