@@ -52,10 +52,7 @@ class PathCodes:
 
     def missing(self, ids: Ints) -> Ints:
         """Those of ``ids`` not held."""
-        at = np.searchsorted(self.ids, ids)
-        held = at < len(self.ids)
-        held[held] = self.ids[at[held]] == ids[held]
-        return ids[~held]
+        return _missing(self.ids, ids)
 
     def add(self, ids: Ints, lengths: Ints, channels: Codes, stages: Codes) -> PathCodes:
         """These codes and more (``ids`` ascending and new)."""
@@ -77,6 +74,14 @@ class PathCodes:
         that order."""
         index, offsets = _touch_index(self.offsets, np.searchsorted(self.ids, ids))
         return self.channels[index], self.stages[index], offsets
+
+
+def _missing(held: Ints, ids: Ints) -> Ints:
+    """Those of ``ids`` not in ``held`` (ascending)."""
+    at = np.searchsorted(held, ids)
+    found = at < len(held)
+    found[found] = held[at[found]] == ids[found]
+    return ids[~found]
 
 
 def _offsets(lengths: Ints) -> Ints:
@@ -170,23 +175,138 @@ def load_totals(
     date_to: date | None = None,
 ) -> dict[str, Any]:
     """Per-path totals over a date range (path ids ascending): ``path_ids``,
-    ``conversions``, ``nulls``, ``value``. All data with no client-aggregated paths
-    reads the all-day totals as they are; anything else groups by path id."""
+    ``conversions``, ``nulls``, ``value``, paths with no journey left out. All data
+    comes from the all-day totals this process holds, brought up to date by reading
+    only the rows changed since (:func:`all_day_totals`); a date range groups the
+    per-day rollups by path id."""
+    if date_from is None and date_to is None:
+        return all_day_totals(conn, workspace_id).selected()
     params = {"workspace_id": workspace_id, "date_from": date_from, "date_to": date_to}
     conn.execute(query("raise_work_mem"))
-    name = "load_path_sums"
-    if date_from is None and date_to is None:
-        row = conn.execute(query("has_aggregated_paths"), params).fetchone()
-        if row is not None and not row[0]:
-            name = "load_path_totals"
-    found = conn.execute(query(name), params).fetchone()
+    found = conn.execute(query("load_path_sums"), params).fetchone()
     assert found is not None
+    return _columns(found)
+
+
+def _columns(found: Any) -> dict[str, Any]:
     return {
         "path_ids": ints(found[0], ">i8"),
         "conversions": floats(found[1]),
         "nulls": floats(found[2]),
         "value": floats(found[3]),
     }
+
+
+@dataclass(frozen=True)
+class AllDayTotals:
+    """A workspace's all-day totals per path at data version ``version``, holding every
+    row up to change number ``mark``: journeys' and client paths' apart (rows:
+    conversions, nulls, value), path ids ascending."""
+
+    version: int
+    mark: int
+    path_ids: Ints
+    journeys: NDArray[np.float64]
+    clients: NDArray[np.float64]
+
+    @classmethod
+    def empty(cls) -> AllDayTotals:
+        none = np.zeros((3, 0))
+        return cls(0, 0, np.zeros(0, dtype=np.int64), none, none)
+
+    def updated(
+        self, version: int, mark: int, journeys: dict[str, Any], clients: dict[str, Any]
+    ) -> AllDayTotals:
+        """These totals with the rows read since (absolute totals of changed paths)."""
+        ids = self.path_ids
+        new_ids = np.concatenate([journeys["path_ids"], clients["path_ids"]])
+        if len(_missing(ids, new_ids)):
+            ids = np.union1d(ids, new_ids)
+        tables = []
+        for held, changed in ((self.journeys, journeys), (self.clients, clients)):
+            table = held
+            if len(ids) != len(self.path_ids):
+                table = np.zeros((3, len(ids)))
+                table[:, np.searchsorted(ids, self.path_ids)] = held
+            elif len(changed["path_ids"]):
+                table = held.copy()
+            at = np.searchsorted(ids, changed["path_ids"])
+            for row, key in enumerate(("conversions", "nulls", "value")):
+                table[row, at] = changed[key]
+            tables.append(table)
+        return AllDayTotals(version, max(self.mark, mark), ids, tables[0], tables[1])
+
+    def selected(self) -> dict[str, Any]:
+        """Totals of the paths with journeys, as :func:`load_totals` returns them."""
+        conversions, nulls, value = self.journeys + self.clients
+        keep = conversions + nulls > 0
+        return {
+            "path_ids": self.path_ids[keep],
+            "conversions": conversions[keep],
+            "nulls": nulls[keep],
+            "value": np.where(conversions > 0, value, 0.0)[keep],
+        }
+
+
+class _AllDayCache:
+    """All-day totals per (database, workspace), the least recently read dropped first;
+    a newer version replaces an older one."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.items: OrderedDict[tuple[int, int], AllDayTotals] = OrderedDict()
+
+    def get(self, key: tuple[int, int]) -> AllDayTotals | None:
+        with self.lock:
+            return self.items.get(key)
+
+    def put(self, key: tuple[int, int], totals: AllDayTotals) -> None:
+        with self.lock:
+            held = self.items.get(key)
+            if held is None or held.version <= totals.version:
+                self.items[key] = totals
+            self.items.move_to_end(key)
+            while len(self.items) > _Cache.WORKSPACES:
+                self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+_all_day = _AllDayCache()
+
+
+def all_day_totals(conn: psycopg.Connection, workspace_id: int) -> AllDayTotals:
+    """The workspace's all-day totals as the connection's snapshot sees them.
+
+    Every write that changes totals changes the workspace's data version. Held totals
+    of this version are the answer, with no other read; older ones are brought up to
+    date with the rows changed after their mark; the first read of a workspace (or a
+    read by a snapshot older than the totals held) reads every row."""
+    key = (database_oid(conn), workspace_id)
+    params: dict[str, Any] = {"workspace_id": workspace_id}
+    row = conn.execute(query("data_version"), params).fetchone()
+    version = int(row[0]) if row is not None else 0
+    held = _all_day.get(key)
+    if held is not None and held.version == version:
+        return held
+    if held is None or held.version > version:
+        held = AllDayTotals.empty()
+    params["after"] = held.mark
+    if not held.mark:
+        conn.execute(query("raise_work_mem"))
+    names = ["load_changed_path_totals"]
+    names.append("load_changed_client_totals" if held.mark else "load_client_totals")
+    parts, marks = [], []
+    for name in names:
+        found = conn.execute(query(name), params).fetchone()
+        assert found is not None
+        parts.append(_columns(found))
+        marks.append(int(found[4] or 0))
+    totals = held.updated(version, max(marks), parts[0], parts[1])
+    _all_day.put(key, totals)
+    return totals
 
 
 _HEADER = 20  # ndim, has-null flag, element type, length, lower bound (int32 each)

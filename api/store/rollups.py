@@ -69,12 +69,14 @@ def copy_first_rollups(conn: psycopg.Connection, workspace_id: int, totals: Tota
     ]  # fmt: skip
     _copy_binary(conn, "copy_path_rollups_binary", rows, len(keys))
     n_paths = len(paths)
+    change = conn.execute(query("next_totals_change")).fetchone()
+    assert change is not None
     path_conversions = np.bincount(position, conversions, n_paths).astype(np.int64)
     path_value = np.bincount(position, value, n_paths)
     columns = [
         (workspace_id, "i8"), (ids, "i8"), (path_conversions, "i8"),
         (np.bincount(position, nulls, n_paths).astype(np.int64), "i8"),
-        (np.where(path_conversions > 0, path_value, 0.0), "f8"),
+        (np.where(path_conversions > 0, path_value, 0.0), "f8"), (int(change[0]), "i8"),
     ]  # fmt: skip
     _copy_binary(conn, "copy_path_totals_binary", columns, n_paths)
 

@@ -30,6 +30,7 @@ CROSS JOIN LATERAL unnest(p.stages) AS s(code)
 WHERE p.workspace_id = %(workspace_id)s AND p.stages && %(codes)s::smallint[]
   AND s.code = ANY(%(codes)s::smallint[])
   AND (EXISTS (SELECT 1 FROM path_totals t
-               WHERE t.workspace_id = p.workspace_id AND t.path_id = p.path_id)
+               WHERE t.workspace_id = p.workspace_id AND t.path_id = p.path_id
+                 AND t.conversions + t.nulls > 0)
        OR EXISTS (SELECT 1 FROM aggregated_paths a
                   WHERE a.workspace_id = p.workspace_id AND a.path_id = p.path_id))

@@ -52,8 +52,10 @@ LEFT JOIN LATERAL (
 ) a ON true
 
 -- name: upsert_aggregated_paths
-INSERT INTO aggregated_paths AS a (workspace_id, day, path_id, conversions, nulls, value)
-SELECT %(workspace_id)s, i.day, i.path_id, i.conversions, i.nulls, i.value
+INSERT INTO aggregated_paths AS a (workspace_id, day, path_id, conversions, nulls, value,
+    changed)
+SELECT %(workspace_id)s, i.day, i.path_id, i.conversions, i.nulls, i.value,
+    (SELECT nextval('totals_changes'))  -- one number per write (migration 0027)
 FROM (
     SELECT r.day,
         (
@@ -62,15 +64,13 @@ FROM (
     FROM paths_in r
 ) i
 ON CONFLICT ON CONSTRAINT aggregated_paths_key DO UPDATE SET
-    conversions = excluded.conversions, nulls = excluded.nulls, value = excluded.value
+    conversions = excluded.conversions, nulls = excluded.nulls, value = excluded.value,
+    changed = excluded.changed
 
 -- name: raise_work_mem
 -- Grouping and ordering hundreds of thousands of paths spills to disk at the default
 -- 4 MB; for this transaction only.
 SET LOCAL work_mem = '256MB'
-
--- name: has_aggregated_paths
-SELECT EXISTS (SELECT 1 FROM aggregated_paths WHERE workspace_id = %(workspace_id)s)
 
 -- fragment: path_total_arrays
 -- Per-path totals as binary arrays (array_send) that numpy reads directly, in path id
@@ -81,41 +81,68 @@ SELECT
     array_send(coalesce(array_agg(nulls ORDER BY path_id), '{}')) AS nulls,
     array_send(coalesce(array_agg(value ORDER BY path_id), '{}')) AS value
 
--- name: load_path_totals
--- Every path's journey totals over all days: one row per path, no grouping.
+-- name: load_changed_path_totals
+-- The journeys' all-day totals of the paths changed after change number %(after)s
+-- (0: every path), zero rows included (they tell a holder that a path emptied), with
+-- the highest change number read (migration 0027).
 -- include: path_total_arrays
+    , max(changed) AS mark
 FROM (
-    SELECT path_id, conversions::float8 AS conversions, nulls::float8 AS nulls, value
+    SELECT path_id, conversions::float8 AS conversions, nulls::float8 AS nulls, value,
+        changed
     FROM path_totals
+    WHERE workspace_id = %(workspace_id)s AND changed > %(after)s
+) t
+
+-- name: load_client_totals
+-- Every client-aggregated path's totals over all its rows (dated or not), with the
+-- highest change number read.
+-- include: path_total_arrays
+    , max(changed) AS mark
+FROM (
+    SELECT path_id, sum(conversions) AS conversions, sum(nulls) AS nulls,
+        sum(value) AS value, max(changed) AS changed
+    FROM aggregated_paths
     WHERE workspace_id = %(workspace_id)s
+    GROUP BY path_id
+) t
+
+-- name: load_changed_client_totals
+-- The same for the client paths with a row changed after change number %(after)s.
+-- include: path_total_arrays
+    , max(changed) AS mark
+FROM (
+    SELECT a.path_id, sum(a.conversions) AS conversions, sum(a.nulls) AS nulls,
+        sum(a.value) AS value, max(a.changed) AS changed
+    FROM (
+        SELECT DISTINCT path_id FROM aggregated_paths
+        WHERE workspace_id = %(workspace_id)s AND changed > %(after)s
+    ) c
+    JOIN aggregated_paths a
+        ON a.workspace_id + 0 = %(workspace_id)s AND a.path_id = c.path_id  -- by path id
+    GROUP BY a.path_id
 ) t
 
 -- name: load_path_sums
--- Per-path totals over a date range from the rollups, with client-aggregated paths
--- (those without a date count only when no range is given), grouped by path id.
+-- Per-path totals over a date range (all data reads the all-day totals instead): the
+-- per-day rollups and the client-aggregated paths dated in the range, grouped by path
+-- id.
 -- include: path_total_arrays
 FROM (
     SELECT path_id, sum(conversions)::float8 AS conversions, sum(nulls)::float8 AS nulls,
         CASE WHEN sum(conversions) = 0 THEN 0 ELSE sum(value) END AS value
     FROM (
         SELECT path_id, conversions::float8, nulls::float8, value
-        FROM path_totals
-        WHERE workspace_id = %(workspace_id)s
-          AND %(date_from)s::date IS NULL AND %(date_to)s::date IS NULL
-        UNION ALL
-        SELECT path_id, conversions::float8, nulls::float8, value
         FROM path_rollups
         WHERE workspace_id = %(workspace_id)s
-          AND NOT (%(date_from)s::date IS NULL AND %(date_to)s::date IS NULL)
           AND day BETWEEN coalesce(%(date_from)s::date, '-infinity')
                       AND coalesce(%(date_to)s::date, 'infinity')
         UNION ALL
         SELECT path_id, conversions, nulls, value
         FROM aggregated_paths
         WHERE workspace_id = %(workspace_id)s
-          AND (day BETWEEN coalesce(%(date_from)s::date, '-infinity')
-                       AND coalesce(%(date_to)s::date, 'infinity')
-               OR (day IS NULL AND %(date_from)s::date IS NULL AND %(date_to)s::date IS NULL))
+          AND day BETWEEN coalesce(%(date_from)s::date, '-infinity')
+                      AND coalesce(%(date_to)s::date, 'infinity')
     ) AS r
     GROUP BY path_id
     HAVING sum(conversions) + sum(nulls) > 0

@@ -26,6 +26,10 @@ SELECT EXISTS (SELECT 1 FROM path_rollups WHERE workspace_id = %(workspace_id)s)
 -- name: workspace_has_paths
 SELECT EXISTS (SELECT 1 FROM paths WHERE workspace_id = %(workspace_id)s)
 
+-- name: next_totals_change
+-- The number a write gives the totals rows it changes (see migration 0027).
+SELECT nextval('totals_changes')
+
 -- name: reserve_path_ids
 -- A block of path ids for a workspace's first paths.
 SELECT array_send(array_agg(nextval('path_ids'))) FROM generate_series(1, %(n)s::int)
@@ -38,7 +42,8 @@ COPY path_rollups (workspace_id, day, path_id, conversions, nulls, value)
 FROM STDIN (FORMAT binary)
 
 -- name: copy_path_totals_binary
-COPY path_totals (workspace_id, path_id, conversions, nulls, value) FROM STDIN (FORMAT binary)
+COPY path_totals (workspace_id, path_id, conversions, nulls, value, changed)
+FROM STDIN (FORMAT binary)
 
 -- name: intern_rollups_in
 -- Give the paths of a write's rollups their ids; known paths keep theirs (a path and
@@ -90,9 +95,10 @@ days AS (
     SELECT %(workspace_id)s, day, path_id, conversions, nulls, value FROM delta
     ORDER BY day, path_id
 )
-INSERT INTO path_totals (workspace_id, path_id, conversions, nulls, value)
+INSERT INTO path_totals (workspace_id, path_id, conversions, nulls, value, changed)
 SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls),
-    CASE WHEN sum(conversions) = 0 THEN 0 ELSE sum(value) END
+    CASE WHEN sum(conversions) = 0 THEN 0 ELSE sum(value) END,
+    (SELECT nextval('totals_changes'))  -- one number per write
 FROM delta
 GROUP BY path_id
 ORDER BY path_id
@@ -110,15 +116,17 @@ days AS (
         value = CASE WHEN t.conversions + excluded.conversions = 0 THEN 0
                      ELSE t.value + excluded.value END
 )
-INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value)
-SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value)
+INSERT INTO path_totals AS t (workspace_id, path_id, conversions, nulls, value, changed)
+SELECT %(workspace_id)s, path_id, sum(conversions), sum(nulls), sum(value),
+    (SELECT nextval('totals_changes'))  -- one number per write
 FROM delta
 GROUP BY path_id
 ON CONFLICT (workspace_id, path_id) DO UPDATE SET
     conversions = t.conversions + excluded.conversions,
     nulls = t.nulls + excluded.nulls,
     value = CASE WHEN t.conversions + excluded.conversions = 0 THEN 0
-                 ELSE t.value + excluded.value END
+                 ELSE t.value + excluded.value END,
+    changed = excluded.changed
 
 -- name: add_rollups_in
 -- The rollups of journeys that copy_journeys stored (one row per day and path), added
@@ -175,24 +183,20 @@ delta AS MATERIALIZED (
 ANALYZE journeys_old
 
 -- name: drop_empty_rollups
--- Only paths that lost journeys can have emptied, in the rollups and the totals.
+-- Only paths that lost journeys can have emptied. Emptied per-day rollups go; an
+-- emptied all-day total stays at zero, so that processes holding the totals see it
+-- change (migration 0027).
 WITH lost AS MATERIALIZED (
     SELECT r.day,
         (
             -- include: path_by_codes
         ) AS path_id
     FROM (SELECT DISTINCT day, channels, stages FROM journeys_old) r
-),
-days AS (
-    DELETE FROM path_rollups r
-    USING lost l
-    WHERE r.workspace_id = %(workspace_id)s AND r.day = l.day AND r.path_id = l.path_id
-      AND r.conversions = 0 AND r.nulls = 0
 )
-DELETE FROM path_totals t
-USING (SELECT DISTINCT path_id FROM lost) l
-WHERE t.workspace_id = %(workspace_id)s AND t.path_id = l.path_id
-  AND t.conversions = 0 AND t.nulls = 0
+DELETE FROM path_rollups r
+USING lost l
+WHERE r.workspace_id = %(workspace_id)s AND r.day = l.day AND r.path_id = l.path_id
+  AND r.conversions = 0 AND r.nulls = 0
 
 -- name: fresh_rollups
 -- A fresh aggregation of raw journeys, for checking the maintained rollups.
@@ -226,4 +230,5 @@ SELECT p.channels, p.stages, t.conversions, t.nulls, t.value
 FROM path_totals t
 JOIN paths p ON p.workspace_id = t.workspace_id AND p.path_id = t.path_id
 WHERE t.workspace_id = %(workspace_id)s
+  AND t.conversions + t.nulls > 0  -- zero rows mark emptied paths (migration 0027)
 ORDER BY p.channels, p.stages

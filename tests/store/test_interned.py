@@ -112,6 +112,72 @@ def test_codes_are_read_once_then_only_for_new_paths(
     assert len(code_queries) == 2
 
 
+@pytest.fixture
+def totals_reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
+    """(query name, rows returned) of each all-day totals read, on a process cache
+    emptied first."""
+    interned._all_day.clear()
+    made: list[tuple[str, int]] = []
+    real = interned.query
+
+    def spy(name: str) -> str:
+        if "totals" in name:
+            made.append((name, -1))
+        return real(name)
+
+    real_columns = interned._columns
+
+    def columns(found: Any) -> dict[str, Any]:
+        out = real_columns(found)
+        made[-1] = (made[-1][0], len(out["path_ids"]))
+        return out
+
+    monkeypatch.setattr(interned, "query", spy)
+    monkeypatch.setattr(interned, "_columns", columns)
+    yield made
+    interned._all_day.clear()
+
+
+def test_all_day_totals_read_only_the_paths_changed_since(
+    client: FlaskClient,
+    auth: dict[str, str],
+    conn: psycopg.Connection,
+    workspace: store.Workspace,
+    totals_reads: list[tuple[str, int]],
+) -> None:
+    ws = workspace.workspace_id
+    post(client, auth, simple("a", "email"), simple("b", "search"), simple("c", "social"))
+    assert paths_of(store.load_paths(conn, ws)) == {
+        ("email",): (1.0, 0.0, 10.0),
+        ("search",): (1.0, 0.0, 10.0),
+        ("social",): (1.0, 0.0, 10.0),
+    }
+    assert totals_reads == [("load_changed_path_totals", 3), ("load_client_totals", 0)]
+    conn.rollback()
+    totals_reads.clear()
+    store.load_paths(conn, ws)
+    assert totals_reads == []  # same data version: nothing read
+    conn.rollback()
+    post(client, auth, simple("a", "search"))  # email empties, search gains
+    assert paths_of(store.load_paths(conn, ws)) == {
+        ("search",): (2.0, 0.0, 20.0),
+        ("social",): (1.0, 0.0, 10.0),
+    }
+    assert totals_reads == [("load_changed_path_totals", 2), ("load_changed_client_totals", 0)]
+    conn.rollback()
+    totals_reads.clear()
+    response = client.post(
+        "/v1/paths", json={"paths": [{"path": ["social"], "conversions": 2, "nulls": 1}]},
+        headers=auth,
+    )  # fmt: skip
+    assert response.status_code == 200, response.get_json()
+    assert paths_of(store.load_paths(conn, ws))[("social",)] == (3.0, 1.0, 10.0)
+    assert totals_reads == [("load_changed_path_totals", 0), ("load_changed_client_totals", 1)]
+    conn.rollback()
+    interned._all_day.clear()  # a fresh process reads the same
+    assert paths_of(store.load_paths(conn, ws))[("social",)] == (3.0, 1.0, 10.0)
+
+
 def test_an_id_committed_after_a_later_one_is_read(
     client: FlaskClient,
     auth: dict[str, str],
@@ -137,9 +203,12 @@ def test_an_id_committed_after_a_later_one_is_read(
         post(client, auth, simple("b", "search"))  # a later id, committed first
         assert set(paths_of(store.load_paths(conn, ws))) == {("email",), ("search",)}
         conn.rollback()
-        late.execute(
-            "INSERT INTO path_totals VALUES (%s, %s, 1, 0, 5.0)", (ws, early_id)
-        )  # as a journey write would, in the same transaction
+        for table, day in (("path_rollups", "'2024-03-01', "), ("path_totals", "")):
+            late.execute(
+                f"INSERT INTO {table} (workspace_id, {day and 'day, '}path_id, conversions,"
+                f" nulls, value) VALUES (%s, {day}%s, 1, 0, 5.0)",
+                (ws, early_id),
+            )  # as a journey write would, in the same transaction
         late.commit()
     assert paths_of(store.load_paths(conn, ws))[("email", "email")] == (1.0, 0.0, 5.0)
     assert len(code_queries) == 2
