@@ -1,4 +1,5 @@
-"""The ``pathcredit`` command: serve, migrate, workspace, key, bi-role, import, demo, spec.
+"""The ``pathcredit`` command: serve, worker, migrate, workspace, key, bi-role, import,
+demo, spec.
 
 This is the process entry point of the server, its workers and every command, so the
 one BLAS pin of the project lives here.
@@ -16,6 +17,8 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import logging  # noqa: E402
 import secrets  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -77,8 +80,43 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Serving on http://{settings.host}:{settings.port} (Ctrl-C stops)", flush=True)
     from .server import serve
 
-    serve(settings)
+    workers = [_start_worker(url) for _ in range(args.job_workers)]
+    try:
+        serve(settings)
+    finally:
+        _stop_workers(workers)
     return 0
+
+
+def _start_worker(url: str) -> subprocess.Popen[bytes]:
+    """A ``pathcredit worker`` process beside the server. In a session of its own, so a
+    Ctrl-C reaches it once, from us; it also stops if we vanish without telling it."""
+    argv = [sys.executable, "-m", "api.cli", "worker", "--parent", str(os.getpid())]
+    env = {**os.environ, "DATABASE_URL": url}
+    return subprocess.Popen(argv, env=env, start_new_session=True)
+
+
+def _stop_workers(workers: list[subprocess.Popen[bytes]]) -> None:
+    from .worker import HARD_STOP_SECONDS
+
+    for proc in workers:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in workers:
+        try:
+            proc.wait(timeout=HARD_STOP_SECONDS + 1)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from .worker import run
+
+    if args.concurrency < 1:
+        print("error: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    return run(resolve_url(settings), concurrency=args.concurrency, parent=args.parent)
 
 
 def _ensure_workspace(db: store.Database, name: str) -> str | None:
@@ -208,7 +246,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default 8000)")
     serve.add_argument("--workers", type=int, help="gunicorn worker processes (default 2)")
+    serve.add_argument(
+        "--job-workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="`pathcredit worker` processes to start beside the server and stop with it "
+        "(default 1; 0 when workers run elsewhere)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    worker = verbs.add_parser(
+        "worker",
+        help="run background jobs (attribution runs) from the queue",
+        description="Takes jobs from the queue in the database (DATABASE_URL, or the "
+        "embedded server) until SIGINT or SIGTERM. Start any number, on any machine.",
+    )
+    worker.add_argument(
+        "--concurrency", type=int, default=1, metavar="N", help="jobs run at a time (default 1)"
+    )
+    worker.add_argument("--parent", type=int, help=argparse.SUPPRESS)
+    worker.set_defaults(func=cmd_worker)
 
     verbs.add_parser("migrate", help="apply pending database migrations").set_defaults(
         func=cmd_migrate

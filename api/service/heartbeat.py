@@ -1,11 +1,14 @@
-"""Liveness of attribution runs: a heartbeat per process and a sweep of dead runs.
+"""Liveness of synchronous attribution runs: a heartbeat per server process and a sweep
+of dead runs.
 
-Runs execute in threads of the server process that created them (see
-:mod:`api.service.runs`). While a process holds a run, queued or running, one daemon
-thread of that process touches the run's ``heartbeat_at`` every
-:data:`HEARTBEAT_SECONDS`. A process that dies stops touching its runs; readers of
-runs call :func:`sweep` first, which marks failed every unfinished run of the
-workspace whose heartbeat is older than :data:`STALE_SECONDS`.
+A synchronous run executes in a thread of the server process whose request started it
+(see :mod:`api.service.runs`). While a process holds such a run, one daemon thread of
+that process touches the run's ``heartbeat_at`` every :data:`HEARTBEAT_SECONDS`. A
+process that dies stops touching its runs; readers of runs call :func:`sweep` first,
+which marks failed every unfinished synchronous run of the workspace whose heartbeat
+is older than :data:`STALE_SECONDS`. Background runs are jobs of the queue, whose
+workers have heartbeats of their own (:mod:`api.service.jobs`); the sweep leaves them
+alone.
 """
 
 from __future__ import annotations
@@ -72,9 +75,10 @@ heartbeat = Heartbeat()
 
 
 def sweep(conn: Any, workspace_id: int) -> list[str]:
-    """Mark failed the workspace's runs whose process died; their ids."""
+    """Mark failed the workspace's synchronous runs whose process died; their ids."""
     problem = Unavailable(
-        f"The server process running this run stopped (no sign of it for {STALE_SECONDS:g} s); "
-        "the run did not finish. Start it again."
+        f"The server process running this run stopped reporting for {STALE_SECONDS:g} s "
+        "(it stopped, or lost its connection to the database) before the run finished. "
+        "Start it again."
     )
     return runs.fail_stale_runs(conn, workspace_id, STALE_SECONDS, problem_for(problem).body())

@@ -4,9 +4,10 @@
 option and confidence setting with the engine before anything runs. :func:`execute`
 reads the selection in one snapshot, runs each model (recording progress after each),
 and stores the table and totals, or the problem that stopped it. Synchronous runs
-execute in a worker thread the request waits on for at most the configured time
-limit; asynchronous runs execute in a background thread of the same process, one at
-a time per process, each with its own pooled connection.
+execute in a thread of the server process that the request waits on for at most the
+configured time limit (held by the process's heartbeat, :mod:`.heartbeat`).
+Asynchronous runs are jobs of the queue (:mod:`.jobs`), executed by worker processes
+through :func:`execute_job`, which decides what a failed try records.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import hashlib
 import json
 import logging
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from attribution import AttributionError, Credit, InvalidParameter, PathSet, get_model
+from attribution import Credit, InvalidParameter, PathSet, get_model
 from attribution.bootstrap import CONSTRAINTS as BOOTSTRAP_CONSTRAINTS
 from attribution.bootstrap import bootstrap
 from attribution.models import Model
@@ -29,7 +31,8 @@ from attribution.models import Model
 from .. import store
 from ..problems import problem_for
 from ..store import runs
-from .errors import FieldError, InvalidInput, ServiceError, Unavailable
+from . import jobs
+from .errors import FieldError, InvalidInput, Unavailable
 from .heartbeat import heartbeat
 from .selection import Selection, load_selection, selection_from, selection_warnings
 
@@ -64,7 +67,8 @@ runs its model again, so past this a run on a large workspace cannot fit the tim
 limit; refusing at once (422) beats a 503 a minute later. The default (200 replicates)
 fits with ten models. Background runs have no budget."""
 
-_async_slots = threading.BoundedSemaphore(1)
+Stop = Callable[[], "str | None"]
+"""Asked before each model: the reason to stop there, or None to go on."""
 
 
 @dataclass(frozen=True)
@@ -174,11 +178,16 @@ def check_confidence(given: Mapping[str, Any], pointers: Pointers = Pointers()) 
 
 # ---------------------------------------------------------------------- running
 class RunCancelled(Exception):
-    """The run passed its time limit; it stops before its next model."""
+    """The run was told to stop (its time limit, its worker stopping); it stops before
+    its next model."""
+
+
+class RetryLater(Exception):
+    """A try of a background run that may succeed later; the run is queued again."""
 
 
 def start(db: store.Database, workspace_id: int, plan: RunPlan, status: str = "queued") -> str:
-    """Record a new run, held by this process until :func:`execute` ends it."""
+    """Record a new synchronous run, held by this process until :func:`execute` ends it."""
     with db.transaction() as conn:
         run_id = runs.create_run(conn, workspace_id, plan.new_run(), status)
     heartbeat.hold(db, workspace_id, run_id)
@@ -218,9 +227,12 @@ def run_sync(
     cancel = threading.Event()
     outcome: dict[str, BaseException] = {}
 
+    def stop() -> str | None:
+        return "the run passed its time limit" if cancel.is_set() else None
+
     def target() -> None:
         try:
-            execute(db, workspace_id, run_id, plan, cancel)
+            execute(db, workspace_id, run_id, plan, stop)
         except BaseException as e:  # handed to the waiting request
             outcome["error"] = e
 
@@ -240,19 +252,10 @@ def run_sync(
 
 
 def run_async(db: store.Database, workspace_id: int, plan: RunPlan) -> str:
-    """Queue a run in a background thread of this process; returns its id at once."""
-    run_id = start(db, workspace_id, plan)
-
-    def target() -> None:
-        with _async_slots:
-            try:
-                execute(db, workspace_id, run_id, plan)
-            except (ServiceError, AttributionError):
-                pass  # recorded on the run
-            except Exception:
-                log.exception("asynchronous run %s failed", run_id)
-
-    threading.Thread(target=target, name=f"run-{run_id}", daemon=True).start()
+    """Record a run and queue its job, in one transaction; returns the run's id at once."""
+    with db.transaction() as conn:
+        run_id = runs.create_run(conn, workspace_id, plan.new_run(), "queued")
+        runs.set_job(conn, workspace_id, run_id, jobs.defer_run(conn, workspace_id, run_id))
     return run_id
 
 
@@ -261,29 +264,123 @@ def execute(
     workspace_id: int,
     run_id: str,
     plan: RunPlan,
-    cancel: threading.Event | None = None,
+    stop: Stop | None = None,
+    *,
+    retry: bool = False,
+    tries: int = 1,
+    patience: float = 0.0,
 ) -> None:
-    """Run ``plan`` as run ``run_id``: status, progress, table; failures are recorded."""
+    """Run ``plan`` as run ``run_id``: status, progress, table; failures are recorded.
+
+    With ``retry``, a lost database or a stop puts the run back in the queue and raises
+    :class:`RetryLater`; otherwise every failure is recorded on the run, with its true
+    reason, and raised. ``patience`` is how long to wait for a lost database before
+    recording anything (a background run's worker can wait; a request cannot).
+    """
     version: int | None = None
     try:
         with db.transaction() as conn:
             runs.mark_running(conn, workspace_id, run_id)
         version, paths, notes = _read(db, workspace_id, plan)
-        rows, warnings = _run_models(db, workspace_id, run_id, plan, paths, notes, cancel)
+        rows, warnings = _run_models(db, workspace_id, run_id, plan, paths, notes, stop)
         with db.transaction() as conn:
             runs.finish_run(
                 conn, workspace_id, run_id, version=version, totals=totals(paths),
                 warnings=warnings, rows=rows,
             )  # fmt: skip
     except BaseException as e:
+        if isinstance(e, store.UnavailableError) and patience > 0:
+            log.warning("run %s lost the database: %s", run_id, e)
+            wait_for_database(db, patience)
+        if retry and isinstance(e, (store.UnavailableError, RunCancelled)):
+            _record(db, lambda conn: runs.requeue(conn, workspace_id, run_id))
+            raise RetryLater(f"run {run_id}: {e}") from e
+        body = problem_for(failure(e, tries)).body()
+        _record(db, lambda conn: runs.fail_run(conn, workspace_id, run_id, body, version=version))
         error = as_service_error(e)
-        with db.transaction() as conn:
-            runs.fail_run(conn, workspace_id, run_id, problem_for(error).body(), version=version)
         if error is not e:
             raise error from None
         raise
     finally:
         heartbeat.release(run_id)
+
+
+def execute_job(
+    db: store.Database,
+    workspace_id: int,
+    run_id: str,
+    *,
+    tries: int,
+    final: bool,
+    stop: Stop | None = None,
+    patience: float = 0.0,
+) -> None:
+    """One try of a background run's job: execute the stored run unless it has ended.
+
+    Raises :class:`RetryLater` when a try that is not the ``final`` one may succeed
+    later; the engine's refusals and other errors fail the run at once.
+    """
+    try:
+        with db.transaction() as conn:
+            run = runs.get_run(conn, workspace_id, run_id)
+    except store.NotFoundError:
+        log.warning("run %s is gone (its workspace was deleted): nothing to do", run_id)
+        return
+    except store.UnavailableError as e:
+        if patience > 0:
+            wait_for_database(db, patience)
+        if not final:
+            raise RetryLater(f"run {run_id}: {e}") from e
+        body = problem_for(failure(e, tries)).body()
+        _record(db, lambda conn: runs.fail_run(conn, workspace_id, run_id, body))
+        raise
+    if run["status"] in ("succeeded", "failed"):
+        return  # an earlier try recorded the outcome before its job could
+    plan = plan_from_parameters(run["parameters"])
+    execute(db, workspace_id, run_id, plan, stop, retry=not final, tries=tries, patience=patience)
+
+
+def requeue(db: store.Database, workspace_id: int, run_id: str) -> None:
+    """Put a run whose job stalled back in the queued state."""
+    with db.transaction() as conn:
+        runs.requeue(conn, workspace_id, run_id)
+
+
+def fail_stalled(
+    db: store.Database, workspace_id: int, run_id: str, *, tries: int, silent_seconds: float
+) -> None:
+    """Fail a run whose job stalled on its last try, saying so."""
+    problem = Unavailable(
+        f"The run was tried {tries} times; the worker running the last try stopped "
+        f"reporting for {silent_seconds:g} s (its process ended, or it lost its "
+        "connection to the database) before the run finished. Start it again."
+    )
+    with db.transaction() as conn:
+        runs.fail_run(conn, workspace_id, run_id, problem_for(problem).body())
+
+
+def wait_for_database(db: store.Database, patience: float, interval: float = 1.0) -> bool:
+    """Wait up to ``patience`` seconds for the database to answer; whether it does."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            with db.transaction() as conn:
+                runs.data_version(conn, 0)
+            return True
+        except store.UnavailableError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+
+
+def _record(db: store.Database, write: Callable[[Any], None]) -> None:
+    """Write a run's outcome; when the database refuses, log it and let the caller's
+    error go on (a job that stalls this way is recovered by the queue)."""
+    try:
+        with db.transaction() as conn:
+            write(conn)
+    except store.UnavailableError:
+        log.exception("could not record the outcome of a run")
 
 
 def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, PathSet, list[str]]:
@@ -304,14 +401,14 @@ def _run_models(
     plan: RunPlan,
     paths: PathSet,
     notes: list[str],
-    cancel: threading.Event | None,
+    stop: Stop | None,
 ) -> tuple[list[dict[str, Any]], dict[str, list[str]]]:
     unique = paths.aggregate() if plan.need_times else paths
     rows: list[dict[str, Any]] = []
     warnings: dict[str, list[str]] = {}
     for done, model in enumerate(plan.models, start=1):
-        if cancel is not None and cancel.is_set():
-            raise RunCancelled(f"stopped before {model}: the run passed its time limit")
+        if stop is not None and (reason := stop()):
+            raise RunCancelled(f"stopped before {model}: {reason}")
         credit = credit_of(model, plan, paths if model in TIMED_MODELS else unique)
         rows.extend(credit.to_rows())
         warnings[model] = [*notes, *credit.warnings]
@@ -341,11 +438,22 @@ def totals(paths: PathSet) -> dict[str, Any]:
 
 
 def as_service_error(error: BaseException) -> BaseException:
-    """What a failed run records and raises: passing the time limit is the service
-    being unavailable; other errors stay as they are."""
+    """What a failed run raises: being stopped is the service being unavailable; other
+    errors stay as they are."""
     if isinstance(error, RunCancelled):
         return Unavailable(f"The run was stopped: {error}.")
     return error
+
+
+def failure(error: BaseException, tries: int = 1) -> BaseException:
+    """What a failed run records: :func:`as_service_error`, and a lost database said
+    as such (its address stays in the log)."""
+    if isinstance(error, store.UnavailableError):
+        times = f" (tried {tries} times)" if tries > 1 else ""
+        return Unavailable(
+            f"The database was unavailable while the run executed{times}; start it again."
+        )
+    return as_service_error(error)
 
 
 def plan_from_parameters(parameters: Mapping[str, Any]) -> RunPlan:

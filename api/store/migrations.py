@@ -1,8 +1,16 @@
-"""Forward-only migrations from ``sql/migrations/NNNN_verb_object.sql``.
+"""Forward-only migrations from ``sql/migrations/NNNN_verb_object.sql``, then the job
+queue's schema.
 
 Each file runs once, in its own transaction, under a session advisory lock, and is
 recorded with its SHA-256. A changed applied file, or an applied file that no longer
 exists, stops the runner: the database would no longer match the files.
+
+The job queue (procrastinate) ships its own schema and its own forward migrations. The
+same runner applies them after the files, as one more step named for the installed
+version (``procrastinate 3.10.0``): the whole schema on a new database, the library's
+migrations since the recorded version after an upgrade, nothing when it is current. A
+queue schema that exists without a record (applied by hand) is recorded, not applied
+again.
 """
 
 from __future__ import annotations
@@ -12,7 +20,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import procrastinate
 import psycopg
+from procrastinate.schema import SchemaManager
 
 from .errors import MigrationError
 from .sqlfiles import MIGRATIONS_DIR, SQL_DIR, query
@@ -20,6 +30,9 @@ from .sqlfiles import MIGRATIONS_DIR, SQL_DIR, query
 VIEWS_DIR = SQL_DIR / "views"
 
 FILE_NAME = re.compile(r"^\d{4}_[a-z]+(_[a-z0-9]+)+\.sql$")
+QUEUE = "procrastinate"
+"""Applied steps of the job queue's schema are recorded as ``procrastinate <version>``."""
+QUEUE_MIGRATION = re.compile(r"^(\d+)\.(\d+)\.(\d+)_\d+_[a-z0-9_]+\.sql$")
 MIN_SERVER_VERSION = 160000  # NULLS NOT DISTINCT, pg_input_is_valid
 
 
@@ -58,16 +71,43 @@ def applied(conn: psycopg.Connection) -> dict[str, str]:
 
 
 def pending(conn: psycopg.Connection, files: list[Migration] | None = None) -> list[Migration]:
-    """Migrations not yet applied; raises when applied ones differ from the files."""
+    """Migrations not yet applied, the queue's step last; raises when applied ones differ
+    from the files."""
     files = migration_files() if files is None else files
     done = applied(conn)
     by_name = {m.name: m for m in files}
     for name, checksum in done.items():
+        if name.startswith(f"{QUEUE} "):
+            continue
         if name not in by_name:
             raise MigrationError(f"applied migration {name} is missing from the files")
         if by_name[name].checksum != checksum:
             raise MigrationError(f"applied migration {name} has changed since it ran")
-    return [m for m in files if m.name not in done]
+    queue = queue_migration(conn, done)
+    return [m for m in files if m.name not in done] + ([queue] if queue else [])
+
+
+def queue_migration(conn: psycopg.Connection, done: dict[str, str]) -> Migration | None:
+    """The step that brings the job queue's schema to the installed version, if any."""
+    name = f"{QUEUE} {procrastinate.__version__}"
+    recorded = [_version(n.split(" ", 1)[1]) for n in done if n.startswith(f"{QUEUE} ")]
+    if recorded:
+        since = max(recorded)
+        steps = [
+            path.read_text(encoding="utf-8")
+            for path in sorted(Path(SchemaManager.get_migrations_path()).glob("*.sql"))
+            if (m := QUEUE_MIGRATION.match(path.name))
+            and since < _version(".".join(m.groups())) <= _version(procrastinate.__version__)
+        ]
+        return Migration(name, "\n".join(steps)) if steps else None
+    row = conn.execute(query("queue_schema_exists")).fetchone()
+    if row and row[0]:  # applied by hand: record it as current, run nothing
+        return Migration(name, "SELECT 1 -- the job queue's schema was already there\n")
+    return Migration(name, SchemaManager.get_schema())
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split(".")[:3])
 
 
 def migrate(conn: psycopg.Connection, files: list[Migration] | None = None) -> list[str]:

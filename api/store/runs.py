@@ -1,7 +1,8 @@
 """Attribution runs, their tables, the data version they read, and workspace settings.
 
-A run row moves queued -> running -> succeeded | failed; its table rows are written
-with COPY when it succeeds, in the same transaction as its status. Queries live in
+A run row moves queued -> running -> succeeded | failed (a background run's job that is
+retried moves it back to queued); its table rows are written with COPY when it
+succeeds, in the same transaction as its status. Queries live in
 ``sql/queries/`` (``runs.sql``, ``settings.sql``, ``selections.sql``). Functions take
 ``conn`` first and never commit.
 """
@@ -80,8 +81,19 @@ def create_run(conn: psycopg.Connection, workspace_id: int, run: NewRun, status:
     return str(row[0])
 
 
+def set_job(conn: psycopg.Connection, workspace_id: int, run_id: str, job_id: int) -> None:
+    """Record the queue's job that executes the run."""
+    conn.execute(query("set_run_job"), {**_key(workspace_id, run_id), "job_id": job_id})
+
+
 def mark_running(conn: psycopg.Connection, workspace_id: int, run_id: str) -> None:
+    """Start (or start over) an unfinished run, its progress back to zero."""
     conn.execute(query("mark_run_running"), _key(workspace_id, run_id))
+
+
+def requeue(conn: psycopg.Connection, workspace_id: int, run_id: str) -> None:
+    """Put an unfinished run back in the queued state: its job will be tried again."""
+    conn.execute(query("requeue_run"), _key(workspace_id, run_id))
 
 
 def set_progress(conn: psycopg.Connection, workspace_id: int, run_id: str, done: int) -> None:
@@ -133,7 +145,8 @@ def touch_runs(conn: psycopg.Connection, workspace_id: int, run_ids: Sequence[st
 def fail_stale_runs(
     conn: psycopg.Connection, workspace_id: int, stale_seconds: float, error: Mapping[str, Any]
 ) -> list[str]:
-    """Mark failed the unfinished runs untouched for ``stale_seconds``; their ids."""
+    """Mark failed the unfinished synchronous runs untouched for ``stale_seconds``; their
+    ids."""
     params = {"workspace_id": workspace_id, "stale_seconds": stale_seconds, "error": Jsonb(error)}
     return [str(r[0]) for r in conn.execute(query("fail_stale_runs"), params).fetchall()]
 

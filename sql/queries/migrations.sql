@@ -26,3 +26,7 @@ INSERT INTO schema_migrations (name, checksum) VALUES (%(name)s, %(checksum)s)
 
 -- name: server_version
 SELECT current_setting('server_version_num')::int AS version
+
+-- name: queue_schema_exists
+-- The job queue's tables, present without a record when its schema was applied by hand.
+SELECT to_regclass('procrastinate_jobs') IS NOT NULL AS present

@@ -1,5 +1,5 @@
--- Attribution runs: their status, table rows, heartbeats, the data version they read
--- and the cache of finished runs.
+-- Attribution runs: their status, table rows, jobs, heartbeats, the data version they
+-- read and the cache of finished runs.
 -- Every query is scoped to one workspace.
 
 -- name: begin_snapshot
@@ -18,9 +18,24 @@ VALUES (%(workspace_id)s, %(status)s, %(parameters)s, %(parameters_hash)s,
     %(date_from)s, %(date_to)s, %(filtered)s, %(models_total)s)
 RETURNING run_id
 
+-- name: set_run_job
+-- The queue's job that executes a background run (same transaction as both).
+UPDATE attribution_runs SET job_id = %(job_id)s
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
+
 -- name: mark_run_running
-UPDATE attribution_runs SET status = 'running', started_at = clock_timestamp()
-WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s AND status = 'queued'
+-- A retried job finds its run queued again, or still running when its last try could
+-- not say otherwise (the database was down): either way it starts over.
+UPDATE attribution_runs SET status = 'running', started_at = clock_timestamp(),
+    models_done = 0
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
+  AND status IN ('queued', 'running')
+
+-- name: requeue_run
+-- The run's job will be tried again.
+UPDATE attribution_runs SET status = 'queued', models_done = 0
+WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
+  AND status IN ('queued', 'running')
 
 -- name: set_run_progress
 UPDATE attribution_runs SET models_done = %(models_done)s
@@ -93,16 +108,18 @@ LEFT JOIN attribution_rows a ON a.workspace_id = %(workspace_id)s AND a.run_id =
 ORDER BY a.row_number
 
 -- name: touch_runs
--- Heartbeat of the runs a live process holds.
+-- Heartbeat of the synchronous runs a live server process holds.
 UPDATE attribution_runs SET heartbeat_at = clock_timestamp()
 WHERE workspace_id = %(workspace_id)s AND run_id = ANY(%(run_ids)s::uuid[])
   AND status IN ('queued', 'running')
 
 -- name: fail_stale_runs
--- Unfinished runs whose process stopped touching them (see 0021_add_run_heartbeats).
+-- Unfinished synchronous runs whose process stopped touching them (see
+-- 0021_add_run_heartbeats); runs held by a job are the queue's to recover.
 UPDATE attribution_runs SET status = 'failed', error = %(error)s,
     finished_at = clock_timestamp()
 WHERE workspace_id = %(workspace_id)s AND status IN ('queued', 'running')
+  AND job_id IS NULL
   AND coalesce(heartbeat_at, started_at, created_at)
       < clock_timestamp() - make_interval(secs => %(stale_seconds)s)
 RETURNING run_id

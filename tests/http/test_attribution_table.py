@@ -11,6 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from api import store
+from api.service import jobs
 from api.service.runs import SYNC_REPLICATE_BUDGET
 from attribution import ROW_COLUMNS
 from tests.helpers import assert_problem, pointers
@@ -79,6 +80,9 @@ def test_query_options_and_errors_point_into_the_query(client, auth, small) -> N
 
 
 def wait_for(client: FlaskClient, auth: dict[str, str], location: str) -> dict[str, Any]:
+    """The run at ``location`` once it has ended; a worker in this process runs the
+    queued jobs first (background runs are jobs)."""
+    jobs.work_until_empty(client.application.extensions["pathcredit.db"])
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         run = client.get(location, headers=auth).get_json()
