@@ -16,12 +16,15 @@ from .http import (
     dictionaries,
     errors,
     journeys,
+    logs,
     meta,
+    metrics,
     openapi,
     paths,
     reports,
 )
 from .http import settings as settings_views
+from .store import probes
 
 
 def _security_headers(response: Response) -> Response:
@@ -45,9 +48,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["pathcredit.settings"] = settings
-    app.extensions["pathcredit.db"] = store.Database(
+    db = app.extensions["pathcredit.db"] = store.Database(
         settings.database_url, max_size=settings.pool_size
     )
+    app.extensions["pathcredit.probe_db"] = probes.probe_database(settings.database_url)
     openapi.configure(app)
     api = openapi.Api(app)
     app.extensions["pathcredit.api"] = api
@@ -64,8 +68,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     api.register_blueprint(report.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(meta.bp)
+    metrics.register(app, api)
     auth.register(app)
     errors.register(app)
     app.after_request(_security_headers)
+    # Outermost: the request id, the one log line and the metrics of every request.
+    logs.register(app, on_done=lambda: metrics.sample_pool(db))
     logging.getLogger("api").setLevel(settings.log_level.upper())
     return app

@@ -15,6 +15,7 @@ from typing import Any
 
 MiB = 1024 * 1024
 SECRET_FILE = "secret_key"
+LOG_FORMATS = ("json", "text")
 
 
 def _env(name: str, help: str) -> dict[str, str]:
@@ -72,6 +73,20 @@ class Settings:
         ),
     )
     log_level: str = field(default="INFO", metadata=_env("PATHCREDIT_LOG_LEVEL", "logging level"))
+    log_format: str = field(
+        default="json",
+        metadata=_env(
+            "PATHCREDIT_LOG_FORMAT",
+            "`json` (one JSON object per line) or `text` (plain lines for a terminal)",
+        ),
+    )
+    metrics_token: str | None = field(
+        default=None,
+        metadata=_env(
+            "PATHCREDIT_METRICS_TOKEN",
+            "bearer token `GET /metrics` requires; unset turns /metrics off (404)",
+        ),
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
@@ -82,7 +97,13 @@ class Settings:
             if raw == "":
                 continue
             values[f.name] = _convert(f.name, raw, f.default)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.log_format not in LOG_FORMATS:
+            raise ValueError(
+                f"setting log_format must be one of {', '.join(LOG_FORMATS)}, "
+                f"got {settings.log_format!r}"
+            )
+        return settings
 
     @classmethod
     def variables(cls) -> dict[str, str]:

@@ -90,8 +90,25 @@ class UnsupportedMediaType(Problem):
     status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
 
 
+RETRY_AFTER_SECONDS = 5
+"""``Retry-After`` of a 503 that does not know better: long enough for a database
+restart or a failover to show, short enough for a client's retry loop."""
+
+
 class ServiceUnavailable(Problem):
+    """Every 503 says when to try again (``Retry-After``, in seconds)."""
+
     status, title, slug = 503, "Service unavailable", "service-unavailable"
+
+    def __init__(
+        self,
+        detail: str,
+        errors: Iterable[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+        retry_after: int = RETRY_AFTER_SECONDS,
+    ) -> None:
+        super().__init__(detail, errors, headers)
+        self.headers.setdefault("Retry-After", str(retry_after))
 
 
 BY_STATUS: dict[int, type[Problem]] = {

@@ -95,6 +95,7 @@ def app(settings: Settings) -> Iterator[Flask]:
     app.config["TESTING"] = True
     yield app
     app.extensions["pathcredit.db"].close()
+    app.extensions["pathcredit.probe_db"].close()
 
 
 @pytest.fixture

@@ -67,7 +67,9 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"applied {name}", file=sys.stderr)
     key = _ensure_workspace(store.Database(url, max_size=1), DEFAULT_WORKSPACE)
     if key:
-        print(f"Created workspace {DEFAULT_WORKSPACE!r}. Its API key (shown once):\n{key}")
+        from .server import show_new_key
+
+        show_new_key(DEFAULT_WORKSPACE, key, settings.data_dir)
     else:
         print(f"A new API key: pathcredit key create {DEFAULT_WORKSPACE}", file=sys.stderr)
     settings = replace(

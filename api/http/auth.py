@@ -13,6 +13,7 @@ PUBLIC_ENDPOINTS = frozenset(
     {
         "health.healthz",
         "health.readyz",
+        "metrics.metrics",
         "meta.openapi_json",
         "meta.openapi_yaml",
         "docs.page",

@@ -28,6 +28,7 @@ from ..problems import (
     problem_for,
 )
 from ..service.errors import ServiceError
+from .logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
 
@@ -144,5 +145,10 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.exception(
+            "unhandled error on %s %s",
+            request.method,
+            request.path,
+            extra={"request_id": request.environ.get(REQUEST_ID)},
+        )
         return problem_response(Problem("An unexpected error occurred; it has been logged."))

@@ -34,9 +34,12 @@ def test_unexpected_errors_hide_their_details(
 
 
 def test_database_down_is_503(app: Flask, client: FlaskClient) -> None:
-    from api import store
+    from api.store import probes
 
-    app.extensions["pathcredit.db"] = store.Database(
-        "postgresql://nobody@127.0.0.1:1/none", timeout=1
+    app.extensions["pathcredit.probe_db"].close()
+    app.extensions["pathcredit.probe_db"] = probes.probe_database(
+        "postgresql://nobody@127.0.0.1:1/none"
     )
-    assert_problem(client.get("/readyz"), 503)
+    response = client.get("/readyz")
+    assert_problem(response, 503)
+    assert int(response.headers["Retry-After"]) > 0
