@@ -6,11 +6,12 @@ recorded with its SHA-256. A changed applied file, or an applied file that no lo
 exists, stops the runner: the database would no longer match the files.
 
 The job queue (procrastinate) ships its own schema and its own forward migrations. The
-same runner applies them after the files, as one more step named for the installed
-version (``procrastinate 3.10.0``): the whole schema on a new database, the library's
-migrations since the recorded version after an upgrade, nothing when it is current. A
-queue schema that exists without a record (applied by hand) is recorded, not applied
-again.
+same runner applies them after the files, recorded under the library's versions: the
+whole schema on a new database (``procrastinate 3.10.0``), each of the library's
+migrations since the recorded version after an upgrade (``procrastinate 3.11.0
+03.11.00_01_….sql``), nothing when it is current. Their checksums are not compared: the
+library owns that text. A queue schema that exists without a record (applied by hand)
+is recorded, not applied again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ VIEWS_DIR = SQL_DIR / "views"
 
 FILE_NAME = re.compile(r"^\d{4}_[a-z]+(_[a-z0-9]+)+\.sql$")
 QUEUE = "procrastinate"
-"""Applied steps of the job queue's schema are recorded as ``procrastinate <version>``."""
+"""Applied steps of the job queue's schema are recorded as ``procrastinate <version> …``."""
 QUEUE_MIGRATION = re.compile(r"^(\d+)\.(\d+)\.(\d+)_\d+_[a-z0-9_]+\.sql$")
 MIN_SERVER_VERSION = 160000  # NULLS NOT DISTINCT, pg_input_is_valid
 
@@ -83,27 +84,29 @@ def pending(conn: psycopg.Connection, files: list[Migration] | None = None) -> l
             raise MigrationError(f"applied migration {name} is missing from the files")
         if by_name[name].checksum != checksum:
             raise MigrationError(f"applied migration {name} has changed since it ran")
-    queue = queue_migration(conn, done)
-    return [m for m in files if m.name not in done] + ([queue] if queue else [])
+    return [m for m in files if m.name not in done] + queue_migrations(conn, done)
 
 
-def queue_migration(conn: psycopg.Connection, done: dict[str, str]) -> Migration | None:
-    """The step that brings the job queue's schema to the installed version, if any."""
-    name = f"{QUEUE} {procrastinate.__version__}"
-    recorded = [_version(n.split(" ", 1)[1]) for n in done if n.startswith(f"{QUEUE} ")]
+def queue_migrations(conn: psycopg.Connection, done: dict[str, str]) -> list[Migration]:
+    """The steps that bring the job queue's schema to the installed version: its whole
+    schema on a new database, else each of the library's migrations since the recorded
+    version (one transaction each, as the library ships them)."""
+    installed = _version(procrastinate.__version__)
+    recorded = [_version(n.split(" ")[1]) for n in done if n.startswith(f"{QUEUE} ")]
     if recorded:
         since = max(recorded)
-        steps = [
-            path.read_text(encoding="utf-8")
-            for path in sorted(Path(SchemaManager.get_migrations_path()).glob("*.sql"))
-            if (m := QUEUE_MIGRATION.match(path.name))
-            and since < _version(".".join(m.groups())) <= _version(procrastinate.__version__)
-        ]
-        return Migration(name, "\n".join(steps)) if steps else None
+        steps = []
+        for path in sorted(Path(SchemaManager.get_migrations_path()).glob("*.sql")):
+            m = QUEUE_MIGRATION.match(path.name)
+            if m and since < (version := tuple(int(g) for g in m.groups())) <= installed:
+                name = f"{QUEUE} {'.'.join(map(str, version))} {path.name}"
+                steps.append(Migration(name, path.read_text(encoding="utf-8")))
+        return steps
+    name = f"{QUEUE} {procrastinate.__version__}"
     row = conn.execute(query("queue_schema_exists")).fetchone()
     if row and row[0]:  # applied by hand: record it as current, run nothing
-        return Migration(name, "SELECT 1 -- the job queue's schema was already there\n")
-    return Migration(name, SchemaManager.get_schema())
+        return [Migration(name, "SELECT 1 -- the job queue's schema was already there\n")]
+    return [Migration(name, SchemaManager.get_schema())]
 
 
 def _version(text: str) -> tuple[int, ...]:
