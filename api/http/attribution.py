@@ -103,8 +103,10 @@ class Runs(MethodView):
 
         Takes the same body as `POST /v1/attribution` and answers at once with the
         queued run and its `Location`; poll it for `status` (queued, running,
-        succeeded, failed) and `progress` (models done of total). Runs of one
-        server process execute one at a time, with no time limit.
+        succeeded, failed) and `progress` (models done of total). The run is a job
+        of the service's queue, executed by a worker process with no time limit;
+        one that loses its worker or the database is tried again (back to queued),
+        and a failed run says why in `error`.
         """
         plan = run_service.plan_run(body, _defaults())
         run_id = run_service.run_async(database(), workspace().workspace_id, plan)

@@ -41,7 +41,7 @@ def test_the_package_runs_as_the_command() -> None:
 
 
 def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["serve"], ["migrate"], ["workspace", "create"], ["key", "create"],
+    for argv in (["serve"], ["worker"], ["migrate"], ["workspace", "create"], ["key", "create"],
                  ["key", "revoke"], ["bi-role", "create"], ["bi-role", "drop"], ["import"],
                  ["demo"], ["spec"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_:

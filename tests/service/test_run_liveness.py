@@ -1,4 +1,5 @@
-"""Runs whose server process died are marked failed when runs are read."""
+"""Synchronous runs whose server process died are marked failed when runs are read;
+background runs, held by the queue's jobs, are left to the queue."""
 
 from __future__ import annotations
 
@@ -62,3 +63,15 @@ def test_the_heartbeat_touches_held_runs(
         database.close()
     assert run_heartbeat.sweep(conn, workspace.workspace_id) == []
     assert runs.get_run(conn, workspace.workspace_id, run_id)["status"] == "running"
+
+
+def test_a_background_run_is_the_queues_to_recover_not_the_sweeps(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, workspace: store.Workspace
+) -> None:
+    response = client.post("/v1/attribution/runs", json={"models": ["linear"]}, headers=auth)
+    run_id = response.get_json()["run_id"]
+    _stall(conn, run_id, run_heartbeat.STALE_SECONDS + 1)
+    assert run_heartbeat.sweep(conn, workspace.workspace_id) == []
+    assert client.get(f"/v1/attribution/runs/{run_id}", headers=auth).get_json()["status"] == (
+        "queued"
+    )
