@@ -1,0 +1,111 @@
+"""Lookups keep their index on a workspace the planner has no statistics for.
+
+After a bulk load (or a crash, which resets autovacuum's counters) the planner may
+know nothing of a workspace's journeys. Then an index that merely leads with
+``workspace_id`` looks as good as the primary key, and a lookup by journey id that
+took it scanned the whole workspace per journey: re-sending journeys became
+quadratic while holding the workspace's write lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from api import store
+from api.store.sqlfiles import query
+from tests.conftest import SESSION, with_database
+
+JOURNEYS = 20_000
+
+
+@pytest.fixture(scope="module")
+def unanalyzed(admin_url: str) -> Iterator[tuple[psycopg.Connection, int]]:
+    """A database whose journeys table was analyzed while it held another workspace's
+    journeys, then received 20,000 journeys of two customers in a new workspace."""
+    name = f"{SESSION}_planner"
+    store.ensure_database(admin_url, name)
+    url = with_database(admin_url, name)
+    try:
+        store.migrate_url(url)
+        with psycopg.connect(url) as conn:
+            conn.execute("ALTER TABLE journeys SET (autovacuum_enabled = off)")
+            old = store.create_workspace(conn, "old").workspace_id
+            insert_journeys(conn, old, customers=5_000)
+            conn.commit()
+            conn.execute("ANALYZE journeys")
+            ws = store.create_workspace(conn, "bulk").workspace_id
+            insert_journeys(conn, ws, customers=2)
+            conn.commit()
+            yield conn, ws
+    finally:
+        store.drop_database(admin_url, name)
+
+
+def insert_journeys(conn: psycopg.Connection, workspace_id: int, customers: int) -> None:
+    conn.execute(
+        "INSERT INTO journeys (workspace_id, journey_id, customer_id, channels,"
+        " stages, touched_at, converted, day)"
+        " SELECT %s, 'j' || n, 'c' || n %% %s, '{1}', '{0}', array[now()], false,"
+        " current_date FROM generate_series(1, %s) AS n",
+        (workspace_id, customers, JOURNEYS),
+    )
+
+
+def plan_of(conn: psycopg.Connection, name: str, params: dict[str, Any]) -> dict[str, Any]:
+    row = conn.execute(f"EXPLAIN (FORMAT JSON) {query(name)}", params).fetchone()
+    assert row is not None
+    return dict(row[0][0]["Plan"])
+
+
+def index_names(plan: dict[str, Any]) -> set[str]:
+    found = {plan["Index Name"]} if "Index Name" in plan else set()
+    for child in plan.get("Plans", []):
+        found |= index_names(child)
+    return found
+
+
+def test_the_planner_believes_the_new_workspace_is_small(
+    unanalyzed: tuple[psycopg.Connection, int],
+) -> None:
+    conn, ws = unanalyzed
+    row = conn.execute(
+        "EXPLAIN (FORMAT JSON) SELECT * FROM journeys WHERE workspace_id = %s", (ws,)
+    ).fetchone()
+    assert row is not None
+    assert row[0][0]["Plan"]["Plan Rows"] < JOURNEYS / 10
+    conn.rollback()
+
+
+def test_finding_re_sent_journeys_probes_the_primary_key(
+    unanalyzed: tuple[psycopg.Connection, int],
+) -> None:
+    conn, ws = unanalyzed
+    for name in ("create_journeys_in", "create_journeys_old"):
+        conn.execute(query(name))
+    conn.execute(
+        "INSERT INTO journeys_in SELECT * FROM journeys WHERE workspace_id = %s"
+        " AND journey_id IN ('j1', 'j2', 'j3')",
+        (ws,),
+    )
+    assert index_names(plan_of(conn, "snapshot_replaced_journeys", {"workspace_id": ws})) == {
+        "journeys_pkey"
+    }
+    conn.execute(query("snapshot_replaced_journeys"), {"workspace_id": ws})
+    row = conn.execute("SELECT count(*) FROM journeys_old").fetchone()
+    assert row == (3,)
+    conn.rollback()
+
+
+def test_erasing_a_customer_still_uses_the_customer_index(
+    unanalyzed: tuple[psycopg.Connection, int],
+) -> None:
+    conn, ws = unanalyzed
+    conn.execute(query("create_journeys_old"))
+    conn.execute("SET enable_seqscan = off")  # the index must be usable at all
+    plan = plan_of(conn, "delete_customer_journeys", {"workspace_id": ws, "customer_id": "c1"})
+    assert "journeys_customer_idx" in index_names(plan)
+    conn.rollback()
