@@ -153,6 +153,25 @@ def test_signed_link_cannot_be_changed_or_widened(client, auth, journeys):
     assert_problem(client.get("/report", query_string=widened), 422)
 
 
+def test_a_link_has_one_spelling(client, auth, journeys):
+    """Base64 decoding ignores stray characters and the last character's unused bits:
+    neither may give the same link another token."""
+    token = client.post("/v1/report-links", json={}, headers=auth).get_json()["token"]
+    assert client.get("/report", query_string={"token": token}).status_code == 200
+    payload, signature = token.split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(signature[-1])
+    twin = alphabet[last ^ 1]  # a 32-byte signature leaves the last character's low bits
+    spellings = [
+        f"{payload}.{signature[:-1]}{twin}",
+        f"{payload}.{signature[:5]}!{signature[5:]}",
+        f"{payload}.{signature}=",
+        f"{payload}.{signature} ",
+    ]
+    for spelling in spellings:
+        assert_problem(client.get("/report", query_string={"token": spelling}), 401)
+
+
 def test_expired_link(app: Flask, client, workspace):
     link = signing.Link(
         workspace.workspace_id, workspace.name, Selection(), ("linear",), int(time.time()) - 1
