@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint fmt spec migrate
+.PHONY: run worker test lint fmt spec migrate
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
+# The API and one job worker beside it; Ctrl-C stops both.
 run: $(STAMP)
 	$(BIN)/pathcredit serve
+
+# One more job worker (another terminal, or another machine with the same DATABASE_URL).
+worker: $(STAMP)
+	$(BIN)/pathcredit worker
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

@@ -36,6 +36,7 @@ from typing import Any
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
 from procrastinate import exceptions as queue_errors
+from procrastinate.job_context import AbortReason
 from procrastinate.jobs import Job, Status
 
 from .. import store
@@ -80,7 +81,10 @@ def attribution_run(context: JobContext, workspace_id: int, run_id: str) -> None
     tries = context.job.attempts + 1
 
     def stop() -> str | None:
-        return "the worker is stopping" if context.should_abort() else None
+        # Only a stopping worker stops a run; the run row, not the job, is what users
+        # cancel by (a job aborted by hand runs on to its outcome).
+        stopping = context.abort_reason() == AbortReason.SHUTDOWN
+        return "the worker is stopping" if stopping else None
 
     try:
         runs.execute_job(
@@ -93,7 +97,7 @@ def attribution_run(context: JobContext, workspace_id: int, run_id: str) -> None
             patience=DATABASE_WAIT_SECONDS,
         )
     except runs.RetryLater as e:
-        if context.should_abort():
+        if context.abort_reason() == AbortReason.SHUTDOWN:
             raise queue_errors.JobAborted(str(e)) from e
         raise Transient(str(e)) from e
 

@@ -6,6 +6,7 @@ process (``work_until_empty``) or as ``python -m api.cli worker`` subprocesses."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -158,6 +159,55 @@ def test_the_last_try_records_that_the_database_was_unavailable(
     assert job_of(conn, run_id)[:2] == ("failed", jobs.RETRIES + 1)  # type: ignore[index]
 
 
+class Stopping(store.Database):
+    """A real pool that asks the worker running it to stop once the run's first model
+    is done (its progress written), and gives the stop time to land."""
+
+    def __init__(self, url: str, run_id: str) -> None:
+        super().__init__(url, max_size=2)
+        self.run_id = run_id
+        self.stop: Any = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection]:
+        with super().transaction() as conn:
+            yield conn
+            progress = conn.execute(
+                "SELECT models_done FROM attribution_runs WHERE run_id = %s", (self.run_id,)
+            ).fetchone()
+        if self.stop is not None and progress == (1,):
+            self.stop()
+            self.stop = None
+            time.sleep(0.5)
+
+
+def test_a_stopping_worker_puts_its_run_back_in_the_queue_between_models(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, small: None
+) -> None:
+    sync = client.post("/v1/attribution", json=BODY, headers=auth).get_json()
+    run_id = start(client, auth)
+    stopping = Stopping(db_of(client).url, run_id)
+
+    async def work_until_stopped() -> None:
+        task = asyncio.create_task(jobs.work(stopping, wait=False, grace=0))
+        loop = asyncio.get_running_loop()
+        stopping.stop = lambda: loop.call_soon_threadsafe(task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(work_until_stopped())
+    finally:
+        stopping.close()
+    run = get(client, auth, run_id)
+    assert (run["status"], run["progress"]["done"]) == ("queued", 0)
+    assert job_of(conn, run_id)[:2] == ("todo", 1)  # type: ignore[index]
+    run_due_jobs(db_of(client), conn)
+    done = get(client, auth, run_id)
+    assert done["status"] == "succeeded"
+    assert done["table"] == sync["table"]
+
+
 @asynccontextmanager
 async def opened_queue(url: str) -> AsyncIterator[procrastinate.App]:
     connector = procrastinate.PsycopgConnector(conninfo=url)
@@ -308,6 +358,48 @@ def test_a_run_whose_worker_is_killed_is_finished_by_another(
         )
         assert done["status"] == "succeeded", done
         assert done["progress"] == {"done": 2, "total": 2}
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(timeout=15)
+        finally:
+            if second.poll() is None:
+                second.kill()
+            second.communicate()
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_mid_run_exits_promptly_and_the_run_is_finished_later(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection
+) -> None:
+    from api.cli.worker import HARD_STOP_SECONDS
+
+    for start_at in range(0, 3000, 1000):
+        ingest(client, auth, slow_journeys(3000)[start_at : start_at + 1000])
+    # four models of a second or more each: the stop comes inside the run
+    body = {"models": ["shapley", "markov", "shapley_simple", "linear"],
+            "markov": {"order": 2}, "confidence": {"replicates": 1000}}  # fmt: skip
+    run_id = start(client, auth, body)
+    url = db_of(client).url
+    first = spawn_worker(url)
+    try:
+        until(lambda: get(client, auth, run_id)["status"] == "running", 60, "the run to start")
+        asked = time.monotonic()
+        first.send_signal(signal.SIGTERM)
+        code = first.wait(timeout=HARD_STOP_SECONDS + 5)
+        assert time.monotonic() - asked < HARD_STOP_SECONDS + 2
+    finally:
+        if first.poll() is None:
+            first.kill()
+        _, err = first.communicate()
+    # stopped between models (back in the queue), finished within the grace, or cut
+    # off inside a model (left to the recovery)
+    status = get(client, auth, run_id)["status"]
+    assert (code, status) in ((0, "queued"), (0, "succeeded"), (130, "running")), err
+    silence_workers(conn)
+    second = spawn_worker(url)
+    try:
+        until(lambda: get(client, auth, run_id)["status"] == "succeeded", 120, "the run")
     finally:
         second.send_signal(signal.SIGTERM)
         try:
