@@ -349,14 +349,20 @@ def requeue(db: store.Database, workspace_id: int, run_id: str) -> None:
 def fail_stalled(
     db: store.Database, workspace_id: int, run_id: str, *, tries: int, silent_seconds: float
 ) -> None:
-    """Fail a run whose job stalled on its last try, saying so."""
+    """Fail a run whose job stalled on its last try, saying so (unless that try recorded
+    the run's outcome before its worker went)."""
     problem = Unavailable(
         f"The run was tried {tries} times; the worker running the last try stopped "
         f"reporting for {silent_seconds:g} s (its process ended, or it lost its "
         "connection to the database) before the run finished. Start it again."
     )
     with db.transaction() as conn:
-        runs.fail_run(conn, workspace_id, run_id, problem_for(problem).body())
+        try:
+            status = runs.get_run(conn, workspace_id, run_id)["status"]
+        except store.NotFoundError:
+            return  # its workspace was deleted
+        if status in ("queued", "running"):
+            runs.fail_run(conn, workspace_id, run_id, problem_for(problem).body())
 
 
 def wait_for_database(db: store.Database, patience: float, interval: float = 1.0) -> bool:

@@ -408,3 +408,23 @@ def test_a_worker_stopped_mid_run_exits_promptly_and_the_run_is_finished_later(
             if second.poll() is None:
                 second.kill()
             second.communicate()
+
+
+def test_a_stalled_last_try_that_recorded_its_outcome_keeps_its_reason(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, small: None
+) -> None:
+    run_id = start(client, auth)
+    conn.execute("UPDATE procrastinate_jobs SET attempts = %s", (jobs.RETRIES,))
+    conn.commit()
+    db = db_of(client)
+    asyncio.run(take_and_die(db.url, db))
+    reason = {"type": "/problems/service-unavailable", "status": 503, "detail": "the database"}
+    conn.execute(
+        "UPDATE attribution_runs SET status = 'failed', error = %s WHERE run_id = %s",
+        (psycopg.types.json.Jsonb(reason), run_id),
+    )
+    conn.commit()
+    silence_workers(conn)
+    asyncio.run(recover(db.url, db))
+    assert get(client, auth, run_id)["error"] == reason
+    assert job_of(conn, run_id)[0] == "failed"  # type: ignore[index]
