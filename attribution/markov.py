@@ -191,7 +191,7 @@ def _credit(model: str, paths: PathSet, fx: Effects, details: dict[str, Any]) ->
         warnings += (
             "There are no conversions, so every removal effect is 0 and no credit is given.",
         )
-    share = _repeat_share(paths)
+    share = paths.derived("repeat_share", _repeat_share)
     return Credit(
         model=model,
         channel_names=paths.channel_names,
@@ -345,7 +345,7 @@ def touch_split(
     weights are all zero splits equally.
     """
     weight = state_effects[paths.states]
-    weight *= _repeat_share(paths) if repeat_share is None else repeat_share
+    weight *= paths.derived("repeat_share", _repeat_share) if repeat_share is None else repeat_share
     per_path = np.bincount(paths.path_index, weight, minlength=paths.n_paths)
     flat = per_path <= 0
     if flat.any():

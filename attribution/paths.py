@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -292,16 +292,35 @@ class PathSet:
             for a, b in zip(self.offsets[:-1], self.offsets[1:], strict=True)
         ]
 
+    def derived(self, name: str, compute: Callable[[PathSet], Any]) -> Any:
+        """A value that depends on the paths' touches alone, not on their totals,
+        computed once per set: :meth:`with_counts` hands it on, read-only, with the
+        other per-touch arrays (a model's per-touch weights, for instance)."""
+        memo = self.__dict__.setdefault("_derived", {})
+        if name not in memo:
+            memo[name] = compute(self)
+        return memo[name]
+
     # ------------------------------------------------------------------ transforms
     def with_counts(self, conversions: ArrayLike, nulls: ArrayLike, value: ArrayLike) -> PathSet:
-        """The same paths with other totals (used by the bootstrap)."""
+        """The same paths with other totals (the bootstrap's resamples; a store's
+        paths after a write that changed only totals). What the set derived from its
+        touches alone is kept, read-only, so the new set need not derive it again."""
         n = self.n_paths
-        return replace(
+        out = replace(
             self,
             conversions=_count_array(conversions, n, "conversions"),
             nulls=_count_array(nulls, n, "nulls"),
             value=_float_array(value, n, "value"),
         )
+        for name in _TOUCH_DERIVED:
+            if name in self.__dict__:
+                out.__dict__[name] = _read_only(self.__dict__[name])
+        if "_derived" in self.__dict__:
+            out.__dict__["_derived"] = {
+                k: _read_only(v) for k, v in self.__dict__["_derived"].items()
+            }
+        return out
 
     def collapse_repeats(self) -> PathSet:
         """Merge consecutive touches in the same state (channel, or channel and stage).
@@ -378,6 +397,17 @@ def read_ca_csv(
 
 
 # ---------------------------------------------------------------------- helpers
+_TOUCH_DERIVED = ("lengths", "path_index", "position", "states", "state_present")
+"""Cached properties that depend on the touches alone (see :meth:`PathSet.with_counts`)."""
+
+
+def _read_only(value: Any) -> Any:
+    if isinstance(value, np.ndarray) and value.flags.writeable:
+        value = value.view()
+        value.flags.writeable = False
+    return value
+
+
 def _rebuild(paths: PathSet, keep: NDArray[np.bool_]) -> PathSet:
     lengths = (
         np.add.reduceat(keep.astype(np.int64), paths.offsets[:-1])

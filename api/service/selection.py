@@ -133,57 +133,92 @@ def load_selection(
 
     ``version`` is the workspace's data version read in the same snapshot: given, a
     selection of unique paths read before on that version comes from this process's
-    memory, and the store is not read at all.
+    memory, and the store is not read at all. A selection read from the rollups on an
+    older version is brought up to date: when the write since changed only totals
+    (same paths, same names), the held set takes the new totals and keeps everything
+    derived from its touches.
     """
-    key = None
-    if version is not None and not need_times:
-        key = (store.database_oid(conn), workspace_id, version, _key(selection))
-        cached = _recent.get(key)
-        if cached is not None:
-            return cached
-    paths = read_selection(conn, workspace_id, selection, need_times=need_times)
+    if version is None or need_times:
+        return _prepared(read_selection(conn, workspace_id, selection, need_times=need_times),
+                         selection)  # fmt: skip
+    key = (store.database_oid(conn), workspace_id, _key(selection))
+    held = _recent.get(key)
+    if held is not None and held.version == version:
+        return held.paths
+    if selection.reads_journeys():
+        paths = _prepared(read_selection(conn, workspace_id, selection), selection)
+        _recent.put(key, _Held(version, None, None, paths))
+        return paths
     s = selection
-    paths = prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
-    if key is not None:
-        _recent.put(key, paths)
+    totals = store.load_totals(conn, workspace_id, date_from=s.date_from, date_to=s.date_to)
+    names = store.dictionary_names(conn, workspace_id)
+    if (
+        held is not None
+        and held.path_ids is not None
+        and held.names == names
+        and np.array_equal(held.path_ids, totals["path_ids"])
+    ):
+        paths = held.paths.with_counts(totals["conversions"], totals["nulls"], totals["value"])
+    else:
+        arrays = store.paths_of_totals(conn, workspace_id, totals)
+        paths = _prepared(PathSet.from_arrays(**arrays), selection)
+    _recent.put(key, _Held(version, totals["path_ids"], names, paths))
     return paths
+
+
+def _prepared(paths: PathSet, selection: Selection) -> PathSet:
+    s = selection
+    return prepare(paths, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
 
 
 def _key(selection: Selection) -> str:
     return json.dumps(selection.parameters(), sort_keys=True, separators=(",", ":"))
 
 
+@dataclass(frozen=True)
+class _Held:
+    """A selection's path set at a data version; for sets read from the rollups, the
+    path ids and dictionary names it was built from (grouping and collapsing keep
+    paths in order, so totals by path id are totals of the set's paths)."""
+
+    version: int
+    path_ids: np.ndarray | None
+    names: tuple[Any, ...] | None
+    paths: PathSet
+
+
 class _Recent:
-    """The path sets of recent selections, by database, workspace, data version and
-    selection, the least recently used dropped first. Any write to a workspace's paths
-    changes its data version, so an entry is never stale, only unused. Bounded by the
-    touches held, so large workspaces keep one or two."""
+    """The latest path set of recent selections, by database, workspace and
+    selection, the least recently used dropped first. Bounded by the touches held, so
+    large workspaces keep one or two."""
 
     MAX_TOKENS = 30_000_000
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.items: OrderedDict[tuple[Any, ...], PathSet] = OrderedDict()
+        self.items: OrderedDict[tuple[Any, ...], _Held] = OrderedDict()
 
-    def get(self, key: tuple[Any, ...]) -> PathSet | None:
+    def get(self, key: tuple[Any, ...]) -> _Held | None:
         with self.lock:
             found = self.items.get(key)
             if found is not None:
                 self.items.move_to_end(key)
             return found
 
-    def put(self, key: tuple[Any, ...], paths: PathSet) -> None:
-        for value in vars(paths).values():  # shared by every run that reads it
+    def put(self, key: tuple[Any, ...], held: _Held) -> None:
+        for value in vars(held.paths).values():  # shared by every run that reads it
             if isinstance(value, np.ndarray):
                 value.flags.writeable = False
         with self.lock:
-            self.items[key] = paths
+            current = self.items.get(key)
+            if current is None or current.version <= held.version:
+                self.items[key] = held
             self.items.move_to_end(key)
             while len(self.items) > 1 and self._tokens() > self.MAX_TOKENS:
                 self.items.popitem(last=False)
 
     def _tokens(self) -> int:
-        return sum(len(p.tokens) for p in self.items.values())
+        return sum(len(h.paths.tokens) for h in self.items.values())
 
     def clear(self) -> None:
         with self.lock:

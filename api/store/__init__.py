@@ -26,7 +26,7 @@ from .errors import (
     translated,
 )
 from .filters import JourneyFilter
-from .interned import database_oid
+from .interned import database_oid, load_totals
 from .journeys import (
     JourneyRow,
     JourneyWrite,
@@ -36,7 +36,14 @@ from .journeys import (
     get_journey,
 )
 from .migrations import migrate, migration_files, pending
-from .paths import PathRow, load_journeys, load_paths, write_paths
+from .paths import (
+    PathRow,
+    dictionary_names,
+    load_journeys,
+    load_paths,
+    paths_of_totals,
+    write_paths,
+)
 from .workspaces import (
     Workspace,
     authenticate,
@@ -72,6 +79,7 @@ __all__ = [
     "database_oid",
     "delete_customer",
     "delete_journey",
+    "dictionary_names",
     "drop_database",
     "ensure_database",
     "find_workspace",
@@ -82,9 +90,11 @@ __all__ = [
     "list_stages",
     "load_journeys",
     "load_paths",
+    "load_totals",
     "migrate",
     "migrate_url",
     "migration_files",
+    "paths_of_totals",
     "pending",
     "replace_stages",
     "revoke_api_key",

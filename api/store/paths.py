@@ -50,6 +50,13 @@ def load_paths(
     convert); client-aggregated paths without a date count only when no range is given.
     """
     totals = load_totals(conn, workspace_id, date_from=date_from, date_to=date_to)
+    return paths_of_totals(conn, workspace_id, totals)
+
+
+def paths_of_totals(
+    conn: psycopg.Connection, workspace_id: int, totals: dict[str, Any]
+) -> dict[str, Any]:
+    """The arrays of :func:`load_paths` for totals :func:`load_totals` read."""
     codes = path_codes(conn, workspace_id, totals["path_ids"])
     channels, stages, offsets = codes.gather(totals["path_ids"])
     return {
@@ -110,6 +117,14 @@ def _names(
         "tokens": channel_lut[channels].astype(np.int32),
         **_stage_arrays(conn, workspace_id, stages),
     }
+
+
+def dictionary_names(conn: psycopg.Connection, workspace_id: int) -> tuple[Any, ...]:
+    """The workspace's channel and stage codes and names, as a comparable value: path
+    sets read on two data versions with the same paths and the same names differ
+    only in their totals."""
+    channels = tuple((c.code, c.name) for c in list_channels(conn, workspace_id))
+    return channels, tuple((s.code, s.name) for s in list_stages(conn, workspace_id))
 
 
 def _channel_lut(conn: psycopg.Connection, workspace_id: int) -> tuple[list[str], NDArray[Any]]:

@@ -21,7 +21,9 @@ TRUNCATE rollups_in
 COPY rollups_in (day, channels, stages, conversions, nulls, value) FROM STDIN
 
 -- name: workspace_has_rollups
-SELECT EXISTS (SELECT 1 FROM path_rollups WHERE workspace_id = %(workspace_id)s)
+-- Whether journeys were ever stored: the all-day totals keep a row (at zero once
+-- emptied) for every path that had journeys, so plain inserts could collide with it.
+SELECT EXISTS (SELECT 1 FROM path_totals WHERE workspace_id = %(workspace_id)s)
 
 -- name: workspace_has_paths
 SELECT EXISTS (SELECT 1 FROM paths WHERE workspace_id = %(workspace_id)s)
