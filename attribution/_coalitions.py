@@ -260,7 +260,7 @@ def touch_split(paths: PathSet, state_weights: FloatArray | None) -> FloatArray:
     ``state_weights`` (equally when None, or when the path's players all weigh
     0), then each player's part equally among its touches in the path.
     """
-    count, first = touch_multiplicity(paths)
+    count, first = paths.derived("touch_multiplicity", touch_multiplicity)
     weight = np.ones(len(count)) if state_weights is None else state_weights[paths.states]
     pi = paths.path_index
     total = np.bincount(pi, weight * first, minlength=paths.n_paths)

@@ -402,6 +402,8 @@ _TOUCH_DERIVED = ("lengths", "path_index", "position", "states", "state_present"
 
 
 def _read_only(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return tuple(_read_only(v) for v in value)
     if isinstance(value, np.ndarray) and value.flags.writeable:
         value = value.view()
         value.flags.writeable = False
