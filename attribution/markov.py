@@ -191,7 +191,14 @@ def _credit(model: str, paths: PathSet, fx: Effects, details: dict[str, Any]) ->
         warnings += (
             "There are no conversions, so every removal effect is 0 and no credit is given.",
         )
-    share = paths.derived("repeat_share", _repeat_share)
+
+    def split() -> tuple[FloatArray, FloatArray]:
+        share = paths.derived("repeat_share", _repeat_share)
+        return (
+            touch_split(paths, grid_fx.ravel(), paths.conversions, share),
+            touch_split(paths, grid_vfx.ravel(), paths.value, share),
+        )
+
     return Credit(
         model=model,
         channel_names=paths.channel_names,
@@ -203,8 +210,7 @@ def _credit(model: str, paths: PathSet, fx: Effects, details: dict[str, Any]) ->
         total_value=paths.total_value,
         removal_effects=fx.conversion,
         value_removal_effects=fx.value,
-        touch_conversions=touch_split(paths, grid_fx.ravel(), paths.conversions, share),
-        touch_value=touch_split(paths, grid_vfx.ravel(), paths.value, share),
+        touch_split=split,  # most runs never read it
         warnings=warnings,
         details=details,
     )

@@ -7,7 +7,7 @@ channel-stage pair — from which the channel and stage tables are the marginals
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,6 +47,9 @@ class Interval:
     value_high: FloatArray
 
 
+_DEFERRED = frozenset({"touch_conversions", "touch_value"})
+
+
 @dataclass(frozen=True, eq=False)
 class Credit:
     """Credit of one model over one path set.
@@ -69,7 +72,12 @@ class Credit:
     touch_conversions, touch_value : ndarray, optional
         Per touch (aligned with the path set's tokens): the share of its path's
         conversions and value credited to that touch. Summed over a path they give
-        the path's totals. This is the per-journey split.
+        the path's totals. This is the per-journey split. A model may defer it
+        (``touch_split``): it is then computed on first read of either attribute.
+    touch_split : callable, optional
+        Computes ``(touch_conversions, touch_value)`` when first read, so that runs
+        that never read the per-touch split (most do not) neither compute nor hold
+        two arrays the size of the set's touches.
     intervals : mapping of dimension to Interval
         Bootstrap confidence intervals, when asked for.
     warnings : tuple of str
@@ -94,6 +102,18 @@ class Credit:
     intervals: Mapping[str, Interval] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict)
+    touch_split: Callable[[], tuple[FloatArray, FloatArray]] | None = field(
+        default=None, repr=False
+    )
+
+    def __getattribute__(self, name: str) -> Any:
+        if name in _DEFERRED:
+            held = object.__getattribute__(self, "__dict__")
+            split = held.get("touch_split")
+            if split is not None:  # computed once, then kept as plain fields
+                held["touch_conversions"], held["touch_value"] = split()
+                held["touch_split"] = None
+        return object.__getattribute__(self, name)
 
     # ------------------------------------------------------------------ marginals
     def by_channel(self) -> tuple[FloatArray, FloatArray]:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from test_chain import base_label, reference_counts, reference_solve, small_sets
 from threadpoolctl import threadpool_limits
 
-from attribution import InvalidParameter, PathSet, get_model
+from attribution import Credit, InvalidParameter, PathSet, get_model
 from attribution import chain as chain_module
 from attribution._order_choice import fold_counts
 from attribution.markov import Markov, order_scores, touch_split
@@ -101,6 +101,19 @@ def test_hand_example_per_journey_split() -> None:
     per_path = np.bincount(HAND.path_index, credit.touch_conversions)
     np.testing.assert_allclose(per_path, HAND.conversions, rtol=1e-12)
     np.testing.assert_allclose(np.bincount(HAND.path_index, credit.touch_value), HAND.value)
+
+
+def test_the_per_touch_split_waits_until_it_is_read() -> None:
+    """Runs that report the grid never compute the split (two arrays the size of the
+    touches); the first read computes both halves once, with the same numbers."""
+    credit = Markov().attribute(HAND)
+    assert credit.__dict__["touch_conversions"] is None and credit.touch_split is not None
+    copied = Credit(**credit.__dict__)  # a copy defers too
+    first = credit.touch_conversions
+    assert credit.touch_split is None and credit.touch_conversions is first
+    assert credit.touch_value is not None and first is not None
+    np.testing.assert_array_equal(copied.touch_conversions, first)
+    np.testing.assert_array_equal(copied.touch_value, credit.touch_value)
 
 
 def test_two_channels_with_identical_roles_get_equal_credit() -> None:
