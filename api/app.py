@@ -16,6 +16,7 @@ from .http import (
     dictionaries,
     errors,
     journeys,
+    limits,
     logs,
     meta,
     metrics,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     openapi.configure(app)
     api = openapi.Api(app)
     app.extensions["pathcredit.api"] = api
+    limits.document(api.spec)
     for bp in (
         journeys.bp,
         paths.bp,
@@ -70,6 +72,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(meta.bp)
     metrics.register(app, api)
     auth.register(app)
+    limits.register(app)  # counts what auth let through
     errors.register(app)
     app.after_request(_security_headers)
     # Outermost: the request id, the one log line and the metrics of every request.

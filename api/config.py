@@ -88,6 +88,80 @@ class Settings:
         ),
     )
 
+    rate_window_seconds: int = field(
+        default=60,
+        metadata=_env(
+            "PATHCREDIT_RATE_WINDOW_SECONDS",
+            "length of the fixed window the request rate limits count in",
+        ),
+    )
+    key_reads: int = field(
+        default=1200,
+        metadata=_env(
+            "PATHCREDIT_KEY_READS",
+            "GET requests one API key may make per window; 0 turns this limit off",
+        ),
+    )
+    key_writes: int = field(
+        default=600,
+        metadata=_env(
+            "PATHCREDIT_KEY_WRITES",
+            "POST, PUT, PATCH and DELETE requests one API key may make per window; 0 is off",
+        ),
+    )
+    workspace_reads: int = field(
+        default=2400,
+        metadata=_env(
+            "PATHCREDIT_WORKSPACE_READS",
+            "GET requests all keys of one workspace may make per window; 0 is off",
+        ),
+    )
+    workspace_writes: int = field(
+        default=1200,
+        metadata=_env(
+            "PATHCREDIT_WORKSPACE_WRITES",
+            "writes all keys of one workspace may make per window; 0 is off",
+        ),
+    )
+    max_runs: int = field(
+        default=4,
+        metadata=_env(
+            "PATHCREDIT_MAX_RUNS",
+            "attribution runs of one workspace unfinished at once (synchronous, queued "
+            "and running background runs); 0 is no limit",
+        ),
+    )
+    sync_work_budget: int = field(
+        default=200_000_000,
+        metadata=_env(
+            "PATHCREDIT_SYNC_WORK_BUDGET",
+            "estimated work (unique paths, models, replicates, Shapley coalitions) a "
+            "synchronous run may take; above it, POST /v1/attribution/runs",
+        ),
+    )
+    head_timeout_seconds: int = field(
+        default=10,
+        metadata=_env(
+            "PATHCREDIT_HEAD_TIMEOUT_SECONDS",
+            "time a request's head (and a body of at most 64 KiB) has to arrive; then 408",
+        ),
+    )
+    body_idle_seconds: int = field(
+        default=10,
+        metadata=_env(
+            "PATHCREDIT_BODY_IDLE_SECONDS",
+            "longest wait for the next bytes of a larger request body; then 408",
+        ),
+    )
+    body_min_rate: int = field(
+        default=4096,
+        metadata=_env(
+            "PATHCREDIT_BODY_MIN_RATE",
+            "bytes per second a larger request body must average once it has taken "
+            "PATHCREDIT_BODY_IDLE_SECONDS; slower gets 408",
+        ),
+    )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> Settings:
         """Read every field from its variable; unset or empty keeps the default."""

@@ -90,6 +90,29 @@ class UnsupportedMediaType(Problem):
     status, title, slug = 415, "Unsupported media type", "unsupported-media-type"
 
 
+class RequestTimeout(Problem):
+    """The client sent its request too slowly (its head, or its body); the connection
+    is closed."""
+
+    status, title, slug = 408, "Request timeout", "request-timeout"
+
+
+class TooManyRequests(Problem):
+    """A rate or concurrency limit is reached; ``Retry-After`` says when to try again."""
+
+    status, title, slug = 429, "Too many requests", "too-many-requests"
+
+    def __init__(
+        self,
+        detail: str,
+        errors: Iterable[FieldError] = (),
+        headers: Mapping[str, str] | None = None,
+        retry_after: int = 1,
+    ) -> None:
+        super().__init__(detail, errors, headers)
+        self.headers.setdefault("Retry-After", str(max(1, retry_after)))
+
+
 RETRY_AFTER_SECONDS = 5
 """``Retry-After`` of a 503 that does not know better: long enough for a database
 restart or a failover to show, short enough for a client's retry loop."""
@@ -123,6 +146,8 @@ BY_STATUS: dict[int, type[Problem]] = {
         PayloadTooLarge,
         UnsupportedMediaType,
         InvalidInput,
+        RequestTimeout,
+        TooManyRequests,
         ServiceUnavailable,
     )
 }
@@ -134,6 +159,7 @@ _SERVICE: dict[type[service.ServiceError], type[Problem]] = {
     service.Conflict: Conflict,
     service.Unauthorized: Unauthorized,
     service.Unavailable: ServiceUnavailable,
+    service.TooManyRequests: TooManyRequests,
 }
 
 

@@ -61,13 +61,18 @@ class Attribution(MethodView):
         Fields left out take the workspace defaults (`GET /v1/settings`). The run is
         stored; it must finish within the service's time limit
         (`PATHCREDIT_RUN_TIMEOUT_SECONDS`), else the answer is a 503 problem: start
-        long runs with `POST /v1/attribution/runs` instead. Bootstrap intervals are
-        bounded here: `confidence.replicates` times the number of models may be at
-        most 2,000 (422 beyond); background runs have no such bound.
+        long runs with `POST /v1/attribution/runs` instead. Work is estimated first
+        (unique paths of the selection, models, bootstrap replicates, and the
+        coalitions of Shapley's players); a run over the synchronous budget
+        (`PATHCREDIT_SYNC_WORK_BUDGET`) is refused with 422: start it in the
+        background, which has no such bound. A workspace with `PATHCREDIT_MAX_RUNS`
+        runs unfinished gets 429 with `Retry-After`.
         """
         plan = run_service.plan_run(body, _defaults())
         ws = workspace().workspace_id
-        run_id = run_service.run_sync(database(), ws, plan, settings().run_timeout_seconds)
+        run_id = run_service.run_sync(
+            database(), ws, plan, settings().run_timeout_seconds, **_run_limits()
+        )
         return _run_out(run_id, with_table=True)
 
 
@@ -106,10 +111,12 @@ class Runs(MethodView):
         succeeded, failed) and `progress` (models done of total). The run is a job
         of the service's queue, executed by a worker process with no time limit;
         one that loses its worker or the database is tried again (back to queued),
-        and a failed run says why in `error`.
+        and a failed run says why in `error`. A workspace with `PATHCREDIT_MAX_RUNS`
+        runs queued or running gets 429 with `Retry-After`.
         """
         plan = run_service.plan_run(body, _defaults())
-        run_id = run_service.run_async(database(), workspace().workspace_id, plan)
+        ws = workspace().workspace_id
+        run_id = run_service.run_async(database(), ws, plan, max_runs=settings().max_runs)
         location = url_for("attribution.Run", run_id=UUID(run_id))
         return _run_out(run_id, with_table=False), {"Location": location}
 
@@ -167,7 +174,12 @@ class Table(MethodView):
             cached = runs.cached_table(conn, ws, plan.parameters_hash())
         if cached is None:
             run_id = run_service.run_sync(
-                database(), ws, plan, settings().run_timeout_seconds, run_service.QUERY_POINTERS
+                database(),
+                ws,
+                plan,
+                settings().run_timeout_seconds,
+                run_service.QUERY_POINTERS,
+                **_run_limits(),
             )
             with database().transaction() as conn:
                 cached = run_id, runs.run_rows(conn, ws, run_id)
@@ -221,6 +233,10 @@ class RunJourneys(MethodView):
 
 
 # ---------------------------------------------------------------------- helpers
+def _run_limits() -> dict[str, int]:
+    return {"budget": settings().sync_work_budget, "max_runs": settings().max_runs}
+
+
 def _defaults() -> dict[str, Any]:
     with database().transaction() as conn:
         return runs.get_settings(conn, workspace().workspace_id)

@@ -52,3 +52,8 @@ class Unauthorized(ServiceError):
 
 class Unavailable(ServiceError):
     """The work cannot be done now (a time limit, a feature turned off)."""
+
+
+class TooManyRequests(ServiceError):
+    """A limit of the workspace or key is reached (its runs under way); ``retry_after``
+    says when there may be room."""

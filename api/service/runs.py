@@ -30,10 +30,10 @@ from attribution.models import Model
 
 from .. import store
 from ..problems import problem_for
-from ..store import runs
-from . import jobs
-from .errors import FieldError, InvalidInput, Unavailable
-from .heartbeat import heartbeat
+from ..store import limits, runs
+from . import cost, jobs
+from .errors import FieldError, InvalidInput, TooManyRequests, Unavailable
+from .heartbeat import heartbeat, sweep
 from .selection import Selection, load_selection, selection_from, selection_warnings
 
 log = logging.getLogger(__name__)
@@ -61,11 +61,8 @@ CONFIDENCE_ARGS = {
 TIMED_MODELS = frozenset({"time_decay"})
 """Models that need each touch's time, hence one path per raw journey."""
 
-SYNC_REPLICATE_BUDGET = 2_000
-"""Bootstrap replicates times models a synchronous run may ask for. Each replicate
-runs its model again, so past this a run on a large workspace cannot fit the time
-limit; refusing at once (422) beats a 503 a minute later. The default (200 replicates)
-fits with ten models. Background runs have no budget."""
+RUNS_RETRY_AFTER = 10
+"""Seconds a request refused for the runs under way is told to wait."""
 
 Stop = Callable[[], "str | None"]
 """Asked before each model: the reason to stop there, or None to go on."""
@@ -186,27 +183,70 @@ class RetryLater(Exception):
     """A try of a background run that may succeed later; the run is queued again."""
 
 
-def start(db: store.Database, workspace_id: int, plan: RunPlan, status: str = "queued") -> str:
+def start(
+    db: store.Database,
+    workspace_id: int,
+    plan: RunPlan,
+    status: str = "queued",
+    *,
+    max_runs: int = 0,
+) -> str:
     """Record a new synchronous run, held by this process until :func:`execute` ends it."""
     with db.transaction() as conn:
+        check_room(conn, workspace_id, max_runs)
         run_id = runs.create_run(conn, workspace_id, plan.new_run(), status)
     heartbeat.hold(db, workspace_id, run_id)
     return run_id
 
 
-def check_sync_budget(plan: RunPlan, pointers: Pointers = Pointers()) -> None:
-    """Raise InvalidInput when the plan's bootstrap is too much work to run synchronously."""
-    if plan.confidence is None:
+def check_room(conn: Any, workspace_id: int, max_runs: int) -> None:
+    """Raise TooManyRequests when the workspace has ``max_runs`` runs unfinished (0: no
+    limit). Holds the workspace's run starts until the caller's transaction ends, so the
+    run it records next is counted by the next request."""
+    if max_runs <= 0:
         return
-    replicates = int(plan.confidence["replicates"])
-    if replicates * len(plan.models) <= SYNC_REPLICATE_BUDGET:
+    limits.lock_run_starts(conn, workspace_id)
+    sweep(conn, workspace_id)
+    if limits.count_unfinished_runs(conn, workspace_id) < max_runs:
         return
-    detail = (
-        f"replicates={replicates} with {len(plan.models)} models is too much work for a "
-        f"synchronous run (replicates x models at most {SYNC_REPLICATE_BUDGET}); ask for "
-        "fewer, or start the run with POST /v1/attribution/runs."
+    raise TooManyRequests(
+        f"This workspace has {max_runs} attribution runs queued or running, its most at "
+        "once; start another when one has finished.",
+        retry_after=RUNS_RETRY_AFTER,
     )
-    raise InvalidInput(detail, [FieldError(f"{pointers.confidence}/replicates", detail)])
+
+
+def check_sync_budget(
+    db: store.Database,
+    workspace_id: int,
+    plan: RunPlan,
+    budget: int,
+    pointers: Pointers = Pointers(),
+) -> cost.Estimate:
+    """The plan's estimated work; raise InvalidInput when it is over ``budget``, too much
+    to run synchronously.
+
+    The estimate reads the selection's unique paths, which this process keeps for the
+    run to read again (:func:`load_selection`).
+    """
+    with db.transaction() as conn:
+        version = runs.data_version(conn, workspace_id)
+        paths = load_selection(conn, workspace_id, plan.selection, version=version)
+    found = cost.estimate(plan.built, plan.confidence, paths)
+    if found.work <= budget:
+        return found
+    ci = f" x {found.replicates} bootstrap replicates" if plan.confidence is not None else ""
+    detail = (
+        f"This run is too much work for a synchronous request: {len(plan.models)} models "
+        f"over {found.unique_paths} unique paths with {found.players} players{ci} is an "
+        f"estimated {found.work:,} units, over the budget of {budget:,}. Start it with "
+        "POST /v1/attribution/runs, or ask for fewer models, replicates or channels."
+    )
+    if plan.confidence is not None:
+        pointer = f"{pointers.confidence}/replicates"
+    else:
+        pointer = pointers.confidence.rsplit("/", 1)[0] + "/models"
+    raise InvalidInput(detail, [FieldError(pointer, detail)])
 
 
 def run_sync(
@@ -215,15 +255,19 @@ def run_sync(
     plan: RunPlan,
     timeout: float,
     pointers: Pointers = Pointers(),
+    *,
+    budget: int,
+    max_runs: int = 0,
 ) -> str:
     """Create and execute a run, waiting at most ``timeout`` seconds; returns its id.
 
-    A plan over the synchronous budget is refused first (422). Past the limit the run
-    is told to stop before its next model and recorded as failed, and the request gets
-    a 503 problem pointing at the asynchronous route.
+    A plan whose estimated work is over ``budget`` is refused first (422), and so is
+    one more run than ``max_runs`` unfinished in the workspace (429). Past the time
+    limit the run is told to stop before its next model and recorded as failed, and
+    the request gets a 503 problem pointing at the asynchronous route.
     """
-    check_sync_budget(plan, pointers)
-    run_id = start(db, workspace_id, plan)
+    check_sync_budget(db, workspace_id, plan, budget, pointers)
+    run_id = start(db, workspace_id, plan, max_runs=max_runs)
     cancel = threading.Event()
     outcome: dict[str, BaseException] = {}
 
@@ -251,9 +295,11 @@ def run_sync(
     return run_id
 
 
-def run_async(db: store.Database, workspace_id: int, plan: RunPlan) -> str:
-    """Record a run and queue its job, in one transaction; returns the run's id at once."""
+def run_async(db: store.Database, workspace_id: int, plan: RunPlan, *, max_runs: int = 0) -> str:
+    """Record a run and queue its job, in one transaction; returns the run's id at once
+    (429 when the workspace has ``max_runs`` runs unfinished)."""
     with db.transaction() as conn:
+        check_room(conn, workspace_id, max_runs)
         run_id = runs.create_run(conn, workspace_id, plan.new_run(), "queued")
         runs.set_job(conn, workspace_id, run_id, jobs.defer_run(conn, workspace_id, run_id))
     return run_id

@@ -12,7 +12,6 @@ from flask.testing import FlaskClient
 
 from api import store
 from api.service import jobs
-from api.service.runs import SYNC_REPLICATE_BUDGET
 from attribution import ROW_COLUMNS
 from tests.helpers import assert_problem, pointers
 from tests.http.test_attribution import SMALL, credit, ingest, small_journey
@@ -156,17 +155,3 @@ def test_runs_are_invisible_to_other_workspaces(client, auth, conn, small) -> No
     table = client.get("/v1/attribution/table?models=linear", headers=theirs)
     assert table.headers["Pathcredit-Cache"] == "miss"
     assert table.get_json() == []
-
-
-def test_synchronous_runs_refuse_more_bootstrap_than_they_can_fit(client, auth, small) -> None:
-    over = SYNC_REPLICATE_BUDGET // 2 + 1
-    body = {"models": ["last_touch", "linear"], "confidence": {"replicates": over}}
-    refused = client.post("/v1/attribution", json=body, headers=auth)
-    assert pointers(assert_problem(refused, 422)) == ["/confidence/replicates"]
-    query = f'models=last_touch,linear&confidence={{"replicates":{over}}}'
-    refused = client.get(f"/v1/attribution/table?{query}", headers=auth)
-    assert pointers(assert_problem(refused, 422)) == ["/query/confidence/replicates"]
-    assert client.get("/v1/attribution/runs", headers=auth).get_json()["runs"] == []
-    background = client.post("/v1/attribution/runs", json=body, headers=auth)
-    assert background.status_code == 202
-    wait_for(client, auth, background.headers["Location"])
