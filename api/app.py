@@ -15,6 +15,7 @@ from .http import (
     auth,
     dictionaries,
     errors,
+    events,
     journeys,
     limits,
     logs,
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         api.register_blueprint(bp)
     api.register_blueprint(reports.bp)
+    api.register_blueprint(events.bp)
     api.register_blueprint(report.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(meta.bp)

@@ -15,6 +15,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
+import gzip  # noqa: E402
 import logging  # noqa: E402
 import secrets  # noqa: E402
 import signal  # noqa: E402
@@ -28,7 +29,7 @@ from typing import Any  # noqa: E402
 
 from .. import store  # noqa: E402
 from ..config import Settings, with_secret_key  # noqa: E402
-from ..service import bulk  # noqa: E402
+from ..service import bulk, events  # noqa: E402
 from ..service.errors import ServiceError  # noqa: E402
 from ..store import bi  # noqa: E402
 from . import embedded  # noqa: E402
@@ -190,12 +191,38 @@ def cmd_bi_role_drop(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    if args.format in events.FORMATS:
+        return _import_events(args, settings)
     kind = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "ndjson")
     with args.file.open("rb") as fh:
         counts = _import(settings, args.workspace, kind, iter(lambda: fh.read(CHUNK), b""))
     print(
         f"{counts.received} journeys: {counts.created} created, "
         f"{counts.replaced} replaced, {counts.unchanged} unchanged"
+    )
+    return 0
+
+
+def _import_events(args: argparse.Namespace, settings: Settings) -> int:
+    """Events (Segment-shaped or GA4 export rows, NDJSON, gzipped when named .gz) through
+    the code of POST /v1/events."""
+    db = _database(settings)
+    opener = gzip.open if args.file.suffix.lower() == ".gz" else open
+    try:
+        with db.transaction() as conn:
+            workspace = store.get_workspace(conn, args.workspace)
+        with opener(args.file, "rb") as fh:
+            chunks = iter(lambda: fh.read(CHUNK), b"")
+            done = events.import_stream(
+                db, workspace.workspace_id, chunks, args.format, settings.max_errors
+            )
+    finally:
+        db.close()
+    j = done["journeys"]
+    print(
+        f"{done['received']} events: {done['stored']} stored, {done['duplicates']} seen before; "
+        f"{done['people']} people: {j['created']} journeys created, {j['replaced']} replaced, "
+        f"{j['unchanged']} unchanged, {j['deleted']} deleted"
     )
     return 0
 
@@ -291,10 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_bi_role(verbs)
 
-    imp = verbs.add_parser("import", help="import an NDJSON or CSV file of journeys")
-    imp.add_argument("file", type=Path, help="journeys file (.ndjson/.jsonl or .csv)")
+    imp = verbs.add_parser("import", help="import a file of journeys or of events")
+    imp.add_argument(
+        "file", type=Path, help="journeys (.ndjson/.jsonl or .csv) or events (NDJSON, or .gz)"
+    )
     imp.add_argument("--workspace", default=DEFAULT_WORKSPACE, help="workspace name")
-    imp.add_argument("--format", choices=bulk.FORMATS, help="default: from the suffix")
+    imp.add_argument(
+        "--format",
+        choices=bulk.FORMATS + events.FORMATS,
+        help="journeys: ndjson or csv (default: from the suffix); events: segment "
+        "(Segment-style events) or ga4 (GA4 BigQuery export rows)",
+    )
     imp.set_defaults(func=cmd_import)
 
     demo = verbs.add_parser("demo", help="load a generated sample data set and attribute it")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 from flask import Flask, g, request
 
 from .. import store
@@ -22,6 +25,9 @@ PUBLIC_ENDPOINTS = frozenset(
 )
 # The HTML report also opens from a signed link: without a key, its view checks the link.
 KEY_OR_LINK_ENDPOINTS = frozenset({"report.Report"})
+# Event pipelines send the key as an HTTP Basic user name with an empty password
+# (Segment's write-key convention).
+BASIC_ENDPOINTS = frozenset({"events.Events"})
 
 
 def register(app: Flask) -> None:
@@ -36,6 +42,9 @@ def _authenticate() -> None:
         return
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()
+    if scheme.lower() == "basic" and request.endpoint in BASIC_ENDPOINTS:
+        key = _basic_user(key)
+        scheme = "bearer"
     if scheme.lower() != "bearer" or not key:
         raise Unauthorized("Send an API key as `Authorization: Bearer <key>`.")
     with database().transaction() as conn:
@@ -43,3 +52,12 @@ def _authenticate() -> None:
     if workspace is None:
         raise Unauthorized("The API key is not valid or has been revoked.")
     g.workspace = workspace
+
+
+def _basic_user(credentials: str) -> str:
+    """The user name of HTTP Basic credentials ('' when they are not readable)."""
+    try:
+        decoded = base64.b64decode(credentials, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.partition(":")[0].strip()

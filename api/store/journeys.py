@@ -24,6 +24,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from . import copytext as ct
+from . import events
 from .dictionaries import Coder, list_channels, list_stages, lock_workspace
 from .errors import NotFoundError
 from .rollups import add_totals, copy_first_rollups, totals_lines
@@ -385,12 +386,28 @@ def delete_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str)
     _move_rollups(conn, workspace_id, removed=1)
 
 
-def delete_customer(conn: psycopg.Connection, workspace_id: int, customer_id: str) -> int:
-    """Erase every journey of a customer and their share of the rollups; returns the count."""
+def delete_journeys(conn: psycopg.Connection, workspace_id: int, journey_ids: list[str]) -> int:
+    """Delete these journeys (those that exist) and their share of the rollups."""
     lock_workspace(conn, workspace_id)
     _prepare(conn)
+    deleted = events.delete_journeys_by_id(conn, workspace_id, journey_ids)
+    if deleted:
+        _move_rollups(conn, workspace_id, removed=deleted)
+    return deleted
+
+
+def delete_customer(conn: psycopg.Connection, workspace_id: int, customer_id: str) -> int:
+    """Erase every journey of a customer and their share of the rollups; returns the count.
+
+    The customer's events and identity links go too, with the journeys built from them
+    (those of every id linked to this one)."""
+    lock_workspace(conn, workspace_id)
+    _prepare(conn)
+    linked = events.erase_person(conn, workspace_id, customer_id)
+    derived = sorted(events.derived_journey_ids(conn, workspace_id, linked))
+    deleted = events.delete_journeys_by_id(conn, workspace_id, derived) if derived else 0
     params = {"workspace_id": workspace_id, "customer_id": customer_id}
-    deleted = conn.execute(query("delete_customer_journeys"), params).rowcount
+    deleted += conn.execute(query("delete_customer_journeys"), params).rowcount
     if deleted:
         _move_rollups(conn, workspace_id, removed=deleted)
     return deleted

@@ -1,0 +1,484 @@
+"""Raw events in, journeys out: validation, storage and the incremental rebuild.
+
+Shared by ``POST /v1/events`` (a JSON batch or NDJSON) and ``pathcredit import
+--format segment|ga4``. Every event is checked before anything is written; one bad
+event rejects the whole request with a pointer at it. The events whose messageId is
+new are stored, the ids they link are joined in the identity graph, and the journeys
+of every person they touch (all ids linked to theirs) are derived again from all of
+that person's events and written through the journey write path, so rollups move as
+for a replace. Nothing here knows HTTP or SQL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+
+from .. import store
+from ..store import events as event_store
+from ..store.dictionaries import lock_workspace
+from ..store.journeys import delete_journeys
+from . import event_journeys, events_ga4
+from .errors import FieldError, InvalidInput
+from .event_rules import Rules, usable, with_defaults
+from .event_sources import event_source
+from .ingest import (
+    NOT_A_TIME,
+    OUT_OF_RANGE,
+    PLAIN,
+    TOO_DEEP,
+    block_lines,
+    in_utc_range,
+    ndjson_blocks,
+    too_deep,
+)
+
+TYPES = ("track", "page", "screen", "identify", "alias", "group")
+MAX_ID = 150  # journey ids ("ev:u:<id>:<n>") stay within the 200 characters of an id
+MAX_TEXT = 200
+MAX_EVENT_BYTES = 32 * 1024
+MAX_PATH = 2000
+STAGE_ROWS = 10_000  # events COPYed and inserted together
+PEOPLE_NODES = 20_000  # ids whose events are read and rebuilt together
+ATTRIBUTES = '{"origin": "events"}'
+FORMATS = ("segment", "ga4")
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+_plain = re.compile(PLAIN)
+
+
+@dataclass(frozen=True)
+class EventCounts:
+    received: int
+    stored: int
+    people: int
+    journeys: store.WriteCounts
+    deleted: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "received": self.received,
+            "stored": self.stored,
+            "duplicates": self.received - self.stored,
+            "people": self.people,
+            "journeys": {
+                "created": self.journeys.created,
+                "replaced": self.journeys.replaced,
+                "unchanged": self.journeys.unchanged,
+                "deleted": self.deleted,
+            },
+        }
+
+
+# ------------------------------------------------------------------ one event
+
+
+def _text(
+    obj: dict[str, Any], name: str, errors: list[FieldError], limit: int = MAX_TEXT
+) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str) or not 1 <= len(value) <= limit or not _plain.match(value):
+        detail = f"Must be a string of 1 to {limit} characters, no control characters."
+        errors.append(FieldError(f"/{name}", detail))
+        return None
+    return value
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def _object(
+    obj: dict[str, Any], name: str, errors: list[FieldError], pointer: str
+) -> dict[str, Any]:
+    value = obj.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors.append(FieldError(pointer, "Must be a JSON object."))
+        return {}
+    return value
+
+
+def _occurred_at(obj: dict[str, Any], errors: list[FieldError]) -> datetime | None:
+    """``timestamp`` (else ``originalTimestamp``, else ``receivedAt``), corrected for
+    clock skew by receivedAt - (sentAt - timestamp) when the event carries both."""
+    for name in ("timestamp", "originalTimestamp", "receivedAt"):
+        if obj.get(name) is not None:
+            at = _time(obj[name])
+            if at is None:
+                errors.append(FieldError(f"/{name}", NOT_A_TIME))
+                return None
+            break
+    else:
+        errors.append(FieldError("/timestamp", "Missing data for required field."))
+        return None
+    sent, received = _time(obj.get("sentAt")), _time(obj.get("receivedAt"))
+    if sent is not None and received is not None and name != "receivedAt":
+        with contextlib.suppress(OverflowError):
+            at = received - (sent - at)
+    if not in_utc_range(at):
+        errors.append(FieldError(f"/{name}", OUT_OF_RANGE))
+        return None
+    return at.astimezone(UTC)
+
+
+def _device(context: dict[str, Any]) -> str | None:
+    device = context.get("device")
+    kind = device.get("type") if isinstance(device, dict) else None
+    if isinstance(kind, str) and kind:
+        kind = kind.lower()
+        if kind in ("ios", "android", "phone", "smartphone"):
+            return "mobile"
+        return kind[:MAX_TEXT]
+    agent = context.get("userAgent")
+    if not isinstance(agent, str) or not agent:
+        return None
+    if "iPad" in agent or "Tablet" in agent:
+        return "tablet"
+    if "Mobi" in agent or "Android" in agent or "iPhone" in agent:
+        return "mobile"
+    return "desktop"
+
+
+def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
+    """Check one event and extract what derivation reads; errors point into the event."""
+    if not isinstance(obj, dict):
+        return None, [FieldError("", "Must be a JSON object (an event).")]
+    errors: list[FieldError] = []
+    kind = obj.get("type")
+    if kind not in TYPES:
+        errors.append(FieldError("/type", f"Must be one of: {', '.join(TYPES)}."))
+    message_id = _text(obj, "messageId", errors)
+    if message_id is None and obj.get("messageId") is None:
+        errors.append(FieldError("/messageId", "Missing data for required field."))
+    anonymous_id = _text(obj, "anonymousId", errors, MAX_ID)
+    user_id = _text(obj, "userId", errors, MAX_ID)
+    if obj.get("anonymousId") is None and obj.get("userId") is None:
+        errors.append(FieldError("/userId", "Send anonymousId or userId (or both)."))
+    previous_id = _text(obj, "previousId", errors, MAX_ID) if kind == "alias" else None
+    if kind == "alias" and (obj.get("previousId") is None or obj.get("userId") is None):
+        errors.append(FieldError("/previousId", "An alias needs previousId and userId."))
+    name = _text(obj, "event" if kind == "track" else "name", errors)
+    if kind == "track" and obj.get("event") is None:
+        errors.append(FieldError("/event", "Missing data for required field."))
+    at = _occurred_at(obj, errors)
+    properties = _object(obj, "properties", errors, "/properties")
+    context = _object(obj, "context", errors, "/context")
+    campaign = _object(context, "campaign", errors, "/context/campaign")
+    page = _object(context, "page", errors, "/context/page")
+    body = _encode(obj)
+    if len(body) > MAX_EVENT_BYTES:
+        errors.append(FieldError("", f"An event is at most {MAX_EVENT_BYTES} bytes of JSON."))
+    elif b"\\u0000" in body:
+        errors.append(FieldError("", "Must not contain NUL characters (\\u0000)."))
+    elif too_deep(body):
+        errors.append(FieldError("", TOO_DEEP))
+    if errors or at is None or message_id is None or not isinstance(kind, str):
+        return None, errors
+    from_props = kind == "page"
+    url = page.get("url") or (properties.get("url") if from_props else None)
+    referrer = page.get("referrer") or (properties.get("referrer") if from_props else None)
+    url = url if isinstance(url, str) else None
+    path = page.get("path") or (properties.get("path") if from_props else None)
+    if not isinstance(path, str) or not path:
+        path = _path(url)
+    src = event_source(campaign, url, referrer if isinstance(referrer, str) else None)
+    row = event_store.EventRow(
+        message_id, kind, anonymous_id, user_id, previous_id, name, at,
+        path[:MAX_PATH] if path else None, src.source, src.medium, src.campaign,
+        src.referrer_host, src.click_id, _device(context), body.decode("utf-8"),
+    )  # fmt: skip
+    return row, []
+
+
+def _path(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).path or None
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------ requests
+
+
+def write_batch(db: store.Database, workspace_id: int, body: Any, limit: int) -> dict[str, Any]:
+    """A JSON batch ``{"batch": [event, ...]}``: all valid, or InvalidInput and nothing
+    written."""
+    if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
+        raise InvalidInput(
+            "Send a JSON object with the events in `batch`.",
+            [FieldError("/batch", "Missing data for required field.")],
+        )
+    events = body["batch"]
+    if not 1 <= len(events) <= limit:
+        raise InvalidInput(
+            f"A batch holds 1 to {limit} events; send NDJSON for more.",
+            [FieldError("/batch", f"Length must be between 1 and {limit}.")],
+        )
+    shared = body.get("context")
+    rows, errors = [], []
+    for i, obj in enumerate(events):
+        if isinstance(shared, dict) and isinstance(obj, dict):
+            own = obj.get("context")
+            if own is None or isinstance(own, dict):
+                obj = {**obj, "context": {**shared, **(own or {})}}
+        row, errs = event_row(obj)
+        errors += [FieldError(f"/batch/{i}{e.pointer}", e.detail) for e in errs]
+        if row is not None:
+            rows.append(row)
+    if errors:
+        bad = len({e.pointer.split("/")[2] for e in errors})
+        detail = f"{bad} of {len(events)} events are invalid; nothing was written."
+        raise InvalidInput(detail, errors)
+    with db.transaction() as conn:
+        return write_events(conn, workspace_id, [rows]).as_dict()
+
+
+def import_stream(
+    db: store.Database, workspace_id: int, chunks: Iterable[bytes], fmt: str, max_errors: int
+) -> dict[str, Any]:
+    """NDJSON events (``segment``: Segment-shaped; ``ga4``: GA4 BigQuery export rows),
+    one transaction; errors point at 0-based line numbers."""
+    errors: list[FieldError] = []
+
+    def rows() -> Iterator[list[event_store.EventRow]]:
+        index, batch = 0, []
+        for block in ndjson_blocks(chunks):
+            for line in block_lines(block):
+                i, index = index, index + 1
+                if not line.strip():
+                    continue
+                row, errs = _line_row(line, fmt)
+                errors.extend(FieldError(f"/{i}{e.pointer}", e.detail) for e in errs)
+                if len(errors) >= max_errors:
+                    return
+                if row is not None and not errors:
+                    batch.append(row)
+                    if len(batch) >= STAGE_ROWS:
+                        yield batch
+                        batch = []
+        if batch and not errors:
+            yield batch
+
+    with db.transaction() as conn:
+        counts = write_events(conn, workspace_id, rows(), lambda: bool(errors))
+        if errors:
+            lines = len({e.pointer.split("/")[1] for e in errors})
+            more = " (the first ones)" if len(errors) >= max_errors else ""
+            raise InvalidInput(
+                f"{lines} events are invalid{more}; nothing was written.", errors[:max_errors]
+            )
+        if counts.received == 0:
+            raise InvalidInput("The file holds no events.", [FieldError("/0", "No event.")])
+        return counts.as_dict()
+
+
+def _line_row(line: bytes, fmt: str) -> tuple[event_store.EventRow | None, list[FieldError]]:
+    try:
+        obj = _decode(line)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        return None, [FieldError("", "Not a valid JSON object (one event per line).")]
+    if fmt == "ga4":
+        obj, errs = events_ga4.to_event(obj)
+        if errs:
+            return None, errs
+    return event_row(obj)
+
+
+def write_events(
+    conn: Any,
+    workspace_id: int,
+    batches: Iterable[Sequence[event_store.EventRow]],
+    failed: Any = lambda: False,
+) -> EventCounts:
+    """Store batches of checked events and rebuild the people they touch, in the
+    caller's transaction. Stops storing once ``failed()`` (the caller then raises)."""
+    lock_workspace(conn, workspace_id)
+    event_store.prepare(conn)
+    received = stored = 0
+    seeds: set[str] = set()
+    edges: set[tuple[str, str]] = set()
+    for batch in batches:
+        if failed():
+            continue
+        received += len(batch)
+        event_store.stage_events(conn, workspace_id, batch)
+        for _kind, anonymous, user, previous in event_store.insert_staged(conn, workspace_id):
+            stored += 1
+            _link(seeds, edges, anonymous, user, previous)
+    if failed():
+        return EventCounts(received, stored, 0, store.WriteCounts(0, 0, 0), 0)
+    event_store.add_links(conn, workspace_id, edges)
+    people, counts, deleted = rebuild(conn, workspace_id, seeds)
+    return EventCounts(received, stored, people, counts, deleted)
+
+
+def _link(
+    seeds: set[str],
+    edges: set[tuple[str, str]],
+    anonymous: str | None,
+    user: str | None,
+    previous: str | None,
+) -> None:
+    a = f"a:{anonymous}" if anonymous is not None else None
+    u = f"u:{user}" if user is not None else None
+    for node in (a, u):
+        if node is not None:
+            seeds.add(node)
+    if a is not None and u is not None:
+        edges.add((a, u))
+    if previous is not None and u is not None:
+        # An alias's previousId may have been either kind of id.
+        for old in (f"a:{previous}", f"u:{previous}"):
+            if old != u:
+                seeds.add(old)
+                edges.add((old, u))
+
+
+# ------------------------------------------------------------------ rebuilding
+
+
+def load_rules(conn: Any, workspace_id: int) -> Rules:
+    stages = [s.name for s in store.list_stages(conn, workspace_id)]
+    return usable(with_defaults(event_store.get_rules(conn, workspace_id)), stages)
+
+
+def components(conn: Any, workspace_id: int, seeds: Iterable[str]) -> list[list[str]]:
+    """The people (sets of linked typed ids) that hold any of these ids."""
+    adjacent: dict[str, set[str]] = defaultdict(set)
+    seen = set(seeds)
+    frontier = sorted(seen)
+    while frontier:
+        found: set[str] = set()
+        for k in range(0, len(frontier), PEOPLE_NODES):
+            part = frontier[k : k + PEOPLE_NODES]
+            for node, other in event_store.neighbours(conn, workspace_id, part):
+                adjacent[node].add(other)
+                found.add(other)
+        frontier = sorted(found - seen)
+        seen |= found
+    return _split(seen, adjacent)
+
+
+def _split(nodes: set[str], adjacent: dict[str, set[str]]) -> list[list[str]]:
+    out, done = [], set()
+    for start in sorted(nodes):
+        if start in done:
+            continue
+        part, stack = [], [start]
+        done.add(start)
+        while stack:
+            n = stack.pop()
+            part.append(n)
+            for m in adjacent.get(n, ()):
+                if m not in done:
+                    done.add(m)
+                    stack.append(m)
+        out.append(sorted(part))
+    return out
+
+
+def rebuild(
+    conn: Any, workspace_id: int, seeds: Iterable[str], everyone: bool = False
+) -> tuple[int, store.WriteCounts, int]:
+    """Derive again the journeys of every person holding one of ``seeds`` (of the whole
+    workspace with ``everyone``); returns (people, journey write counts, deleted)."""
+    rules = load_rules(conn, workspace_id)
+    if everyone:
+        seeds = {n for a, u in event_store.all_event_ids(conn, workspace_id) for n in _nodes(a, u)}
+    people = components(conn, workspace_id, seeds)
+    if not people:
+        return 0, store.WriteCounts(0, 0, 0), 0
+    write = store.JourneyWrite(conn, workspace_id)
+    produced: set[str] = set()
+    existing: set[str] = set()
+    conversions = sorted(rules.conversions)
+    for group in _groups(people):
+        nodes = [n for person in group for n in person]
+        if not everyone:
+            plain = sorted({n[2:] for n in nodes})
+            existing |= event_store.derived_journey_ids(conn, workspace_id, plain)
+        owner = {n: k for k, person in enumerate(group) for n in person}
+        by_person: dict[int, list[event_store.StoredEvent]] = defaultdict(list)
+        for e in event_store.person_events(conn, workspace_id, nodes, conversions):
+            node = f"u:{e.user_id}" if e.user_id is not None else f"a:{e.anonymous_id}"
+            by_person[owner[node]].append(e)
+        rows = []
+        for person_events in by_person.values():
+            for j in event_journeys.journeys(person_events, rules):
+                produced.add(j.journey_id)
+                rows.append(_journey_row(write.coder, j))
+        if rows:
+            write.copy(rows)
+    if everyone:
+        existing = event_store.derived_journey_ids(conn, workspace_id, None)
+    counts = write.finish() if write.staged else store.WriteCounts(0, 0, 0)
+    stale = sorted(existing - produced)
+    deleted = delete_journeys(conn, workspace_id, stale) if stale else 0
+    return len(people), counts, deleted
+
+
+def _nodes(anonymous: str | None, user: str | None) -> list[str]:
+    return [n for n in (anonymous and f"a:{anonymous}", user and f"u:{user}") if n]
+
+
+def _groups(people: list[list[str]]) -> Iterator[list[list[str]]]:
+    group: list[list[str]] = []
+    size = 0
+    for person in people:
+        group.append(person)
+        size += len(person)
+        if size >= PEOPLE_NODES:
+            yield group
+            group, size = [], 0
+    if group:
+        yield group
+
+
+def _journey_row(coder: store.Coder, j: event_journeys.Journey) -> store.JourneyRow:
+    campaigns = [t.campaign for t in j.touches]
+    devices = [t.device for t in j.touches]
+    value = j.value if j.converted and math.isfinite(j.value) else 0.0
+    return store.JourneyRow(
+        j.journey_id,
+        j.customer_id,
+        [coder.channel_code(t.channel) for t in j.touches],
+        [coder.stages.get(t.stage, 0) if t.stage else 0 for t in j.touches],
+        [t.timestamp for t in j.touches],
+        campaigns if any(campaigns) else None,
+        devices if any(devices) else None,
+        j.converted,
+        value,
+        j.converted_at,
+        event_journeys.day_of(j),
+        ATTRIBUTES,
+    )
+
+
+def rederive(conn: Any, workspace_id: int) -> tuple[int, store.WriteCounts, int]:
+    """Every person of the workspace, after a change of rules."""
+    lock_workspace(conn, workspace_id)
+    return rebuild(conn, workspace_id, (), everyone=True)

@@ -1,0 +1,211 @@
+"""Raw events, the identity graph and event rules.
+
+Events are COPYed into the per-connection staging table ``events_in`` and inserted
+with ``ON CONFLICT DO NOTHING`` on (workspace, messageId), so a re-sent event is
+skipped. Identity links are edges between typed ids (``a:<anonymousId>``,
+``u:<userId>``), stored in both directions. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from . import copytext as ct
+from .sqlfiles import query
+
+
+class EventRow(NamedTuple):
+    """One validated event with the columns derivation reads."""
+
+    message_id: str
+    type: str
+    anonymous_id: str | None
+    user_id: str | None
+    previous_id: str | None
+    event: str | None
+    occurred_at: datetime
+    page_path: str | None
+    source: str | None
+    medium: str | None
+    campaign: str | None
+    referrer_host: str | None
+    click_id: str | None
+    device: str | None
+    body: str  # the event as JSON text
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """A touch-making event as derivation reads it back."""
+
+    type: str
+    anonymous_id: str | None
+    user_id: str | None
+    event: str | None
+    occurred_at: datetime
+    message_id: str
+    page_path: str | None
+    source: str | None
+    medium: str | None
+    campaign: str | None
+    referrer_host: str | None
+    click_id: str | None
+    device: str | None
+    properties: dict[str, Any] | None
+
+
+def prepare(conn: psycopg.Connection) -> None:
+    conn.execute(query("create_events_in"))
+    conn.execute(query("clear_events_in"))
+
+
+def copy_lines(workspace_id: int, rows: Iterable[EventRow]) -> str:
+    text, plain = ct.text, ct.plain
+    return "".join(
+        f"{workspace_id}\t{plain(r.message_id)}\t{r.type}\t{plain(r.anonymous_id)}\t"
+        f"{plain(r.user_id)}\t{plain(r.previous_id)}\t{text(r.event)}\t"
+        f"{r.occurred_at.isoformat()}\t{text(r.page_path)}\t{text(r.source)}\t"
+        f"{text(r.medium)}\t{text(r.campaign)}\t{text(r.referrer_host)}\t"
+        f"{text(r.click_id)}\t{text(r.device)}\t{text(r.body)}\n"
+        for r in rows
+    )
+
+
+def stage_events(conn: psycopg.Connection, workspace_id: int, rows: Sequence[EventRow]) -> None:
+    """COPY events into the staging table (several calls append)."""
+    with conn.cursor().copy(query("copy_events_in")) as copy:
+        copy.write(copy_lines(workspace_id, rows))
+
+
+def insert_staged(
+    conn: psycopg.Connection, workspace_id: int
+) -> list[tuple[str, str | None, str | None, str | None]]:
+    """Store the staged events whose messageId is new; (type, anonymousId, userId,
+    previousId) of each one stored. Empties the staging table."""
+    rows = conn.execute(query("insert_events"), {"workspace_id": workspace_id}).fetchall()
+    conn.execute(query("clear_events_in"))
+    return rows
+
+
+def add_links(conn: psycopg.Connection, workspace_id: int, edges: set[tuple[str, str]]) -> None:
+    """Link pairs of typed ids (both directions are stored)."""
+    params = [
+        {"workspace_id": workspace_id, "node": a, "other": b}
+        for x, y in sorted(edges)
+        for a, b in ((x, y), (y, x))
+    ]
+    if params:
+        with conn.cursor() as cur:
+            cur.executemany(query("insert_identity_link"), params)
+
+
+def neighbours(
+    conn: psycopg.Connection, workspace_id: int, nodes: list[str]
+) -> list[tuple[str, str]]:
+    """Edges leaving these typed ids."""
+    params = {"workspace_id": workspace_id, "nodes": nodes}
+    return conn.execute(query("linked_ids"), params).fetchall()
+
+
+def all_links(conn: psycopg.Connection, workspace_id: int) -> list[tuple[str, str]]:
+    params = {"workspace_id": workspace_id}
+    return conn.execute(query("all_identity_links"), params).fetchall()
+
+
+def all_event_ids(
+    conn: psycopg.Connection, workspace_id: int
+) -> list[tuple[str | None, str | None]]:
+    params = {"workspace_id": workspace_id}
+    return conn.execute(query("workspace_event_ids"), params).fetchall()
+
+
+def split_nodes(nodes: Iterable[str]) -> tuple[list[str], list[str]]:
+    """Typed ids -> (anonymousIds, userIds)."""
+    anonymous: list[str] = []
+    users: list[str] = []
+    for n in nodes:
+        (anonymous if n.startswith("a:") else users).append(n[2:])
+    return anonymous, users
+
+
+def person_events(
+    conn: psycopg.Connection, workspace_id: int, nodes: Iterable[str], conversions: list[str]
+) -> list[StoredEvent]:
+    """The events of every one of these typed ids."""
+    anonymous, users = split_nodes(nodes)
+    params = {
+        "workspace_id": workspace_id,
+        "anonymous_ids": anonymous,
+        "user_ids": users,
+        "conversions": conversions,
+    }
+    with conn.cursor() as cur:
+        cur.execute(query("person_events"), params)
+        return [StoredEvent(*row) for row in cur]
+
+
+def derived_journey_ids(
+    conn: psycopg.Connection, workspace_id: int, customer_ids: list[str] | None
+) -> set[str]:
+    """Ids of the journeys built from events for these customers (all when None)."""
+    if customer_ids is None:
+        rows = conn.execute(query("all_derived_journey_ids"), {"workspace_id": workspace_id})
+    else:
+        params = {"workspace_id": workspace_id, "customer_ids": customer_ids}
+        rows = conn.execute(query("derived_journey_ids"), params)
+    return {r[0] for r in rows}
+
+
+def delete_journeys_by_id(conn: psycopg.Connection, workspace_id: int, ids: list[str]) -> int:
+    """Gather these journeys in ``journeys_old`` (deleted); the caller moves rollups."""
+    params = {"workspace_id": workspace_id, "journey_ids": ids}
+    return conn.execute(query("delete_journeys_by_id"), params).rowcount
+
+
+def component(conn: psycopg.Connection, workspace_id: int, start: Iterable[str]) -> set[str]:
+    """Every typed id linked, directly or not, to these."""
+    seen = set(start)
+    frontier = list(seen)
+    while frontier:
+        found = {other for _, other in neighbours(conn, workspace_id, frontier)}
+        frontier = sorted(found - seen)
+        seen |= found
+    return seen
+
+
+def erase_person(conn: psycopg.Connection, workspace_id: int, customer_id: str) -> list[str]:
+    """Customer erasure: delete the events and links of every id linked to this one
+    (as anonymousId or userId); returns the person's ids (untyped)."""
+    nodes = component(conn, workspace_id, [f"a:{customer_id}", f"u:{customer_id}"])
+    anonymous, users = split_nodes(nodes)
+    plain = sorted({*anonymous, *users})
+    params: dict[str, Any] = {
+        "workspace_id": workspace_id,
+        "anonymous_ids": anonymous,
+        "user_ids": users,
+        "plain_ids": plain,
+        "nodes": sorted(nodes),
+    }
+    conn.execute(query("erase_events"), params)
+    conn.execute(query("erase_identity_links"), params)
+    return plain
+
+
+def get_rules(conn: psycopg.Connection, workspace_id: int) -> dict[str, Any]:
+    row = conn.execute(query("get_event_rules"), {"workspace_id": workspace_id}).fetchone()
+    return dict(row[0]) if row else {}
+
+
+def put_rules(conn: psycopg.Connection, workspace_id: int, rules: dict[str, Any]) -> None:
+    conn.execute(query("put_event_rules"), {"workspace_id": workspace_id, "rules": Jsonb(rules)})
+
+
+def count_events(conn: psycopg.Connection, workspace_id: int) -> int:
+    row = conn.execute(query("count_events"), {"workspace_id": workspace_id}).fetchone()
+    return int(row[0]) if row else 0

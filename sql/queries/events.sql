@@ -1,0 +1,115 @@
+-- Raw events, identity links and event rules: staging and storing events, walking the
+-- identity graph, reading a person's events, derived journeys and erasure.
+-- Every query is scoped to one workspace.
+
+-- name: create_events_in
+-- Per-connection staging table, emptied at every commit: a write COPYs its events
+-- here, then inserts those whose messageId is new.
+CREATE TEMP TABLE IF NOT EXISTS events_in (
+    workspace_id bigint NOT NULL,
+    message_id text NOT NULL,
+    type text NOT NULL,
+    anonymous_id text,
+    user_id text,
+    previous_id text,
+    event text,
+    occurred_at timestamptz NOT NULL,
+    page_path text,
+    source text,
+    medium text,
+    campaign text,
+    referrer_host text,
+    click_id text,
+    device text,
+    body jsonb NOT NULL
+) ON COMMIT DELETE ROWS
+
+-- name: clear_events_in
+TRUNCATE events_in
+
+-- name: copy_events_in
+COPY events_in (workspace_id, message_id, type, anonymous_id, user_id, previous_id, event,
+    occurred_at, page_path, source, medium, campaign, referrer_host, click_id, device, body)
+FROM STDIN
+
+-- name: insert_events
+-- Events whose messageId is already stored (or repeated within the write) are skipped;
+-- the ids of the events stored are returned, as the persons whose journeys to rebuild.
+INSERT INTO events (workspace_id, message_id, type, anonymous_id, user_id, previous_id,
+    event, occurred_at, page_path, source, medium, campaign, referrer_host, click_id,
+    device, body)
+SELECT %(workspace_id)s, message_id, type, anonymous_id, user_id, previous_id, event,
+    occurred_at, page_path, source, medium, campaign, referrer_host, click_id, device, body
+FROM events_in
+ON CONFLICT (workspace_id, message_id) DO NOTHING
+RETURNING type, anonymous_id, user_id, previous_id
+
+-- name: insert_identity_link
+INSERT INTO identity_links (workspace_id, node, other)
+VALUES (%(workspace_id)s, %(node)s, %(other)s)
+ON CONFLICT DO NOTHING
+
+-- name: linked_ids
+-- One step of the walk over the identity graph from a set of ids.
+SELECT node, other FROM identity_links
+WHERE workspace_id = %(workspace_id)s AND node = ANY(%(nodes)s)
+
+-- name: all_identity_links
+-- Every edge of a workspace, for re-deriving all of it.
+SELECT node, other FROM identity_links WHERE workspace_id = %(workspace_id)s
+
+-- name: person_events
+-- The events of a set of ids, with the properties of conversion events only (the
+-- rest is not read).
+SELECT type, anonymous_id, user_id, event, occurred_at, message_id, page_path, source,
+    medium, campaign, referrer_host, click_id, device,
+    CASE WHEN event = ANY(%(conversions)s) THEN body -> 'properties' END AS properties
+FROM events
+WHERE workspace_id = %(workspace_id)s
+  AND (anonymous_id = ANY(%(anonymous_ids)s) OR user_id = ANY(%(user_ids)s))
+
+-- name: workspace_event_ids
+-- The distinct ids of every event of a workspace, for re-deriving all of it.
+SELECT DISTINCT anonymous_id, user_id FROM events WHERE workspace_id = %(workspace_id)s
+
+-- name: derived_journey_ids
+-- The journeys built from events for these customers (ids starting with "ev:").
+SELECT journey_id FROM journeys
+WHERE workspace_id = %(workspace_id)s AND customer_id = ANY(%(customer_ids)s)
+  AND journey_id LIKE 'ev:%%'
+
+-- name: all_derived_journey_ids
+SELECT journey_id FROM journeys
+WHERE workspace_id = %(workspace_id)s AND journey_id LIKE 'ev:%%'
+
+-- name: delete_journeys_by_id
+-- Derived journeys a rebuild no longer produces, gathered for the rollup move.
+WITH gone AS (
+    DELETE FROM journeys
+    WHERE workspace_id = %(workspace_id)s AND journey_id = ANY(%(journey_ids)s)
+    RETURNING *
+)
+INSERT INTO journeys_old SELECT * FROM gone
+
+-- name: erase_events
+-- Customer erasure: every event carrying one of the person's ids.
+DELETE FROM events
+WHERE workspace_id = %(workspace_id)s
+  AND (anonymous_id = ANY(%(anonymous_ids)s) OR user_id = ANY(%(user_ids)s)
+       OR previous_id = ANY(%(plain_ids)s))
+
+-- name: erase_identity_links
+-- Both directions of every edge of a person start at one of their ids.
+DELETE FROM identity_links
+WHERE workspace_id = %(workspace_id)s AND node = ANY(%(nodes)s)
+
+-- name: count_events
+SELECT count(*) FROM events WHERE workspace_id = %(workspace_id)s
+
+-- name: get_event_rules
+SELECT rules FROM event_rules WHERE workspace_id = %(workspace_id)s
+
+-- name: put_event_rules
+INSERT INTO event_rules (workspace_id, rules, updated_at)
+VALUES (%(workspace_id)s, %(rules)s, now())
+ON CONFLICT (workspace_id) DO UPDATE SET rules = excluded.rules, updated_at = now()
