@@ -135,6 +135,10 @@ class _Cache:
 _cache = _Cache()
 
 
+CODES_PER_READ = 500_000
+"""Paths whose codes one query reads (bounds the blobs a first read holds at once)."""
+
+
 def path_codes(conn: psycopg.Connection, workspace_id: int, ids: Ints) -> PathCodes:
     """Codes holding at least the paths ``ids``, read from the database only for the
     paths this process has not seen."""
@@ -143,20 +147,38 @@ def path_codes(conn: psycopg.Connection, workspace_id: int, ids: Ints) -> PathCo
     missing = codes.missing(ids)
     if not len(missing):
         return codes
-    params = {
-        "workspace_id": workspace_id,
-        "after": codes.max_id,
-        "ids": missing[missing <= codes.max_id].tolist(),
-    }
-    found = conn.execute(query("load_path_codes"), params).fetchone()
-    assert found is not None
-    new_ids = ints(found[0], ">i8")
-    channels, stages = (ints(blob, ">i2").astype(np.int16) for blob in found[2:4])
-    codes = codes.add(new_ids, ints(found[1], ">i4"), channels, stages)
+    late = missing[missing <= codes.max_id].tolist()
+    after = codes.max_id
+    while True:
+        params = {"workspace_id": workspace_id, "after": after, "ids": late,
+                  "limit": CODES_PER_READ}  # fmt: skip
+        found = conn.execute(query("load_path_codes"), params).fetchone()
+        assert found is not None
+        new_ids, lengths = ints(found[0], ">i8"), ints(found[1], ">i4")
+        channels, stages = (array_elements(blob, lengths) for blob in found[2:4])
+        codes = codes.add(new_ids, lengths, channels, stages)
+        if len(new_ids) < CODES_PER_READ:
+            break
+        after, late = int(new_ids[-1]), []
     if len(codes.missing(ids)):
         raise StoreError("a path's codes are missing from the path dictionary")
     _cache.put(key, codes)
     return codes
+
+
+def array_elements(blob: bytes, lengths: Ints) -> Codes:
+    """The smallint elements of concatenated one-dimensional ``array_send`` blobs of
+    the given lengths (each blob: a 20-byte header, then per element its length and
+    its two bytes)."""
+    if not len(lengths):
+        return np.zeros(0, dtype=np.int16)
+    starts = _offsets(_HEADER + 6 * lengths)[:-1]
+    touches = _offsets(lengths)
+    within = np.arange(touches[-1], dtype=np.int64) - np.repeat(touches[:-1], lengths)
+    at = np.repeat(starts, lengths) + _HEADER + 4 + 6 * within
+    data = np.frombuffer(blob, dtype=np.uint8)
+    high = data[at].astype(np.int16)
+    return np.asarray((high << 8) | data[at + 1], dtype=np.int16)
 
 
 def database_oid(conn: psycopg.Connection) -> int:

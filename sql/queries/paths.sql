@@ -151,21 +151,23 @@ FROM (
 -- name: load_path_codes
 -- The channel and stage codes of paths not yet read by this process: ids above
 -- %(after)s, and the listed %(ids)s (ids a concurrent write took before committing
--- later), as binary arrays in path id order.
+-- later), at most %(limit)s paths in path id order. Ids and lengths come as binary
+-- arrays; each path's codes as its own array_send blob, the blobs concatenated (no
+-- unnesting of every touch): numpy finds each path's codes from the lengths.
 WITH picked AS MATERIALIZED (
     SELECT path_id, channels, stages FROM paths
     WHERE workspace_id = %(workspace_id)s
       AND (path_id > %(after)s OR path_id = ANY(%(ids)s::bigint[]))
     ORDER BY path_id
+    LIMIT %(limit)s
 )
 SELECT
-    array_send(coalesce(array_agg(p.path_id) FILTER (WHERE u.ord = 1), '{}')) AS path_ids,
-    array_send(coalesce(array_agg(cardinality(p.channels)) FILTER (WHERE u.ord = 1), '{}'))
+    array_send(coalesce(array_agg(path_id ORDER BY path_id), '{}')) AS path_ids,
+    array_send(coalesce(array_agg(cardinality(channels) ORDER BY path_id), '{}'))
         AS lengths,
-    array_send(coalesce(array_agg(u.channel), '{}')) AS channels,
-    array_send(coalesce(array_agg(u.stage), '{}')) AS stages
-FROM picked p
-CROSS JOIN LATERAL unnest(p.channels, p.stages) WITH ORDINALITY AS u(channel, stage, ord)
+    coalesce(string_agg(array_send(channels), ''::bytea ORDER BY path_id), '') AS channels,
+    coalesce(string_agg(array_send(stages), ''::bytea ORDER BY path_id), '') AS stages
+FROM picked
 
 -- name: database_oid
 -- Which database a connection reads: path ids are only unique within one.

@@ -318,3 +318,39 @@ def test_path_lookups_take_the_hash_index_with_no_statistics(
     assert "paths_codes_idx" in plan
     assert "paths_pkey" not in plan
     assert "Seq Scan on paths " not in plan
+
+
+def test_codes_are_read_in_chunks_of_paths(
+    client: FlaskClient,
+    auth: dict[str, str],
+    conn: psycopg.Connection,
+    workspace: store.Workspace,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A first read takes the codes a few paths at a time; byte order and lengths hold
+    for codes above one byte and paths of any length."""
+    ws = workspace.workspace_id
+    interned._cache.clear()
+    monkeypatch.setattr(interned, "CODES_PER_READ", 2)
+    names = [f"c{k}" for k in range(300)]  # codes above 255
+    records = [simple(f"j{k}", *names[k * 37 % 300 : k * 37 % 300 + k % 4 + 1]) for k in range(9)]
+    post(client, auth, *records)
+    expected = {tuple(r["touchpoints"][t]["channel"] for t in range(len(r["touchpoints"])))
+                for r in records}  # fmt: skip
+    assert set(paths_of(store.load_paths(conn, ws))) == expected
+    conn.rollback()
+    interned._cache.clear()
+
+
+def test_array_elements_of_concatenated_blobs(conn: psycopg.Connection) -> None:
+    arrays = [[1], [300, 2, 32767], [0, 256]]
+    row = conn.execute(
+        "SELECT string_agg(array_send(a), ''::bytea ORDER BY n) FROM"
+        " unnest(%s::text[]) WITH ORDINALITY AS t(a_text, n), LATERAL"
+        " (SELECT a_text::smallint[] AS a) x",
+        (["{" + ",".join(map(str, a)) + "}" for a in arrays],),
+    ).fetchone()
+    assert row is not None
+    lengths = np.array([len(a) for a in arrays], dtype=np.int64)
+    got = interned.array_elements(row[0], lengths)
+    assert got.tolist() == [1, 300, 2, 32767, 0, 256]
