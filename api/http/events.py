@@ -11,7 +11,13 @@ from flask import request
 from flask.views import MethodView
 
 from .. import store
-from ..problems import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from ..problems import (
+    BadRequest,
+    FieldError,
+    InvalidInput,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+)
 from ..schemas.events import EventRulesIn, EventRulesOut, EventWriteResult
 from ..service import event_rules, events
 from ..service.bulk import NDJSON_TYPES
@@ -105,7 +111,10 @@ class Events(MethodView):
             raise BadRequest("The request body is empty; send a JSON object.")
         try:
             body = msgspec.json.decode(data)
-        except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        except RecursionError:
+            detail = "The request body nests arrays and objects too deeply to be read."
+            raise InvalidInput(detail, [FieldError("/", detail)]) from None
+        except (msgspec.MsgspecError, UnicodeDecodeError):
             raise BadRequest("The request body is not valid JSON.") from None
         return events.write_batch(database(), ws, body, conf.max_batch)
 
@@ -119,8 +128,10 @@ def _body_chunks(limit: int) -> Iterator[bytes]:
     request.max_content_length = limit
     stream = request.stream
     inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "identity" else None
-    total = 0
-    while chunk := stream.read(CHUNK):
+    total = raw = 0
+    # Not one read past the limit: werkzeug answers that with its own 413.
+    while raw < limit and (chunk := stream.read(min(CHUNK, limit - raw))):
+        raw += len(chunk)
         if inflate is not None:
             try:
                 chunk = inflate.decompress(chunk, limit - total + 1)
@@ -133,6 +144,10 @@ def _body_chunks(limit: int) -> Iterator[bytes]:
         if total > limit:
             raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
         yield chunk
+    # werkzeug stops reading a body sent without a length (chunked) at the limit, as if
+    # it ended there: one more byte means it is larger.
+    if request.content_length is None and raw >= limit and request.environ["wsgi.input"].read(1):
+        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
     if inflate is not None and not inflate.eof:
         raise BadRequest("The gzip body ends early.")
 
@@ -168,7 +183,7 @@ class EventRules(MethodView):
         ws = workspace().workspace_id
         with database().transaction() as conn:
             stages = [s.name for s in store.list_stages(conn, ws)]
-            event_rules.compile_rules(event_rules.with_defaults(body), stages)
+            event_rules.check(body, stages)
             event_store.put_rules(conn, ws, body)
             people, counts, deleted = events.rederive(conn, ws)
             stored = event_store.get_rules(conn, ws)

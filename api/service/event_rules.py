@@ -205,6 +205,22 @@ def compile_rules(document: dict[str, Any], stages: Sequence[str]) -> Rules:
     )
 
 
+def check(given: dict[str, Any], stages: Sequence[str]) -> Rules:
+    """Rules a client sent (defaults for the rest), checked: stage names the client
+    gave must be stages of the workspace; default stage rules naming stages the
+    workspace does not have are left out."""
+    document = with_defaults(given)
+    sent = given.get("stages") or {}
+    known = set(stages)
+    stage_doc = dict(document["stages"])
+    if "rules" not in sent:
+        stage_doc["rules"] = [r for r in stage_doc["rules"] if r["stage"] in known]
+    for key in ("default", "after_conversion"):
+        if key not in sent and stage_doc.get(key) not in known:
+            stage_doc[key] = None
+    return compile_rules({**document, "stages": stage_doc}, stages)
+
+
 def usable(document: dict[str, Any], stages: Sequence[str]) -> Rules:
     """Rules for deriving journeys even when stages were renamed since they were set:
     stage names the workspace no longer has are dropped (their touches carry no stage)."""

@@ -51,6 +51,9 @@ STAGE_ROWS = 10_000  # events COPYed and inserted together
 PEOPLE_NODES = 20_000  # ids whose events are read and rebuilt together
 ATTRIBUTES = '{"origin": "events"}'
 FORMATS = ("segment", "ga4")
+# A batch's own fields besides the events, as Segment's and RudderStack's libraries send
+# them: `context` is shared by its events, the rest is accepted and not kept.
+BATCH_FIELDS = frozenset(("batch", "context", "integrations", "sentAt", "writeKey"))
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -227,11 +230,15 @@ def _path(url: str | None) -> str | None:
 def write_batch(db: store.Database, workspace_id: int, body: Any, limit: int) -> dict[str, Any]:
     """A JSON batch ``{"batch": [event, ...]}``: all valid, or InvalidInput and nothing
     written."""
-    if not isinstance(body, dict) or not isinstance(body.get("batch"), list):
-        raise InvalidInput(
-            "Send a JSON object with the events in `batch`.",
-            [FieldError("/batch", "Missing data for required field.")],
-        )
+    if not isinstance(body, dict):
+        detail = "Send a JSON object with the events in `batch`."
+        raise InvalidInput(detail, [FieldError("/", detail)])
+    unknown = sorted(set(body) - BATCH_FIELDS)
+    if unknown or not isinstance(body.get("batch"), list):
+        errors = [FieldError(f"/{k}", "Unknown field.") for k in unknown]
+        if not isinstance(body.get("batch"), list):
+            errors.append(FieldError("/batch", "Missing data for required field (a list)."))
+        raise InvalidInput("Send a JSON object with the events in `batch`.", errors)
     events = body["batch"]
     if not 1 <= len(events) <= limit:
         raise InvalidInput(

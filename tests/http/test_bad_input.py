@@ -148,6 +148,8 @@ def csv_row(journey_id: str = "j1", **cells: str) -> str:
     return out.getvalue()
 
 
+EVENT = {"type": "page", "messageId": "m-new", "anonymousId": "a-new",
+         "timestamp": "2024-03-01T10:00:00Z"}  # fmt: skip
 ROUTES = {
     "journeys": Route("POST", "/v1/journeys", {"journeys": [journey("new")]}),
     "paths": Route("POST", "/v1/paths", {"paths": [{"path": ["email"], "conversions": 1}]}),
@@ -158,7 +160,11 @@ ROUTES = {
     "report-links": Route("POST", "/v1/report-links", {"expires_in": 3600}),
     "bulk-ndjson": Route("POST", "/v1/journeys/bulk", ndjson(journey("new")), NDJSON),
     "bulk-csv": Route("POST", "/v1/journeys/bulk", (CSV_HEADER + csv_row("new")).encode(), CSV),
+    "events": Route("POST", "/v1/events", {"batch": [EVENT]}),
+    "bulk-events": Route("POST", "/v1/events", ndjson(EVENT), NDJSON),
+    "event-rules": Route("PUT", "/v1/event-rules", {"session_timeout_minutes": 20}),
 }
+TAKES_NDJSON = {"events"}  # JSON routes that read NDJSON too (a JSON body is one bad line)
 JSON_ROUTES = [name for name, route in ROUTES.items() if not name.startswith("bulk")]
 
 
@@ -222,7 +228,7 @@ def _json_cases() -> Iterator[Any]:
             ("string", '"journeys"', None, 422, "/"),
             ("text-plain", text, "text/plain", 415, None),
             ("form", "a=1", "application/x-www-form-urlencoded", 415, None),
-            ("ndjson", text, NDJSON, 415, None),
+            ("ndjson", text, NDJSON, 422 if name in TAKES_NDJSON else 415, None),
             ("truncated", text[: len(text) // 2], None, 400, None),
             ("unknown-field", {**valid, "bogus": 1}, None, 422, "/bogus"),
             ("nul-byte", text[:-1] + ', "\x00": 1}', None, 400, None),

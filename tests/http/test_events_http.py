@@ -153,6 +153,8 @@ def test_bodies_that_are_not_events(client: FlaskClient, auth: dict[str, str]) -
     )
     assert_problem(r, 400)
     r = client.post("/v1/events", json={"events": []}, headers=auth)
+    assert pointers(assert_problem(r, 422)) == ["/events", "/batch"]
+    r = client.post("/v1/events", json={"batch": []}, headers=auth)
     assert pointers(assert_problem(r, 422)) == ["/batch"]
 
 
@@ -192,7 +194,9 @@ def test_rules_default_and_replace(client: FlaskClient, auth: dict[str, str]) ->
     post(
         client,
         auth,
-        landing("m1", "2024-03-01T10:00:00Z", "https://shop.example/?utm_source=partnerco&utm_medium=y"),
+        landing(
+            "m1", "2024-03-01T10:00:00Z", "https://shop.example/?utm_source=partnerco&utm_medium=y"
+        ),
         purchase("m2", "2024-03-01T10:10:00Z", 5.0),
     )
     assert (
@@ -203,7 +207,10 @@ def test_rules_default_and_replace(client: FlaskClient, auth: dict[str, str]) ->
     )
     r = client.put(
         "/v1/event-rules",
-        json={"channels": [{"channel": "Partners", "source": "partner.*"}], "fallback_channel": "Other"},
+        json={
+            "channels": [{"channel": "Partners", "source": "partner.*"}],
+            "fallback_channel": "Other",
+        },
         headers=auth,
     )
     assert r.status_code == 200, r.get_json()
