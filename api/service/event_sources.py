@@ -214,7 +214,11 @@ def event_source(
             query = {k.lower(): v for k, v in parse_qsl(urlsplit(page_url).query)}
         except ValueError:
             query = {}
-    utm = {k: _clip((campaign or {}).get(k)) for k in UTM} if campaign else {}
+    utm: dict[str, str | None] = {}
+    if campaign:
+        # Segment's context.campaign names the campaign `name` (as utm_campaign).
+        utm = {k: _clip(campaign.get("name" if k == "campaign" else k)) for k in UTM}
+        utm["campaign"] = utm["campaign"] or _clip(campaign.get("campaign"))
     if not any(utm.values()):
         utm = {k: _clip(query.get("utm_" + k)) for k in UTM}
     click = next((c for c in CLICK_IDS if query.get(c)), None)
