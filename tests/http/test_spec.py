@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -9,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from api.http.openapi import spec_dict, spec_yaml
+from api.http.openapi import METHODS, OPERATION_IDS, spec_dict, spec_yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,3 +43,19 @@ def test_spec_is_served(client: FlaskClient, app: Flask) -> None:
     served = client.get("/openapi.yaml")
     assert served.mimetype == "application/yaml"
     assert yaml.safe_load(served.get_data(as_text=True)) == spec_dict(app)
+
+
+def test_every_operation_has_a_stable_snake_case_name(app: Flask) -> None:
+    """Generated clients name their functions by operationId: each is given here by
+    hand (not derived from the path), unique, and snake_case."""
+    spec = spec_dict(app)
+    named = {
+        (method, path): operation["operationId"]
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    }
+    assert set(named) == set(OPERATION_IDS), "name new operations in OPERATION_IDS"
+    assert named == OPERATION_IDS
+    assert len(set(named.values())) == len(named)
+    assert all(re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)*", name) for name in named.values())
