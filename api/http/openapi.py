@@ -33,8 +33,15 @@ SPEC_OPTIONS: dict[str, Any] = {
         "description": (
             "Multi-touch attribution over a PostgreSQL path store. Send an API key as "
             "`Authorization: Bearer <key>`. Errors are RFC 9457 problem details."
-        )
+        ),
+        "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
     },
+    "servers": [
+        {
+            "url": "http://127.0.0.1:8000",
+            "description": "`make run` on this machine (PATHCREDIT_PORT moves it)",
+        },
+    ],
     "components": {"securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}}},
     "security": [{"apiKey": []}],
 }
@@ -184,6 +191,9 @@ class Api(flask_smorest.Api):
 
     def _register_error_handlers(self) -> None:
         """errors.register installs the only handlers."""
+
+    def _register_pagination_header(self) -> None:
+        """Lists page with cursors of their own; flask-smorest's paging is unused."""
 
     def _register_responses(self) -> None:
         for status in http.HTTPStatus:
