@@ -1,0 +1,191 @@
+"""Raw events into derived journeys, against a raw COPY of the same events.
+
+Generates seeded synthetic Segment-style events as NDJSON (people with sessions from
+several sources, some orders, some identified; cached in bench/out/), serves the API
+with gunicorn on 127.0.0.1 against a fresh database and streams the file to
+``POST /v1/events`` (validation, storage, identity, sessions, journeys, rollups,
+commit), then loads it again into a second workspace through the code of
+``pathcredit import --format segment`` in this process. In the same run it COPYs the
+same events, one JSON document per line, into a table keyed by messageId: the
+practical limit of getting them into the same PostgreSQL. Prints events/s and the
+ratios::
+
+    python bench/events.py --events 1000000
+
+Uses DATABASE_URL when set (its role needs CREATEDB), else the embedded server in
+.data/pgbench. Every database it creates is dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import psycopg  # noqa: E402
+
+from api import store  # noqa: E402
+from api.cli import embedded  # noqa: E402
+from api.service import events  # noqa: E402
+from bench.ingest import free_port, start_server, stop_server, with_database  # noqa: E402
+
+OUT = ROOT / "bench" / "out"
+SOURCES = [
+    "", "?utm_source=google&utm_medium=cpc&utm_campaign=brand", "?gclid=x",
+    "?utm_source=newsletter&utm_medium=email&utm_campaign=weekly",
+    "?utm_source=facebook&utm_medium=paid_social", "?fbclid=y",
+]  # fmt: skip
+REFERRERS = [
+    None,
+    None,
+    "https://www.google.com/",
+    "https://l.facebook.com/",
+    "https://blog.example/",
+]
+PAGES = ["/", "/products/1", "/products/2", "/cart", "/pricing"]
+
+
+def stamp(t: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def events_file(n: int, seed: int) -> Path:
+    """NDJSON of about ``n`` events, generated once per (n, seed)."""
+    target = OUT / f"events-{n}-{seed}.ndjson"
+    if target.exists():
+        return target
+    OUT.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    written, person = 0, 0
+    with target.open("w") as out:
+        while written < n:
+            person += 1
+            anon, user = f"anon-{person}", f"user-{person}" if rng.random() < 0.3 else None
+            t = 1_709_251_200 + rng.randrange(0, 60 * 86_400)
+            for session in range(rng.randint(1, 4)):
+                t += rng.randrange(3_600, 5 * 86_400) if session else 0
+                source = rng.choice(SOURCES)
+                referrer = None if source else rng.choice(REFERRERS)
+                for k in range(rng.randint(1, 5)):
+                    t += rng.randrange(10, 600)
+                    page: dict[str, Any] = {"url": "https://shop.example" + rng.choice(PAGES)}
+                    if k == 0:
+                        page["url"] += source
+                        if referrer:
+                            page["referrer"] = referrer
+                    ev: dict[str, Any] = {
+                        "type": "page", "messageId": f"m{written}", "anonymousId": anon,
+                        "timestamp": stamp(t),
+                        "context": {"page": page, "userAgent": "Mozilla/5.0 (Windows NT 10.0)"},
+                    }  # fmt: skip
+                    out.write(json.dumps(ev) + "\n")
+                    written += 1
+            if rng.random() < 0.15:
+                t += 60
+                ev = {
+                    "type": "track",
+                    "event": "Order Completed",
+                    "messageId": f"m{written}",
+                    "anonymousId": anon,
+                    "timestamp": stamp(t),
+                    "properties": {"revenue": rng.randint(10, 200), "order_id": f"o{written}"},
+                }
+                if user:
+                    ev["userId"] = user
+                out.write(json.dumps(ev) + "\n")
+                written += 1
+    return target
+
+
+def post(port: int, key: str, path: Path) -> tuple[float, dict[str, Any]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=7200, blocksize=1 << 20)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson",
+               "Content-Length": str(path.stat().st_size)}  # fmt: skip
+    started = time.perf_counter()
+    with path.open("rb") as body:
+        conn.request("POST", "/v1/events", body=body, headers=headers)
+        response = conn.getresponse()
+        payload = json.loads(response.read())
+    if response.status != 200:
+        raise RuntimeError(f"upload failed: {response.status} {payload}")
+    return time.perf_counter() - started, payload
+
+
+def raw_copy(url: str, path: Path) -> float:
+    """The file's events, one jsonb document each, COPYed into a table keyed by messageId."""
+    rows = []
+    with path.open("rb") as fh:
+        for line in fh:
+            doc = json.loads(line)
+            text = line.decode().rstrip("\n").replace("\\", "\\\\")
+            rows.append(f"{doc['messageId']}\t{text}\n")
+    data = "".join(rows)
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE raw_events (message_id text PRIMARY KEY, body jsonb NOT NULL)")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor().copy("COPY raw_events FROM STDIN") as copy:
+            copy.write(data)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    args = parser.parse_args()
+    path = events_file(args.events, args.seed)
+    admin = os.environ.get("DATABASE_URL") or embedded.server(ROOT / ".data" / "pgbench").get_uri()
+    name = f"pathcredit_bench_events_{os.getpid()}"
+    store.ensure_database(admin, name)
+    url = with_database(admin, name)
+    try:
+        store.migrate_url(url)
+        with psycopg.connect(url) as conn:
+            http_ws = store.create_workspace(conn, "http")
+            key = store.create_api_key(conn, http_ws.workspace_id)
+            cli_ws = store.create_workspace(conn, "cli")
+        port = free_port()
+        server = start_server(url, port, args.workers)
+        try:
+            http_seconds, counts = post(port, key, path)
+        finally:
+            stop_server(server)
+        db = store.Database(url)
+        try:
+            started = time.perf_counter()
+            with path.open("rb") as fh:
+                events.import_stream(db, cli_ws.workspace_id, iter(lambda: fh.read(1 << 20), b""),
+                                     "segment", 100)  # fmt: skip
+            cli_seconds = time.perf_counter() - started
+        finally:
+            db.close()
+        copy_seconds = raw_copy(url, path)
+    finally:
+        store.drop_database(admin, name)
+    n = counts["received"]
+    journeys = sum(counts["journeys"].values())
+    size = path.stat().st_size / 1e6
+    print(f"data: {n:,} events, {counts['people']:,} people, {journeys:,} journeys, {size:.0f} MB")
+    for label, seconds in (("POST /v1/events (NDJSON)", http_seconds),
+                           ("pathcredit import --format segment", cli_seconds),
+                           ("raw COPY keyed by messageId", copy_seconds)):  # fmt: skip
+        print(f"{label:38s} {seconds:8.2f} s  {n / seconds:12,.0f} events/s")
+    print(f"ratio endpoint / raw COPY: {copy_seconds / http_seconds:.2f}")
+    print(f"ratio import / raw COPY:   {copy_seconds / cli_seconds:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
