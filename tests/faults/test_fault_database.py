@@ -1,0 +1,213 @@
+"""PostgreSQL stopped abruptly under concurrent writers, then started again.
+
+A served instance on a PostgreSQL of its own takes small batches from several client
+threads and NDJSON uploads from one more, while the test stops its database
+(``pg_ctl stop -m immediate``, or SIGKILL to the postmaster) and starts it again.
+Every journey the server acknowledged must be there afterwards, every write it did not
+acknowledge wholly there or wholly absent, and the rollups exact; while the database
+is down the API answers 503 problem+json with ``Retry-After``, promptly; once it is
+back, the same server processes serve again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults.conftest import (
+    Clients,
+    Postgres,
+    Response,
+    Served,
+    assert_rollups_exact,
+    served,
+    stored_ids,
+    until,
+    workspace_id,
+)
+from tests.helpers import journey, ndjson, touch
+
+pytestmark = pytest.mark.slow
+
+BATCH = 5
+UPLOAD = 2000
+BATCH_CLIENTS = 4
+OUTAGE_SECONDS = 5.0
+PROMPT_SECONDS = 3.0  # a request during the outage is answered within this
+WRITE_SECONDS = 5.0  # a write cut off by the outage fails within this
+CHANNELS = ["paid_search", "email", "social_ads", "direct", "referral", "display"]
+
+
+def journeys(prefix: str, n: int) -> list[dict[str, Any]]:
+    """``n`` journeys with ids ``prefix-0`` ...; paths and outcomes vary with the index."""
+    out = []
+    for i in range(n):
+        first, last = CHANNELS[i % 6], CHANNELS[(i // 6) % 6]
+        converted = i % 3 == 0
+        out.append(
+            journey(
+                f"{prefix}-{i}",
+                customer_id=f"c{i % 50}",
+                touchpoints=[
+                    touch(first, f"2024-03-{1 + i % 28:02d}T10:00:00Z", "awareness"),
+                    touch(last, f"2024-03-{1 + i % 28:02d}T18:00:00Z", "decision"),
+                ],
+                converted=converted,
+                value=float(i % 7) if converted else None,
+                converted_at=None,
+            )
+        )
+        if not converted:
+            del out[-1]["value"]
+    return out
+
+
+@dataclass
+class Outcomes:
+    """What the clients were told, per write (its ids) and per failed request."""
+
+    acknowledged: set[str] = field(default_factory=set)
+    unacknowledged: list[list[str]] = field(default_factory=list)
+    failures: list[tuple[str, Response | str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, kind: str, ids: list[str], response: Response | str) -> None:
+        with self.lock:
+            if isinstance(response, Response) and response.status == 200:
+                self.acknowledged.update(ids)
+                return
+            self.unacknowledged.append(ids)
+            self.failures.append((kind, response))
+
+
+def write(server: Served, outcomes: Outcomes, kind: str, ids: list[str], send: Any) -> None:
+    try:
+        response: Response | str = send()
+    except OSError as e:  # the server itself never goes away: this is a finding
+        response = f"{type(e).__name__}: {e}"
+    outcomes.record(kind, ids, response)
+
+
+def batch_client(server: Served, outcomes: Outcomes) -> Any:
+    def work(number: int, stop: threading.Event) -> None:
+        sent = 0
+        while not stop.is_set():
+            records = journeys(f"b{number}x{sent}", BATCH)
+            sent += 1
+            ids = [r["journey_id"] for r in records]
+            body = {"journeys": records}
+            write(
+                server,
+                outcomes,
+                "batch",
+                ids,
+                partial(server.request, "POST", "/v1/journeys", body),
+            )
+            time.sleep(0.05)
+
+    return work
+
+
+def bulk_client(server: Served, outcomes: Outcomes) -> Any:
+    def work(number: int, stop: threading.Event) -> None:
+        sent = 0
+        headers = {"Content-Type": "application/x-ndjson"}
+        while not stop.is_set():
+            records = journeys(f"u{sent}", UPLOAD)
+            sent += 1
+            ids = [r["journey_id"] for r in records]
+            body = ndjson(*records)
+            send = partial(server.request, "POST", "/v1/journeys/bulk", body, headers)
+            write(server, outcomes, "bulk", ids, send)
+
+    return work
+
+
+def assert_unavailable(response: Response) -> None:
+    """A 503 problem that says when to retry, answered promptly."""
+    assert response.status == 503, (response.status, response.body)
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 503 and problem["type"].startswith("/problems/")
+    assert int(response.headers["Retry-After"]) > 0
+    assert response.seconds < PROMPT_SECONDS, response.seconds
+
+
+@pytest.mark.parametrize("fault", ["immediate", "sigkill"])
+def test_acknowledged_journeys_survive_an_abrupt_database_stop(
+    private_postgres: Postgres, tmp_path: Path, fault: str
+) -> None:
+    outcomes = Outcomes()
+    with served(private_postgres.url, tmp_path, job_workers=1) as server:
+        web_workers = server.web_workers()
+        bulk, batch = bulk_client(server, outcomes), batch_client(server, outcomes)
+        clients = Clients(1 + BATCH_CLIENTS, lambda n, stop: (batch if n else bulk)(n, stop))
+        try:
+            until(lambda: len(outcomes.acknowledged) > UPLOAD + 50, 60, "writes before the fault")
+            if fault == "immediate":
+                private_postgres.stop_immediately()
+            else:
+                private_postgres.kill()
+            down = time.monotonic()
+            while time.monotonic() - down < OUTAGE_SECONDS:
+                assert_unavailable(server.request("GET", "/readyz", headers={}))
+                assert_unavailable(
+                    server.request("POST", "/v1/journeys", {"journeys": journeys("probe", 1)})
+                )
+                assert_unavailable(server.request("GET", "/v1/journeys/b0x0-0"))
+                time.sleep(0.5)
+            private_postgres.start()
+
+            def writes_again() -> bool:
+                response = server.request(
+                    "POST", "/v1/journeys", {"journeys": journeys("after", 3)}
+                )
+                return response.status == 200
+
+            until(writes_again, 30, "a write to succeed after the restart")
+            outcomes.acknowledged.update(f"after-{i}" for i in range(3))
+            seen = len(outcomes.acknowledged)
+            until(lambda: len(outcomes.acknowledged) > seen + 50, 30, "writes after the restart")
+        finally:
+            clients.stop()
+        # the same processes serve: nothing was restarted to recover
+        assert server.proc.poll() is None
+        assert server.web_workers() == web_workers
+
+        # a background run: the job worker found the database again too
+        run = server.request("POST", "/v1/attribution/runs", {"models": ["last_touch"]})
+        assert run.status == 202, run.body
+        run_url = run.headers["Location"]
+        done = until(
+            lambda: (
+                (r := server.request("GET", run_url).json())["status"] in ("succeeded", "failed")
+                and r
+            ),
+            60,
+            "the background run",
+        )
+        assert done["status"] == "succeeded", done
+
+    failures = outcomes.failures
+    assert failures, "no write met the outage"
+    for kind, response in failures:
+        assert isinstance(response, Response), (kind, response)
+        assert response.status == 503, (kind, response.status, response.body)
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert "Retry-After" in response.headers
+        assert response.seconds < WRITE_SECONDS, (kind, response.seconds)
+
+    url = private_postgres.url
+    workspace = workspace_id(url)
+    stored = stored_ids(url, workspace)
+    assert outcomes.acknowledged <= stored, len(outcomes.acknowledged - stored)
+    for ids in outcomes.unacknowledged:  # nothing half-written
+        present = stored.intersection(ids)
+        assert not present or len(present) == len(ids), (ids[0], len(present), len(ids))
+    assert_rollups_exact(url, workspace)
