@@ -70,9 +70,8 @@ class Attribution(MethodView):
         """
         plan = run_service.plan_run(body, _defaults())
         ws = workspace().workspace_id
-        run_id = run_service.run_sync(
-            database(), ws, plan, settings().run_timeout_seconds, **_run_limits()
-        )
+        timeout = settings().run_timeout_seconds
+        run_id = run_service.run_sync(database(), ws, plan, timeout, **_run_limits())
         return _run_out(run_id, with_table=True)
 
 
@@ -233,7 +232,7 @@ class RunJourneys(MethodView):
 
 
 # ---------------------------------------------------------------------- helpers
-def _run_limits() -> dict[str, int]:
+def _run_limits() -> dict[str, Any]:
     return {"budget": settings().sync_work_budget, "max_runs": settings().max_runs}
 
 

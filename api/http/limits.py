@@ -173,4 +173,4 @@ def document(spec: APISpec) -> None:
     )
     plugin = RateLimitedResponses()
     plugin.init_spec(spec)
-    spec.plugins.append(plugin)
+    spec.plugins = (*spec.plugins, plugin)

@@ -42,10 +42,10 @@ def model_work(name: str, model: Model, unique_paths: int, n: int) -> int:
     """Units of one model's one pass over ``unique_paths`` paths with ``n`` players."""
     if name == "shapley":
         exact = n <= int(getattr(model, "max_exact_players", 0))
-        coalitions = 2**n if exact else int(getattr(model, "n_samples", 1)) * n
+        coalitions = (1 << n) if exact else int(getattr(model, "n_samples", 1)) * n
         return unique_paths + coalitions * n
     if name == "shapley_rate":
-        return unique_paths + 2 ** min(n, 64) * n
+        return unique_paths + (1 << min(n, 64)) * n
     if name == "markov":
         order = int(getattr(model, "order", 1))
         return unique_paths * order + n * n
