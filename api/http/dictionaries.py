@@ -27,7 +27,11 @@ class Channels(MethodView):
     @tables.documented(bp, ChannelRow)
     @bp.problems(401)
     def get(self, query: dict[str, Any]) -> Response:
-        """List the channels seen so far, with their codes."""
+        """List the channels seen so far, with their codes.
+
+        Channels are created by the journeys and paths that name them; a code never
+        changes once given. JSON or CSV (`format`).
+        """
         with database().transaction() as conn:
             rows = [asdict(c) for c in store.list_channels(conn, workspace().workspace_id)]
         return tables.render(rows, CHANNEL_COLUMNS, query=query, name="channels")
@@ -39,7 +43,11 @@ class Stages(MethodView):
     @tables.documented(bp, StageRow)
     @bp.problems(401)
     def get(self, query: dict[str, Any]) -> Response:
-        """List the funnel stages in order."""
+        """List the funnel stages in order.
+
+        The workspace's funnel, first stage first, with each stage's code. JSON or CSV
+        (`format`). `PUT /v1/stages` sets it.
+        """
         with database().transaction() as conn:
             rows = [asdict(s) for s in store.list_stages(conn, workspace().workspace_id)]
         return tables.render(rows, STAGE_COLUMNS, query=query, name="stages")

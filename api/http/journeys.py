@@ -87,14 +87,23 @@ class Journey(MethodView):
     @bp.response(200, JourneyOut)
     @bp.problems(401, 404)
     def get(self, journey_id: str) -> dict[str, Any]:
-        """Get one journey as stored (touchpoints in time order)."""
+        """Get one journey as stored (touchpoints in time order).
+
+        The journey as ingested, with its touchpoints sorted by time, its conversion
+        and the day it counts on in the rollups. 404 when the workspace has no journey
+        with this id.
+        """
         with database().transaction() as conn:
             return store.get_journey(conn, workspace().workspace_id, journey_id)
 
     @bp.response(204)
     @bp.problems(401, 404)
     def delete(self, journey_id: str) -> None:
-        """Delete one journey and its share of the rollups."""
+        """Delete one journey and its share of the rollups.
+
+        The journey and its contribution to every rollup go in one transaction; later
+        runs and tables no longer count it. 404 when there is no such journey.
+        """
         with database().transaction() as conn:
             store.delete_journey(conn, workspace().workspace_id, journey_id)
 
@@ -104,7 +113,12 @@ class Customer(MethodView):
     @bp.response(200, CustomerDeleted)
     @bp.problems(401)
     def delete(self, customer_id: str) -> dict[str, Any]:
-        """Erase every journey of a customer and their share of the rollups."""
+        """Erase every journey of a customer and their share of the rollups.
+
+        For erasure requests: every journey carrying this customer id, and its share
+        of the rollups, goes in one transaction. Answers how many journeys were
+        erased (0 when none carried the id).
+        """
         with database().transaction() as conn:
             deleted = store.delete_customer(conn, workspace().workspace_id, customer_id)
         return {"customer_id": customer_id, "deleted": deleted}

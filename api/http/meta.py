@@ -19,7 +19,11 @@ health = openapi.Blueprint("health", __name__, description="Health checks (no AP
 @health.response(200, Health)
 @health.doc(security=[])
 def healthz() -> dict[str, Any]:
-    """The process is up."""
+    """The process is up.
+
+    Answers without touching the database, for liveness probes; `/readyz` checks the
+    database too.
+    """
     return {"status": "ok"}
 
 

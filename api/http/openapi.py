@@ -35,6 +35,7 @@ SPEC_OPTIONS: dict[str, Any] = {
             "`Authorization: Bearer <key>`. Errors are RFC 9457 problem details."
         ),
         "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        "contact": {"name": "pathcredit"},
     },
     "servers": [
         {
