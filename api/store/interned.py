@@ -84,6 +84,15 @@ def _missing(held: Ints, ids: Ints) -> Ints:
     return ids[~found]
 
 
+def _union(a: Ints, b: Ints) -> Ints:
+    """The ids in either (ascending, each once), by one sort."""
+    both = np.concatenate([a, b])
+    both.sort(kind="stable")
+    keep = np.ones(len(both), dtype=bool)
+    keep[1:] = both[1:] != both[:-1]
+    return both[keep]
+
+
 def _offsets(lengths: Ints) -> Ints:
     out = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=out[1:])
@@ -156,6 +165,15 @@ def path_codes(conn: psycopg.Connection, workspace_id: int, ids: Ints) -> PathCo
         assert found is not None
         new_ids, lengths = ints(found[0], ">i8"), ints(found[1], ">i4")
         channels, stages = (array_elements(blob, lengths) for blob in found[2:4])
+        if len(new_ids) > 1 and not np.all(new_ids[1:] > new_ids[:-1]):  # order checked
+            order = np.argsort(new_ids, kind="stable")
+            index, _ = _touch_index(_offsets(lengths), order)
+            new_ids, lengths, channels, stages = (
+                new_ids[order],
+                lengths[order],
+                channels[index],
+                stages[index],
+            )
         codes = codes.add(new_ids, lengths, channels, stages)
         if len(new_ids) < CODES_PER_READ:
             break
@@ -211,12 +229,17 @@ def load_totals(
 
 
 def _columns(found: Any) -> dict[str, Any]:
-    return {
+    columns = {
         "path_ids": ints(found[0], ">i8"),
         "conversions": floats(found[1]),
         "nulls": floats(found[2]),
         "value": floats(found[3]),
     }
+    ids = columns["path_ids"]
+    if len(ids) > 1 and not np.all(ids[1:] > ids[:-1]):  # the query's order, checked
+        order = np.argsort(ids, kind="stable")
+        columns = {k: v[order] for k, v in columns.items()}
+    return columns
 
 
 @dataclass(frozen=True)
@@ -243,7 +266,7 @@ class AllDayTotals:
         ids = self.path_ids
         new_ids = np.concatenate([journeys["path_ids"], clients["path_ids"]])
         if len(_missing(ids, new_ids)):
-            ids = np.union1d(ids, new_ids)
+            ids = _union(ids, new_ids)
         tables = []
         for held, changed in ((self.journeys, journeys), (self.clients, clients)):
             table = held

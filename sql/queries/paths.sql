@@ -73,13 +73,15 @@ ON CONFLICT ON CONSTRAINT aggregated_paths_key DO UPDATE SET
 SET LOCAL work_mem = '256MB'
 
 -- fragment: path_total_arrays
--- Per-path totals as binary arrays (array_send) that numpy reads directly, in path id
--- order.
+-- Per-path totals as binary arrays (array_send) that numpy reads directly. The
+-- aggregates take the rows in one sequence, so the arrays align; the rows come in
+-- path id order from an ordered subquery (one sort, or none over the key, instead of
+-- one per array), and the reader checks the order.
 SELECT
-    array_send(coalesce(array_agg(path_id ORDER BY path_id), '{}')) AS path_ids,
-    array_send(coalesce(array_agg(conversions ORDER BY path_id), '{}')) AS conversions,
-    array_send(coalesce(array_agg(nulls ORDER BY path_id), '{}')) AS nulls,
-    array_send(coalesce(array_agg(value ORDER BY path_id), '{}')) AS value
+    array_send(coalesce(array_agg(path_id), '{}')) AS path_ids,
+    array_send(coalesce(array_agg(conversions), '{}')) AS conversions,
+    array_send(coalesce(array_agg(nulls), '{}')) AS nulls,
+    array_send(coalesce(array_agg(value), '{}')) AS value
 
 -- name: load_changed_path_totals
 -- The journeys' all-day totals of the paths changed after change number %(after)s
@@ -92,6 +94,7 @@ FROM (
         changed
     FROM path_totals
     WHERE workspace_id = %(workspace_id)s AND changed > %(after)s
+    ORDER BY path_id
 ) t
 
 -- name: load_client_totals
@@ -105,6 +108,7 @@ FROM (
     FROM aggregated_paths
     WHERE workspace_id = %(workspace_id)s
     GROUP BY path_id
+    ORDER BY path_id
 ) t
 
 -- name: load_changed_client_totals
@@ -121,6 +125,7 @@ FROM (
     JOIN aggregated_paths a
         ON a.workspace_id + 0 = %(workspace_id)s AND a.path_id = c.path_id  -- by path id
     GROUP BY a.path_id
+    ORDER BY a.path_id
 ) t
 
 -- name: load_path_sums
@@ -146,28 +151,28 @@ FROM (
     ) AS r
     GROUP BY path_id
     HAVING sum(conversions) + sum(nulls) > 0
+    ORDER BY path_id
 ) t
 
 -- name: load_path_codes
 -- The channel and stage codes of paths not yet read by this process: ids above
 -- %(after)s, and the listed %(ids)s (ids a concurrent write took before committing
--- later), at most %(limit)s paths in path id order. Ids and lengths come as binary
--- arrays; each path's codes as its own array_send blob, the blobs concatenated (no
--- unnesting of every touch): numpy finds each path's codes from the lengths.
-WITH picked AS MATERIALIZED (
+-- later), the first %(limit)s by path id. Ids and lengths come as binary arrays; each
+-- path's codes as its own array_send blob, the blobs concatenated (no unnesting of
+-- every touch): numpy finds each path's codes from the lengths. The aggregates take
+-- the rows in one sequence, so the four align (in path id order, from the key).
+SELECT
+    array_send(coalesce(array_agg(path_id), '{}')) AS path_ids,
+    array_send(coalesce(array_agg(cardinality(channels)), '{}')) AS lengths,
+    coalesce(string_agg(array_send(channels), ''::bytea), '') AS channels,
+    coalesce(string_agg(array_send(stages), ''::bytea), '') AS stages
+FROM (
     SELECT path_id, channels, stages FROM paths
     WHERE workspace_id = %(workspace_id)s
       AND (path_id > %(after)s OR path_id = ANY(%(ids)s::bigint[]))
     ORDER BY path_id
     LIMIT %(limit)s
-)
-SELECT
-    array_send(coalesce(array_agg(path_id ORDER BY path_id), '{}')) AS path_ids,
-    array_send(coalesce(array_agg(cardinality(channels) ORDER BY path_id), '{}'))
-        AS lengths,
-    coalesce(string_agg(array_send(channels), ''::bytea ORDER BY path_id), '') AS channels,
-    coalesce(string_agg(array_send(stages), ''::bytea ORDER BY path_id), '') AS stages
-FROM picked
+) p
 
 -- name: database_oid
 -- Which database a connection reads: path ids are only unique within one.

@@ -354,3 +354,16 @@ def test_array_elements_of_concatenated_blobs(conn: psycopg.Connection) -> None:
     lengths = np.array([len(a) for a in arrays], dtype=np.int64)
     got = interned.array_elements(row[0], lengths)
     assert got.tolist() == [1, 300, 2, 32767, 0, 256]
+
+
+def test_totals_read_out_of_order_are_put_in_path_id_order(conn: psycopg.Connection) -> None:
+    """The queries ask for path id order; the reader checks it rather than trust it."""
+    found = conn.execute(
+        "SELECT array_send(ARRAY[7, 3, 5]::int8[]), array_send(ARRAY[1, 2, 3]::float8[]),"
+        " array_send(ARRAY[0, 1, 0]::float8[]), array_send(ARRAY[7.5, 3.5, 5.5]::float8[])"
+    ).fetchone()
+    columns = interned._columns(found)
+    assert columns["path_ids"].tolist() == [3, 5, 7]
+    assert columns["conversions"].tolist() == [2.0, 3.0, 1.0]
+    assert columns["nulls"].tolist() == [1.0, 0.0, 0.0]
+    assert columns["value"].tolist() == [3.5, 5.5, 7.5]
