@@ -131,6 +131,7 @@ def build_chain(paths: PathSet, order: int = 1) -> Chain:
     lasts = firsts + per_path - 1
     codes, new_base = _window_codes(paths, order, per_path, firsts)
     unique_codes, ids = _dense_ids(codes, radix**order)
+    del codes  # as long as the touches: let it go before the next ones are made
     n = len(unique_codes)
     weight = paths.conversions + paths.nulls
     first_ids, last_ids = ids[firsts], ids[lasts]
@@ -170,17 +171,21 @@ def _window_codes(
     radix = paths.n_states + 1
     last = states[touch]
     codes = last + 1
-    # full windows first (in place: these arrays are as long as the touches) ...
+    short = np.flatnonzero(lengths < order)
+    at, end = firsts[short], touch[firsts[short]]
+    # full windows first (in place, one buffer: these arrays are as long as the
+    # touches) ...
+    digit = np.empty_like(codes)
     for back in range(1, order):
+        touch -= 1  # the touch ``back`` steps before each window's last
         # clipped: only padded windows reach before their path, and they are redone
-        digit = np.take(states, touch - back, mode="clip")
+        np.take(states, touch, mode="clip", out=digit)
         digit += 1
         digit *= radix**back
         codes += digit
+    del touch, digit
     # ... then redo the few paths shorter than the order, whose windows are padded
-    short = np.flatnonzero(lengths < order)
     if len(short):
-        at, end = firsts[short], touch[firsts[short]]
         fixed = np.zeros(len(short), dtype=np.int64)
         for back in range(order):
             valid = lengths[short] > back
@@ -196,8 +201,8 @@ def _dense_ids(codes: IntArray, domain: int) -> tuple[IntArray, IntArray]:
         if not seen[0] and seen[1:].all():
             # every code but the padding-only one occurs: codes are already dense ids
             return np.arange(1, domain, dtype=np.int64), codes
-        lookup = np.cumsum(seen)
-        return np.flatnonzero(seen).astype(np.int64), lookup[codes].astype(np.int64)
+        lookup = np.cumsum(seen, dtype=np.int64)
+        return np.flatnonzero(seen).astype(np.int64), lookup[codes]
     unique, inverse = np.unique(codes, return_inverse=True)
     return unique, inverse.astype(np.int64) + 1
 
