@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -34,6 +35,7 @@ from api import store
 from api.cli import embedded
 from api.store.sqlfiles import query
 from tests.conftest import ROOT
+from tests.helpers import journey, touch
 
 
 # ------------------------------------------------------------- a database of its own
@@ -301,3 +303,36 @@ class Clients:
             assert not thread.is_alive(), "a client thread hung"
         if self.errors:
             raise self.errors[0]
+
+
+# ------------------------------------------------------------- data
+CHANNELS = [f"ch{i}" for i in range(10)]
+STAGES = ["awareness", "consideration", "decision"]
+
+
+def random_journeys(
+    prefix: str, n: int, seed: int = 0, customers: int = 50
+) -> list[dict[str, Any]]:
+    """``n`` journeys with ids ``prefix-0`` ...: 1 to 6 touches over 10 channels in
+    March 2024, a third converting; many unique paths, so models take a while."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        day = rng.randint(1, 28)
+        touches = [
+            touch(rng.choice(CHANNELS), f"2024-03-{day:02d}T{hour:02d}:00:00Z", rng.choice(STAGES))
+            for hour in range(rng.randint(1, 6))
+        ]
+        record = journey(
+            f"{prefix}-{i}",
+            customer_id=f"c{rng.randrange(customers)}",
+            touchpoints=touches,
+            converted=rng.random() < 0.3,
+            converted_at=None,
+        )
+        if record["converted"]:
+            record["value"] = float(rng.randint(1, 100))
+        else:
+            del record["value"]
+        out.append(record)
+    return out
