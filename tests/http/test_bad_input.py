@@ -21,6 +21,7 @@ import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from psycopg import sql
 
 from api import store
 from api.app import create_app
@@ -102,23 +103,33 @@ def seed(client: FlaskClient, auth: dict[str, str]) -> None:
         assert response.status_code == 200, response.get_data(True)
 
 
-STATE = """
-SELECT (SELECT count(*) FROM journeys WHERE workspace_id = %(ws)s),
-       (SELECT count(*) FROM aggregated_paths WHERE workspace_id = %(ws)s),
-       (SELECT count(*) FROM attribution_runs WHERE workspace_id = %(ws)s),
-       (SELECT count(*) FROM channels WHERE workspace_id = %(ws)s),
-       (SELECT version FROM workspace_data_versions WHERE workspace_id = %(ws)s),
-       (SELECT settings FROM workspace_settings WHERE workspace_id = %(ws)s)
+WORKSPACE_TABLES = """
+SELECT c.table_name FROM information_schema.columns c
+JOIN information_schema.tables t USING (table_schema, table_name)
+WHERE c.table_schema = current_schema() AND c.column_name = 'workspace_id'
+  AND t.table_type = 'BASE TABLE'
+ORDER BY c.table_name
 """
+COUNTS_REQUESTS = {"rate_limit_counters"}  # every request counts, whatever it carries
 
 
-def state(conn: psycopg.Connection, workspace: store.Workspace) -> tuple[Any, ...]:
-    """Journeys, paths, runs, channels, the data version (bumped by every write to
-    journeys, rollups, paths and stages) and the settings."""
-    row = conn.execute(STATE, {"ws": workspace.workspace_id}).fetchone()
+def state(conn: psycopg.Connection, workspace: store.Workspace) -> dict[str, Any]:
+    """Every row the workspace owns, table by table (each table with a workspace_id:
+    journeys, rollups, paths, dictionaries, runs, settings, data versions, events...),
+    as a count and a digest, and the jobs in the queue."""
+    found: dict[str, Any] = {}
+    for (table,) in conn.execute(WORKSPACE_TABLES).fetchall():
+        if table in COUNTS_REQUESTS:
+            continue
+        digest = sql.SQL(
+            "SELECT count(*), md5(string_agg(t::text, ',' ORDER BY t::text)) "
+            "FROM {} t WHERE workspace_id = %s"
+        ).format(sql.Identifier(table))
+        found[table] = conn.execute(digest, [workspace.workspace_id]).fetchone()
+    found["procrastinate_jobs"] = conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()
     conn.commit()
-    assert row is not None
-    return tuple(row)
+    assert {"journeys", "path_rollups", "path_totals", "stages"} <= set(found), found
+    return found
 
 
 @pytest.fixture
@@ -461,7 +472,11 @@ def test_huge_integer_options(
     ids=["random-state", "confidence-seed"],
 )
 def test_seeds_of_any_size_are_seeds(
-    client: FlaskClient, auth: dict[str, str], body: dict[str, Any]
+    client: FlaskClient,
+    auth: dict[str, str],
+    conn: psycopg.Connection,
+    workspace: store.Workspace,
+    body: dict[str, Any],
 ) -> None:
     """A seed has no upper bound (numpy takes any non-negative integer); a negative one
     is refused with its pointer."""
@@ -469,7 +484,9 @@ def test_seeds_of_any_size_are_seeds(
     model, option = next((k, v) for k, v in body.items() if k != "models")
     key = next(iter(option))
     negative = {**body, model: {**option, key: -HUGE}}
+    before = state(conn, workspace)
     check(send(client, auth, ROUTES["attribution"], negative), 422, f"/{model}/{key}")
+    assert state(conn, workspace) == before
 
 
 # ----------------------------------------------------------------- bulk files
@@ -617,6 +634,21 @@ def test_bad_json_options_in_the_query(
         assert pointers(check(response, 422))[0].startswith(f"/query/{parameter}")
 
 
+# ----------------------------------------------------------------- deletions
+DELETES = {"journey": "/v1/journeys/{}", "customer": "/v1/customers/{}"}
+BAD_IDS = {"too-long": "x" * 201, "nul": "%00", "control": "a%01b", "newline": "a%0Ab"}
+
+
+@pytest.mark.parametrize("url", DELETES.values(), ids=DELETES.keys())
+@pytest.mark.parametrize("bad", BAD_IDS.values(), ids=BAD_IDS.keys())
+@pytest.mark.usefixtures("unchanged")
+def test_deletion_of_a_malformed_id(
+    client: FlaskClient, auth: dict[str, str], url: str, bad: str
+) -> None:
+    """An id no journey or customer can have matches no route."""
+    check(client.delete(url.format(bad), headers=auth), 404)
+
+
 # ----------------------------------------------------------------- methods
 FAMILIES = {
     "/v1/journeys": {"POST"},
@@ -644,9 +676,12 @@ def test_wrong_method_names_the_allowed_ones(
 
 
 def test_every_write_route_is_in_the_battery(app: Flask) -> None:
-    """A new route that takes a body joins the battery (or this test names it)."""
-    writing = {"POST", "PUT", "PATCH"}
+    """A new route that writes joins the battery (or this test names it)."""
+    writing = {"POST", "PUT", "PATCH", "DELETE"}
     rules = app.url_map.iter_rules()
     wanted = {(m, r.rule) for r in rules for m in writing & set(r.methods or ())}
     covered = {(route.method, route.url) for route in ROUTES.values()}
+    covered |= {("DELETE", rule.rule) for rule in app.url_map.iter_rules()
+                if any(url.startswith(rule.rule.split("<")[0]) for url in DELETES.values())
+                and "DELETE" in (rule.methods or ())}  # fmt: skip
     assert wanted <= covered, wanted - covered
