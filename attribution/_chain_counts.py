@@ -22,6 +22,7 @@ IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 BINCOUNT_LIMIT = 1 << 23
+BLOCK = 1 << 20  # elements per step of in-place work on arrays as long as the touches
 """Largest integer-code domain counted with ``np.bincount``; larger domains sort."""
 
 
@@ -129,7 +130,10 @@ def build_chain(paths: PathSet, order: int = 1) -> Chain:
     per_path = np.maximum(paths.lengths - order + 1, 1)  # states each path walks through
     firsts = np.cumsum(per_path) - per_path
     lasts = firsts + per_path - 1
-    codes, new_base = _window_codes(paths, order, per_path, firsts)
+    codes = _window_codes(paths, order, per_path, firsts)
+    # the base state each window adds: its code's last digit (a window code is a
+    # multiple of the radix plus its last state + 1)
+    new_base = paths.states if order == 1 else codes % radix - 1
     unique_codes, ids = _dense_ids(codes, radix**order)
     del codes  # as long as the touches: let it go before the next ones are made
     n = len(unique_codes)
@@ -151,10 +155,8 @@ def build_chain(paths: PathSet, order: int = 1) -> Chain:
     return Chain(order, _decode(unique_codes, radix, order), counts, value)
 
 
-def _window_codes(
-    paths: PathSet, order: int, per_path: IntArray, firsts: IntArray
-) -> tuple[IntArray, IntArray]:
-    """Mixed-radix code of each state's window, and the base state of its last touch.
+def _window_codes(paths: PathSet, order: int, per_path: IntArray, firsts: IntArray) -> IntArray:
+    """Mixed-radix code of each state's window.
 
     A touch ends a state when at least ``order`` touches of its path end there, or
     when it is the last touch of a path shorter than ``order``. The code of a
@@ -162,15 +164,16 @@ def _window_codes(
     """
     states = paths.states
     if order == 1:
-        return states + 1, states
+        return states + 1
     lengths = paths.lengths
     # each path's states end at consecutive touches from its min(length, order)-th on
     shift = paths.offsets[:-1] + np.minimum(lengths, order) - 1 - firsts
     touch = np.repeat(shift, per_path)
-    touch += np.arange(len(touch), dtype=np.int64)
+    for first in range(0, len(touch), BLOCK):  # + arange, without a second long array
+        touch[first : first + BLOCK] += np.arange(first, min(first + BLOCK, len(touch)))
     radix = paths.n_states + 1
-    last = states[touch]
-    codes = last + 1
+    codes = states[touch]
+    codes += 1
     short = np.flatnonzero(lengths < order)
     at, end = firsts[short], touch[firsts[short]]
     # full windows first (in place, one buffer: these arrays are as long as the
@@ -191,7 +194,7 @@ def _window_codes(
             valid = lengths[short] > back
             fixed += np.where(valid, states[np.where(valid, end - back, 0)] + 1, 0) * radix**back
         codes[at] = fixed
-    return codes, last
+    return codes
 
 
 def _dense_ids(codes: IntArray, domain: int) -> tuple[IntArray, IntArray]:
@@ -222,7 +225,8 @@ def _inner_transitions(
     ``n * n_base`` codes, far smaller than ``n * n`` at higher orders. Keys that
     straddle two paths carry zero weight and drop out.
     """
-    keys = ids[:-1] - 1  # in place from here: these arrays are as long as the touches
+    keys = ids[:-1]  # in place: these arrays are as long as the touches (ids are spent)
+    keys -= 1
     keys *= n_base
     keys += new_base[1:]
     uniq, totals = _sum_by_key(keys, step[1:], len(unique_codes) * n_base)
