@@ -246,18 +246,18 @@ def _columns(found: Any) -> dict[str, Any]:
 class AllDayTotals:
     """A workspace's all-day totals per path at data version ``version``, holding every
     row up to change number ``mark``: journeys' and client paths' apart (rows:
-    conversions, nulls, value), path ids ascending."""
+    conversions, nulls, value; None while a workspace has none of that kind, as most
+    have no client paths), path ids ascending."""
 
     version: int
     mark: int
     path_ids: Ints
-    journeys: NDArray[np.float64]
-    clients: NDArray[np.float64]
+    journeys: NDArray[np.float64] | None
+    clients: NDArray[np.float64] | None
 
     @classmethod
     def empty(cls) -> AllDayTotals:
-        none = np.zeros((3, 0))
-        return cls(0, 0, np.zeros(0, dtype=np.int64), none, none)
+        return cls(0, 0, np.zeros(0, dtype=np.int64), None, None)
 
     def updated(
         self, version: int, mark: int, journeys: dict[str, Any], clients: dict[str, Any]
@@ -267,23 +267,29 @@ class AllDayTotals:
         new_ids = np.concatenate([journeys["path_ids"], clients["path_ids"]])
         if len(_missing(ids, new_ids)):
             ids = _union(ids, new_ids)
-        tables = []
+        tables: list[NDArray[np.float64] | None] = []
         for held, changed in ((self.journeys, journeys), (self.clients, clients)):
             table = held
-            if len(ids) != len(self.path_ids):
+            if held is None and len(changed["path_ids"]):
+                table = np.zeros((3, len(ids)))
+            elif held is not None and len(ids) != len(self.path_ids):
                 table = np.zeros((3, len(ids)))
                 table[:, np.searchsorted(ids, self.path_ids)] = held
-            elif len(changed["path_ids"]):
+            elif held is not None and len(changed["path_ids"]):
                 table = held.copy()
-            at = np.searchsorted(ids, changed["path_ids"])
-            for row, key in enumerate(("conversions", "nulls", "value")):
-                table[row, at] = changed[key]
+            if table is not None:
+                at = np.searchsorted(ids, changed["path_ids"])
+                for row, key in enumerate(("conversions", "nulls", "value")):
+                    table[row, at] = changed[key]
             tables.append(table)
         return AllDayTotals(version, max(self.mark, mark), ids, tables[0], tables[1])
 
     def selected(self) -> dict[str, Any]:
         """Totals of the paths with journeys, as :func:`load_totals` returns them."""
-        conversions, nulls, value = self.journeys + self.clients
+        held = [t for t in (self.journeys, self.clients) if t is not None]
+        if not held:
+            held = [np.zeros((3, len(self.path_ids)))]
+        conversions, nulls, value = held[0] if len(held) == 1 else held[0] + held[1]
         keep = conversions + nulls > 0
         return {
             "path_ids": self.path_ids[keep],

@@ -153,6 +153,8 @@ def test_all_day_totals_read_only_the_paths_changed_since(
         ("social",): (1.0, 0.0, 10.0),
     }
     assert totals_reads == [("load_changed_path_totals", 3), ("load_client_totals", 0)]
+    (held,) = interned._all_day.items.values()
+    assert held.clients is None and held.journeys is not None  # no client paths: no table
     conn.rollback()
     totals_reads.clear()
     store.load_paths(conn, ws)
@@ -173,6 +175,8 @@ def test_all_day_totals_read_only_the_paths_changed_since(
     assert response.status_code == 200, response.get_json()
     assert paths_of(store.load_paths(conn, ws))[("social",)] == (3.0, 1.0, 10.0)
     assert totals_reads == [("load_changed_path_totals", 0), ("load_changed_client_totals", 1)]
+    (held,) = interned._all_day.items.values()
+    assert held.clients is not None
     conn.rollback()
     interned._all_day.clear()  # a fresh process reads the same
     assert paths_of(store.load_paths(conn, ws))[("social",)] == (3.0, 1.0, 10.0)
