@@ -35,12 +35,12 @@ class PathCodes:
     ids: Ints
     offsets: Ints  # path k's touches are [offsets[k], offsets[k + 1])
     channels: Codes
-    stages: Codes
+    stages: Codes | None  # None while every touch's stage code is 0 (no stage)
 
     @classmethod
     def empty(cls) -> PathCodes:
         none = np.zeros(0, dtype=np.int16)
-        return cls(np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), none, none)
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64), none, None)
 
     @property
     def max_id(self) -> int:
@@ -61,19 +61,24 @@ class PathCodes:
         all_ids = np.concatenate([self.ids, ids])
         all_lengths = np.concatenate([np.diff(self.offsets), lengths])
         all_channels = np.concatenate([self.channels, channels])
-        all_stages = np.concatenate([self.stages, stages])
+        all_stages = None
+        if self.stages is not None or np.any(stages):
+            held = np.zeros(len(self.channels), np.int16) if self.stages is None else self.stages
+            all_stages = np.concatenate([held, stages])
         if len(self.ids) and ids[0] < self.ids[-1]:  # ids a late commit took
             order = np.argsort(all_ids, kind="stable")
             index, _ = _touch_index(_offsets(all_lengths), order)
             all_ids, all_lengths = all_ids[order], all_lengths[order]
-            all_channels, all_stages = all_channels[index], all_stages[index]
+            all_channels = all_channels[index]
+            all_stages = None if all_stages is None else all_stages[index]
         return PathCodes(all_ids, _offsets(all_lengths), all_channels, all_stages)
 
-    def gather(self, ids: Ints) -> tuple[Codes, Codes, Ints]:
-        """Channel codes, stage codes and offsets of the paths ``ids`` (all held), in
-        that order."""
+    def gather(self, ids: Ints) -> tuple[Codes, Codes | None, Ints]:
+        """Channel codes, stage codes (None: no touch has a stage) and offsets of the
+        paths ``ids`` (all held), in that order."""
         index, offsets = _touch_index(self.offsets, np.searchsorted(self.ids, ids))
-        return self.channels[index], self.stages[index], offsets
+        stages = None if self.stages is None else self.stages[index]
+        return self.channels[index], stages, offsets
 
 
 def _missing(held: Ints, ids: Ints) -> Ints:

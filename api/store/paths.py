@@ -108,7 +108,10 @@ def _arrays(
 
 
 def _names(
-    conn: psycopg.Connection, workspace_id: int, channels: NDArray[Any], stages: NDArray[Any]
+    conn: psycopg.Connection,
+    workspace_id: int,
+    channels: NDArray[Any],
+    stages: NDArray[Any] | None,
 ) -> dict[str, Any]:
     """Channel and stage codes as positions in the workspace's dictionaries."""
     channel_names, channel_lut = _channel_lut(conn, workspace_id)
@@ -136,10 +139,10 @@ def _channel_lut(conn: psycopg.Connection, workspace_id: int) -> tuple[list[str]
 
 
 def _stage_arrays(
-    conn: psycopg.Connection, workspace_id: int, codes: NDArray[np.int64]
+    conn: psycopg.Connection, workspace_id: int, codes: NDArray[Any] | None
 ) -> dict[str, Any]:
     """Stage codes -> positions in funnel order; None when no touch has a stage."""
-    if not np.any(codes):
+    if codes is None or not np.any(codes):
         return {"stage_names": None, "stage_tokens": None}
     stages = list_stages(conn, workspace_id)
     lut = np.full(max(s.code for s in stages) + 1, -1, dtype=np.int64)

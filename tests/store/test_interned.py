@@ -48,6 +48,19 @@ def test_codes_a_late_commit_took_are_placed_by_id() -> None:
     assert channels.tolist() == [4, 4, 4] and offsets.tolist() == [0, 3]
 
 
+def test_codes_hold_no_stages_until_a_path_has_one() -> None:
+    ids, lengths, channels, _ = codes_of((3, [1, 2]), (5, [4]))
+    codes = PathCodes.empty().add(ids, lengths, channels, np.zeros(3, dtype=np.int16))
+    assert codes.stages is None
+    assert codes.gather(np.array([5, 3], dtype=np.int64))[1] is None
+    codes = codes.add(*codes_of((4, [6, 7])))  # a late id, with stages 60 and 70
+    assert codes.ids.tolist() == [3, 4, 5]
+    assert codes.stages is not None and codes.stages.tolist() == [0, 0, 60, 70, 0]
+    channels_of, stages_of, _ = codes.gather(np.array([5, 4], dtype=np.int64))
+    assert channels_of.tolist() == [4, 6, 7]
+    assert stages_of is not None and stages_of.tolist() == [0, 60, 70]
+
+
 @pytest.fixture
 def code_queries(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Names of the path-code reads made, on a process cache emptied first."""
