@@ -48,10 +48,40 @@ bp = Blueprint(
 NOTE_HEADER = "Pathcredit-Note"
 
 
+def _run_links(pointer: str) -> dict[str, Any]:
+    """Links from a response that holds a run (its id at ``pointer``) to the run's
+    follow-up calls; a link's model is the run's first."""
+    run_id = f"$response.body#{pointer}/run_id"
+    return {
+        "GetRun": {
+            "operationId": "get_run",
+            "parameters": {"run_id": run_id},
+            "description": "Poll the run.",
+        },
+        "GetRunTable": {
+            "operationId": "get_run_table",
+            "parameters": {"run_id": run_id},
+            "description": "The run's tidy table, as JSON or CSV.",
+        },
+        "GetRunJourneys": {
+            "operationId": "get_run_journeys",
+            "parameters": {
+                "run_id": run_id,
+                "model": f"$response.body#{pointer}/parameters/models/0",
+            },
+            "description": "The run's credit per journey, for its first model.",
+        },
+    }
+
+
+RUN_LINKS = _run_links("")
+
+
 @bp.route("")
 class Attribution(MethodView):
     @bp.arguments(AttributionIn)
     @bp.response(200, RunOut)
+    @bp.doc(responses={200: {"links": RUN_LINKS}})
     @bp.problems(400, 401, 413, 415, 503)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Run attribution models and return the run with its table.
@@ -79,6 +109,7 @@ class Attribution(MethodView):
 class Runs(MethodView):
     @bp.arguments(RunListQuery, location="query")
     @bp.response(200, RunList)
+    @bp.doc(responses={200: {"links": _run_links("/runs/0")}})
     @bp.problems(401)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """List attribution runs, newest first.
@@ -101,6 +132,7 @@ class Runs(MethodView):
 
     @bp.arguments(AttributionIn)
     @bp.response(202, RunSummary, headers={"Location": {"schema": {"type": "string"}}})
+    @bp.doc(responses={202: {"links": RUN_LINKS}})
     @bp.problems(400, 401, 413, 415)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """Start an attribution run in the background.
@@ -123,6 +155,7 @@ class Runs(MethodView):
 @bp.route("/runs/<uuid:run_id>")
 class Run(MethodView):
     @bp.response(200, RunOut)
+    @bp.doc(responses={200: {"links": {k: v for k, v in RUN_LINKS.items() if k != "GetRun"}}})
     @bp.problems(401, 404)
     def get(self, run_id: UUID) -> dict[str, Any]:
         """Get an attribution run: status, progress, parameters, totals and table.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterator
 from typing import Any
@@ -49,9 +50,19 @@ EVENT_FIELDS: dict[str, Any] = {
 }
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "required": ["type", "messageId"],
+    "required": ["type", "messageId", "timestamp"],
+    "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}],
     "properties": EVENT_FIELDS,
     "additionalProperties": True,
+}
+EVENT_EXAMPLE: dict[str, Any] = {
+    "type": "track",
+    "event": "Order Completed",
+    "messageId": "m-1",
+    "userId": "alice",
+    "timestamp": "2024-03-04T19:40:00Z",
+    "properties": {"revenue": 120},
+    "context": {"campaign": {"source": "google", "medium": "cpc"}},
 }
 EVENTS_BODY = {
     "required": True,
@@ -70,9 +81,13 @@ EVENTS_BODY = {
                     "context": {"type": "object"},
                     "sentAt": {"type": "string"},
                 },
-            }
+            },
+            "example": {"batch": [EVENT_EXAMPLE]},
         },
-        "application/x-ndjson": {"schema": {"type": "string", "description": "One event per line"}},
+        "application/x-ndjson": {
+            "schema": {"type": "string", "format": "binary", "description": "One event per line"},
+            "example": json.dumps(EVENT_EXAMPLE) + "\n",
+        },
     },
 }
 

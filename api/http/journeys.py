@@ -42,9 +42,24 @@ BULK_BODY = {
     "required": True,
     "content": {
         "application/x-ndjson": {
-            "schema": {"type": "string", "description": "One journey per line"}
+            "schema": {"type": "string", "format": "binary", "description": "One journey per line"},
+            "example": (
+                '{"journey_id": "j-3001", "touchpoints": [{"channel": "email", '
+                '"timestamp": "2024-03-07T09:00:00Z"}], "converted": true, "value": 30}\n'
+            ),
         },
-        "text/csv": {"schema": {"type": "string", "description": "One touchpoint per row"}},
+        "text/csv": {
+            "schema": {
+                "type": "string",
+                "format": "binary",
+                "description": "One touchpoint per row",
+            },
+            "example": (
+                "journey_id,timestamp,channel,stage,converted,value\n"
+                "j-2001,2024-03-05T09:00:00Z,referral,awareness,true,45\n"
+                "j-2001,2024-03-06T21:10:00Z,email,decision,,\n"
+            ),
+        },
     },
 }
 
@@ -82,9 +97,19 @@ def _body_chunks() -> Iterator[bytes]:
         yield chunk
 
 
+JOURNEY_LINKS = {
+    "DeleteJourney": {
+        "operationId": "delete_journey",
+        "parameters": {"journey_id": "$response.body#/journey_id"},
+        "description": "Delete this journey.",
+    },
+}
+
+
 @bp.route("/journeys/<id:journey_id>", merge_slashes=False)
 class Journey(MethodView):
     @bp.response(200, JourneyOut)
+    @bp.doc(responses={200: {"links": JOURNEY_LINKS}})
     @bp.problems(401, 404)
     def get(self, journey_id: str) -> dict[str, Any]:
         """Get one journey as stored (touchpoints in time order).

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import flask_smorest
 import marshmallow as ma
 import yaml
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask, Request
 from flask_smorest.utils import prepare_response
 from webargs.core import parse_json
@@ -24,6 +26,7 @@ from werkzeug.routing import BaseConverter
 
 from ..problems import PROBLEM_TYPE, BadRequest, FieldError, InvalidInput, UnsupportedMediaType
 from ..schemas.common import ProblemSchema
+from ..schemas.selection import JSONObject, no_nul
 from ..service.ingest import MAX_TEXT
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -149,6 +152,14 @@ def _body(req: Request) -> bytes:
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
 
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """flask-smorest's, with the schema's ``EXAMPLE`` as the request body example
+        (what "Try it out" on /docs sends)."""
+        example = getattr(schema, "EXAMPLE", None)
+        if location == "json" and example is not None:
+            kwargs.setdefault("example", example)
+        return super().arguments(schema, location=location, **kwargs)
+
     def query_arguments(self, schema: type[ma.Schema]) -> Callable[[F], F]:
         """Query parameters by ``schema``; unknown parameters are refused, not ignored."""
         return self.arguments(schema, location="query", unknown=ma.RAISE)  # type: ignore[no-any-return]
@@ -182,12 +193,74 @@ def _id_schema(converter: IdConverter) -> dict[str, Any]:
     }
 
 
+NO_NUL = "^[^\\u0000]*$"
+"""The pattern of text PostgreSQL can store (no NUL character), as :func:`no_nul` checks."""
+
+
+class Converter(OpenAPIConverter):  # type: ignore[misc]
+    """apispec's converter, writing the rules our fields enforce into the spec.
+
+    A schema's ``JSON_SCHEMA`` (a dict) is merged into its JSON schema, for rules
+    across fields that field validators cannot show; dict keys get ``propertyNames``;
+    :func:`no_nul` becomes a pattern; a JSON object carried in a query parameter
+    (:class:`JSONObject`) is declared as ``content: application/json`` with the
+    object's schema, so clients and fuzzers send JSON, not any string.
+    """
+
+    def init_attribute_functions(self) -> None:
+        super().init_attribute_functions()
+        self.add_attribute_function(_key_rules)
+        self.add_attribute_function(_nul_pattern)
+
+    def init_parameter_attribute_functions(self) -> None:
+        super().init_parameter_attribute_functions()
+        self.add_parameter_attribute_function(_json_parameter)
+
+    def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
+        out: dict[str, Any] = super().schema2jsonschema(schema)
+        out.update(getattr(resolve_schema_cls(schema), "JSON_SCHEMA", {}))
+        return out
+
+
+class Plugin(MarshmallowPlugin):  # type: ignore[misc]
+    Converter = Converter
+
+
+def _key_rules(self: Converter, field: ma.fields.Field[Any], **kwargs: Any) -> dict[str, Any]:
+    keys = getattr(field, "key_field", None)
+    if not isinstance(field, ma.fields.Dict) or keys is None or not keys.validators:
+        return {}
+    names: dict[str, Any] = self.field2property(keys)
+    names.pop("type", None)
+    return {"propertyNames": names}
+
+
+def _nul_pattern(self: Converter, field: ma.fields.Field[Any], **kwargs: Any) -> dict[str, Any]:
+    if no_nul in field.validators and not any(hasattr(v, "regex") for v in field.validators):
+        return {"pattern": NO_NUL}
+    return {}
+
+
+def _json_parameter(
+    self: Converter, field: ma.fields.Field[Any], ret: dict[str, Any], **kwargs: Any
+) -> dict[str, Any]:
+    if not isinstance(field, JSONObject):
+        return {}
+    ret.pop("schema", None)
+    body: dict[str, Any] = {"type": "object"}
+    if field.schema is not None:
+        body = self.resolve_nested_schema(field.schema)
+    elif field.dict_field is not None:
+        body = self.field2property(field.dict_field)
+    return {"content": {"application/json": {"schema": body}}}
+
+
 class Api(flask_smorest.Api):
     ERROR_SCHEMA = ProblemSchema
 
     def __init__(self, app: Flask) -> None:
         app.url_map.converters["id"] = IdConverter
-        super().__init__(app)
+        super().__init__(app, spec_kwargs={"marshmallow_plugin": Plugin()})
         self.register_converter(IdConverter, _id_schema)
 
     def _register_error_handlers(self) -> None:

@@ -7,17 +7,49 @@ pointer at the option, e.g. ``/markov/order``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
-from attribution import MODEL_NAMES
-from attribution.bootstrap import METHODS
+from attribution import MODEL_NAMES, model_class
+from attribution.bootstrap import CONSTRAINTS, METHODS
+from attribution.params import Param
+from attribution.result import DIMENSIONS
 
 from .selection import JSONObject, SelectionIn, SelectionQuery
 from .tables import TableQuery
+
+
+def param_schema(param: Param) -> dict[str, Any]:
+    """The JSON schema of what an engine parameter accepts (its constraints table), so
+    the spec shows the ranges the engine enforces."""
+    if param.kind == "choice":
+        return {"enum": list(param.choices)}
+    if param.kind == "bool":
+        return {"type": "boolean"}
+    if param.kind == "seed":
+        return {"minimum": 0}  # an integer field with allow_none: apispec adds the types
+    out: dict[str, Any] = {"type": "integer" if param.kind == "int" else "number"}
+    for bound, value, is_open in (
+        ("minimum", param.low, param.open_low),
+        ("maximum", param.high, param.open_high),
+    ):
+        if value is not None and abs(value) != float("inf"):
+            key = f"exclusive{bound.title()}" if is_open else bound
+            out[key] = int(value) if param.kind == "int" else value
+    if param.choices:
+        out = {"oneOf": [out, {"enum": list(param.choices)}]}
+    if param.nullable:
+        out = {"oneOf": [out, {"type": "null"}]}
+    return out
+
+
+def engine(model: str, name: str, description: str) -> dict[str, Any]:
+    """Field metadata: the description and the engine's rule for option ``name``."""
+    param = model_class(model)._constraints[name]
+    return {"description": description, **param_schema(param)}
 
 
 class OrderField(fields.Field[Any]):
@@ -28,13 +60,11 @@ class OrderField(fields.Field[Any]):
             return value
         raise ma.ValidationError('Must be an integer or "auto".')
 
-    def _jsonschema_type_mapping(self) -> dict[str, Any]:
-        return {"oneOf": [{"type": "integer"}, {"type": "string", "enum": ["auto"]}]}
 
-
-def _seed() -> fields.Integer:
+def _seed(model: str) -> fields.Integer:
     return fields.Integer(
-        allow_none=True, metadata={"description": "Seed; null draws a fresh one."}
+        allow_none=True,
+        metadata=engine(model, "random_state", "Seed; null draws a fresh one."),
     )
 
 
@@ -50,37 +80,55 @@ class LinearOptions(ma.Schema):
 
 
 class PositionBasedOptions(ma.Schema):
-    first_share = fields.Float(metadata={"description": "Share of the first touch."})
-    last_share = fields.Float(metadata={"description": "Share of the last touch."})
+    first_share = fields.Float(
+        metadata=engine("position_based", "first_share", "Share of the first touch.")
+    )
+    last_share = fields.Float(
+        metadata=engine("position_based", "last_share", "Share of the last touch.")
+    )
 
 
 class TimeDecayOptions(ma.Schema):
-    half_life_days = fields.Float(metadata={"description": "A touch's weight halves per this."})
+    half_life_days = fields.Float(
+        metadata=engine("time_decay", "half_life_days", "A touch's weight halves per this.")
+    )
 
 
 class MarkovOptions(ma.Schema):
     order = OrderField(
-        metadata={"description": 'Touches per state, 1 to 4, or "auto" (cross-validated).'}
+        metadata=engine(
+            "markov", "order", 'Touches per state, 1 to 4, or "auto" (cross-validated).'
+        )
     )
     auto_orders = fields.List(fields.Integer(), metadata={"description": 'Orders "auto" tries.'})
-    n_folds = fields.Integer(metadata={"description": 'Cross-validation folds for "auto".'})
-    random_state = _seed()
+    n_folds = fields.Integer(
+        metadata=engine("markov", "n_folds", 'Cross-validation folds for "auto".')
+    )
+    random_state = _seed("markov")
 
 
 class ShapleyOptions(ma.Schema):
     max_exact_players = fields.Integer(
-        metadata={"description": "Exact values up to this many channels, sampled above."}
+        metadata=engine(
+            "shapley", "max_exact_players", "Exact values up to this many channels, sampled above."
+        )
     )
-    n_samples = fields.Integer(metadata={"description": "Permutations sampled when not exact."})
-    random_state = _seed()
+    n_samples = fields.Integer(
+        metadata=engine("shapley", "n_samples", "Permutations sampled when not exact.")
+    )
+    random_state = _seed("shapley")
 
 
 class ShapleyRateOptions(ma.Schema):
-    max_players = fields.Integer(metadata={"description": "Most channels the game allows."})
+    max_players = fields.Integer(
+        metadata=engine("shapley_rate", "max_players", "Most channels the game allows.")
+    )
 
 
 class ShapleyOrderedOptions(ma.Schema):
-    max_position = fields.Integer(metadata={"description": "Positions told apart."})
+    max_position = fields.Integer(
+        metadata=engine("shapley_ordered", "max_position", "Positions told apart.")
+    )
 
 
 OPTION_SCHEMAS: dict[str, type[ma.Schema]] = {
@@ -111,13 +159,26 @@ ModelOptionsIn = ma.Schema.from_dict(
 class ConfidenceIn(ma.Schema):
     """Bootstrap confidence intervals on every row's conversions."""
 
-    level = fields.Float(metadata={"description": "Confidence level, default 0.95."})
-    replicates = fields.Integer(metadata={"description": "Bootstrap replicates, default 200."})
+    level = fields.Float(
+        metadata={
+            "description": "Confidence level, default 0.95.",
+            **param_schema(CONSTRAINTS["level"]),
+        }
+    )
+    replicates = fields.Integer(
+        metadata={
+            "description": "Bootstrap replicates, default 200.",
+            **param_schema(CONSTRAINTS["n_replicates"]),
+        }
+    )
     method = fields.String(
         validate=validate.OneOf(METHODS),
         metadata={"description": "How path counts are resampled, default poisson."},
     )
-    seed = fields.Integer(allow_none=True, metadata={"description": "Seed, default 0."})
+    seed = fields.Integer(
+        allow_none=True,
+        metadata={"description": "Seed, default 0.", **param_schema(CONSTRAINTS["random_state"])},
+    )
 
 
 _MODELS = fields.List(
@@ -130,6 +191,13 @@ _MODELS = fields.List(
 class AttributionIn(SelectionIn):
     """A run: models, their options under their names, the data selection and
     confidence intervals. Absent fields take the workspace defaults."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "models": ["last_touch", "linear", "markov"],
+        "markov": {"order": 2},
+        "date_from": "2024-03-01",
+        "date_to": "2024-03-31",
+    }
 
     models = _MODELS
     confidence = fields.Nested(
@@ -170,9 +238,13 @@ class AttributionQuery(SelectionQuery, TableQuery):
 class CreditRow(ma.Schema):
     """One row of the tidy table: a model's credit for one key of one dimension."""
 
-    model = fields.String(required=True)
+    model = fields.String(required=True, metadata={"enum": list(MODEL_NAMES)})
     dimension = fields.String(
-        required=True, metadata={"description": "`channel`, `stage` or `channel_stage`."}
+        required=True,
+        metadata={
+            "description": "`channel`, `stage` or `channel_stage`.",
+            "enum": list(DIMENSIONS),
+        },
     )
     channel = fields.String(allow_none=True, metadata={"description": "Null in stage rows."})
     stage = fields.String(allow_none=True, metadata={"description": "Null in channel rows."})
@@ -200,7 +272,12 @@ class RunSummary(ma.Schema):
     """A run without its table."""
 
     run_id = fields.String()
-    status = fields.String(metadata={"description": "queued, running, succeeded or failed."})
+    status = fields.String(
+        metadata={
+            "description": "queued, running, succeeded or failed.",
+            "enum": ["queued", "running", "succeeded", "failed"],
+        }
+    )
     progress = fields.Nested(Progress)
     parameters = fields.Dict(metadata={"description": "What ran, defaults applied."})
     data_version = fields.Integer(allow_none=True)
@@ -251,6 +328,11 @@ class JourneyCreditRow(ma.Schema):
 
 class SettingsIn(ma.Schema):
     """Workspace defaults for attribution runs; a PUT replaces them all."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "models": ["last_touch", "linear", "markov"],
+        "options": {"markov": {"order": 2}},
+    }
 
     models = _MODELS
     options = fields.Nested(ModelOptionsIn, metadata={"description": "Options per model."})

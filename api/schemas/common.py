@@ -32,6 +32,8 @@ def _whole_enough(count: float) -> None:
 
 
 COUNT: list[Callable[[Any], Any]] = [AMOUNT, _whole_enough]
+COUNT_SCHEMA = {"anyOf": [{"const": 0}, {"minimum": MIN_POSITIVE_COUNT}]}
+"""What :data:`COUNT` allows beyond its range, for the spec."""
 
 PLAIN = validate.Regexp(ingest.PLAIN, error="Must not contain control characters.")
 TEXT = [validate.Length(min=1, max=ingest.MAX_TEXT), PLAIN]

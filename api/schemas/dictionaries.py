@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
@@ -30,8 +30,23 @@ class StageIn(ma.Schema):
 
 
 class StagesIn(ma.Schema):
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "stages": [
+            {"name": "awareness"},
+            {"name": "consideration"},
+            {"name": "decision"},
+            {"name": "retention"},
+            {"name": "advocacy"},
+        ]
+    }
     stages = fields.List(
-        fields.Nested(StageIn), required=True, validate=validate.Length(min=1, max=100)
+        fields.Nested(StageIn),
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "uniqueItems": True,
+            "description": "The funnel in order; names unique, and codes unique where given.",
+        },
     )
 
     @ma.validates_schema

@@ -7,6 +7,8 @@ their known fields here.
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import marshmallow as ma
 from marshmallow import fields, validate
 
@@ -77,6 +79,12 @@ class StageRulesIn(ma.Schema):
 class EventRulesIn(ma.Schema):
     """How events become journeys; a PUT replaces the rules, fields left out take the
     defaults."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "conversions": {"events": ["Order Completed"]},
+        "session_timeout_minutes": 30,
+        "lookback_days": 90,
+    }
 
     conversions = fields.Nested(ConversionRulesIn)
     channels = fields.List(

@@ -7,13 +7,13 @@ and a test holds the two to the same fields and limits.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..service.ingest import MAX_DEPTH, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
-from .common import AMOUNT, COUNT, TEXT, Number, shallow, strict_bool
+from .common import AMOUNT, COUNT, COUNT_SCHEMA, TEXT, Number, shallow, strict_bool
 
 
 class TouchpointIn(ma.Schema):
@@ -64,7 +64,42 @@ class JourneyInSchema(ma.Schema):
 
 
 class JourneyBatchIn(ma.Schema):
-    journeys = fields.List(fields.Nested(JourneyInSchema), required=True)
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "journeys": [
+            {
+                "journey_id": "j-1001",
+                "customer_id": "c-17",
+                "touchpoints": [
+                    {
+                        "channel": "paid_search",
+                        "stage": "awareness",
+                        "timestamp": "2024-03-01T10:00:00Z",
+                    },
+                    {
+                        "channel": "email",
+                        "stage": "consideration",
+                        "timestamp": "2024-03-03T08:15:00Z",
+                    },
+                    {
+                        "channel": "direct",
+                        "stage": "decision",
+                        "timestamp": "2024-03-04T19:40:00+01:00",
+                    },
+                ],
+                "converted": True,
+                "value": 89.9,
+                "attributes": {"region": "emea"},
+            }
+        ]
+    }
+    journeys = fields.List(
+        fields.Nested(JourneyInSchema),
+        required=True,
+        metadata={
+            "minItems": 1,
+            "description": "1 to `PATHCREDIT_MAX_BATCH` journeys (10,000 by default).",
+        },
+    )
 
 
 class TouchpointOut(ma.Schema):
@@ -102,6 +137,29 @@ class CustomerDeleted(ma.Schema):
 class PathIn(ma.Schema):
     """A path a client aggregated itself, with its totals."""
 
+    JSON_SCHEMA: ClassVar[dict[str, Any]] = {
+        "description": "A path a client aggregated itself, with its totals: it needs "
+        "conversions or nulls, value needs conversions, and `stages` (when given) has one "
+        "entry per channel of `path`.",
+        "allOf": [
+            {
+                "anyOf": [
+                    {
+                        "required": ["conversions"],
+                        "properties": {"conversions": {"exclusiveMinimum": 0}},
+                    },
+                    {"required": ["nulls"], "properties": {"nulls": {"exclusiveMinimum": 0}}},
+                ]
+            },
+            {
+                "anyOf": [
+                    {"properties": {"value": {"maximum": 0}}},
+                    {"properties": {"conversions": {"exclusiveMinimum": 0}}},
+                ]
+            },
+        ],
+    }
+
     path = fields.List(
         fields.String(validate=TEXT),
         required=True,
@@ -110,8 +168,8 @@ class PathIn(ma.Schema):
     stages = fields.List(
         fields.String(validate=TEXT, allow_none=True), load_default=None, allow_none=True
     )
-    conversions = Number(required=True, validate=COUNT)
-    nulls = Number(load_default=0.0, validate=COUNT)
+    conversions = Number(required=True, validate=COUNT, metadata=COUNT_SCHEMA)
+    nulls = Number(load_default=0.0, validate=COUNT, metadata=COUNT_SCHEMA)
     value = Number(load_default=0.0, validate=AMOUNT)
     date = fields.Date(load_default=None, allow_none=True)
 
@@ -127,4 +185,23 @@ class PathIn(ma.Schema):
 
 
 class PathBatchIn(ma.Schema):
-    paths = fields.List(fields.Nested(PathIn), required=True)
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "paths": [
+            {
+                "path": ["paid_search", "email"],
+                "stages": ["awareness", "decision"],
+                "conversions": 12,
+                "nulls": 340,
+                "value": 1075.0,
+                "date": "2024-03-01",
+            }
+        ]
+    }
+    paths = fields.List(
+        fields.Nested(PathIn),
+        required=True,
+        metadata={
+            "minItems": 1,
+            "description": "1 to `PATHCREDIT_MAX_BATCH` paths (10,000 by default).",
+        },
+    )

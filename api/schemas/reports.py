@@ -8,6 +8,8 @@ fixed columns, in order, for the spec (the rows themselves come from
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from marshmallow import Schema, fields, validate
 
 from attribution import MODEL_NAMES
@@ -108,6 +110,13 @@ class ReportPageQuery(SelectionQuery):
 
 class ReportLinkIn(SelectionIn):
     """What a signed report link shows, and for how long it works."""
+
+    EXAMPLE: ClassVar[dict[str, Any]] = {
+        "models": ["last_touch", "markov"],
+        "date_from": "2024-03-01",
+        "date_to": "2024-03-31",
+        "expires_in": 86400,
+    }
 
     models = _MODELS
     expires_in = fields.Integer(

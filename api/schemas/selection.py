@@ -50,6 +50,7 @@ class JSONObject(fields.String):
         super().__init__(**kwargs)
         self.values = values
         self.schema = schema
+        self.dict_field = None if values is None else fields.Dict(keys=_NAME, values=values)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         text = super()._deserialize(value, attr, data, **kwargs)
@@ -63,8 +64,8 @@ class JSONObject(fields.String):
             raise ma.ValidationError("Not a valid JSON object.")
         if self.schema is not None:
             return self.schema().load(parsed)
-        if self.values is not None:
-            return fields.Dict(keys=_NAME, values=self.values).deserialize(parsed)
+        if self.dict_field is not None:
+            return self.dict_field.deserialize(parsed)
         return parsed
 
 
