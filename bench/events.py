@@ -8,7 +8,8 @@ commit), then loads it again into a second workspace through the code of
 ``pathcredit import --format segment`` in this process. In the same run it COPYs the
 same events, one JSON document per line, into a table keyed by messageId: the
 practical limit of getting them into the same PostgreSQL. Prints events/s and the
-ratios::
+ratios, then the time one late event of a known person takes in the workspace just
+loaded against one of 1,000 events::
 
     python bench/events.py --events 1000000
 
@@ -51,7 +52,9 @@ REFERRERS = [
     "https://l.facebook.com/",
     "https://blog.example/",
 ]
-PAGES = ["/", "/products/1", "/products/2", "/cart", "/pricing"]
+PAGES = ["/", "/products/{}", "/products/{}", "/cart", "/pricing"]
+PRODUCTS = 5_000  # product pages, so that page URLs do not all repeat
+SMALL = 1_000  # events of the small workspace a late event is also timed in
 
 
 def stamp(t: int) -> str:
@@ -60,7 +63,7 @@ def stamp(t: int) -> str:
 
 def events_file(n: int, seed: int) -> Path:
     """NDJSON of about ``n`` events, generated once per (n, seed)."""
-    target = OUT / f"events-{n}-{seed}.ndjson"
+    target = OUT / f"events-v2-{n}-{seed}.ndjson"
     if target.exists():
         return target
     OUT.mkdir(parents=True, exist_ok=True)
@@ -77,7 +80,8 @@ def events_file(n: int, seed: int) -> Path:
                 referrer = None if source else rng.choice(REFERRERS)
                 for k in range(rng.randint(1, 5)):
                     t += rng.randrange(10, 600)
-                    page: dict[str, Any] = {"url": "https://shop.example" + rng.choice(PAGES)}
+                    page_path = rng.choice(PAGES).format(rng.randrange(PRODUCTS))
+                    page: dict[str, Any] = {"url": "https://shop.example" + page_path}
                     if k == 0:
                         page["url"] += source
                         if referrer:
@@ -139,6 +143,39 @@ def raw_copy(url: str, path: Path) -> float:
         return time.perf_counter() - started
 
 
+def import_file(url: str, workspace_id: int, path: Path) -> float:
+    """Seconds to load a file through the code of ``pathcredit import``."""
+    db = store.Database(url)
+    try:
+        started = time.perf_counter()
+        with path.open("rb") as fh:
+            chunks = iter(lambda: fh.read(1 << 20), b"")
+            events.import_stream(db, workspace_id, chunks, "segment", 100)
+        return time.perf_counter() - started
+    finally:
+        db.close()
+
+
+def late_event(url: str, workspace_id: int, tries: int = 7) -> float:
+    """Median seconds to write one late page event of person 1 (an hour before their
+    first event), each a new messageId, through the same code."""
+    db = store.Database(url)
+    times = []
+    try:
+        for k in range(tries):
+            url = "https://shop.example/?utm_source=late&utm_medium=cpc"
+            ev = {"type": "page", "messageId": f"late-{k}", "anonymousId": "anon-1",
+                  "timestamp": stamp(1_709_251_200 - 3_600 - k),
+                  "context": {"page": {"url": url}}}  # fmt: skip
+            line = json.dumps(ev).encode() + b"\n"
+            started = time.perf_counter()
+            events.import_stream(db, workspace_id, iter([line]), "segment", 100)
+            times.append(time.perf_counter() - started)
+    finally:
+        db.close()
+    return sorted(times)[len(times) // 2]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -162,16 +199,14 @@ def main() -> int:
             http_seconds, counts = post(port, key, path)
         finally:
             stop_server(server)
-        db = store.Database(url)
-        try:
-            started = time.perf_counter()
-            with path.open("rb") as fh:
-                events.import_stream(db, cli_ws.workspace_id, iter(lambda: fh.read(1 << 20), b""),
-                                     "segment", 100)  # fmt: skip
-            cli_seconds = time.perf_counter() - started
-        finally:
-            db.close()
+        cli_seconds = import_file(url, cli_ws.workspace_id, path)
         copy_seconds = raw_copy(url, path)
+        late_large = late_event(url, cli_ws.workspace_id)
+        with psycopg.connect(url) as conn:
+            small_ws = store.create_workspace(conn, "small")
+        small = events_file(SMALL, args.seed)
+        import_file(url, small_ws.workspace_id, small)
+        late_small = late_event(url, small_ws.workspace_id)
     finally:
         store.drop_database(admin, name)
     n = counts["received"]
@@ -184,6 +219,8 @@ def main() -> int:
         print(f"{label:38s} {seconds:8.2f} s  {n / seconds:12,.0f} events/s")
     print(f"ratio endpoint / raw COPY: {copy_seconds / http_seconds:.2f}")
     print(f"ratio import / raw COPY:   {copy_seconds / cli_seconds:.2f}")
+    print(f"one late event, {n:,}-event workspace: {late_large * 1e3:8.1f} ms")
+    print(f"one late event, {SMALL:,}-event workspace: {late_small * 1e3:8.1f} ms")
     return 0
 
 

@@ -139,10 +139,9 @@ def _touch(s: Session, rules: Rules, converted_before: bool) -> Touch:
     )
     stage, rank = None, -1
     for e in s.events:
-        for rule in rules.stage_rules:
-            r = rules.stage_rank.get(rule.stage, -1)
-            if r > rank and rule.matches(e.event, e.page_path):
-                stage, rank = rule.stage, r
+        found, r = rules.stage(e.event, e.page_path)
+        if r > rank:
+            stage, rank = found, r
     if stage is None:
         stage = rules.after_conversion_stage if converted_before else rules.default_stage
     device = next((e.device for e in s.events if e.device), None)

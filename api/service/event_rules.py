@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
 from .errors import FieldError, InvalidInput
 from .event_sources import category
+
+MEMO = 1 << 16  # answers kept per compiled rules
 
 # Medium of paid traffic, as the default channel grouping writes it.
 PAID = r".*cp.*|ppc|retargeting|paid.*"
@@ -127,8 +129,45 @@ class Rules:
     stage_rank: dict[str, int]  # the workspace's funnel order
     session_timeout: timedelta
     lookback: timedelta
+    # Answers already worked out: sources and pages repeat across a workspace's events.
+    _channels: dict[tuple[Any, ...], str] = field(default_factory=dict, compare=False, repr=False)
+    _stages: dict[tuple[Any, ...], tuple[str | None, int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def channel(
+        self,
+        source: str,
+        medium: str,
+        campaign: str | None,
+        referrer_host: str | None,
+        click_id: str | None,
+    ) -> str:
+        key = (source, medium, campaign, referrer_host, click_id)
+        found = self._channels.get(key)
+        if found is None:
+            if len(self._channels) >= MEMO:
+                self._channels.clear()
+            found = self._channels[key] = self._channel(*key)
+        return found
+
+    def stage(self, event: str | None, path: str | None) -> tuple[str | None, int]:
+        """The furthest stage (and its rank in the funnel) one event reaches; (None, -1)
+        when no stage rule matches it."""
+        key = (event, path)
+        found = self._stages.get(key)
+        if found is None:
+            if len(self._stages) >= MEMO:
+                self._stages.clear()
+            stage, rank = None, -1
+            for rule in self.stage_rules:
+                r = self.stage_rank.get(rule.stage, -1)
+                if r > rank and rule.matches(event, path):
+                    stage, rank = rule.stage, r
+            found = self._stages[key] = (stage, rank)
+        return found
+
+    def _channel(
         self,
         source: str,
         medium: str,

@@ -17,6 +17,7 @@ nothing is downloaded. They give each source a category that channel rules can t
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
@@ -208,6 +209,20 @@ def event_source(
     campaign: dict[str, object] | None, page_url: str | None, referrer: str | None
 ) -> Source:
     """The traffic source of one event (see the module's docstring for the order)."""
+    if not campaign:
+        return _page_source(page_url, referrer)
+    return _source(campaign, page_url, referrer)
+
+
+@lru_cache(maxsize=1 << 16)
+def _page_source(page_url: str | None, referrer: str | None) -> Source:
+    # Most events carry no campaign, and a site's page URLs and referrers repeat.
+    return _source(None, page_url, referrer)
+
+
+def _source(
+    campaign: dict[str, object] | None, page_url: str | None, referrer: str | None
+) -> Source:
     query: dict[str, str] = {}
     if page_url and "?" in page_url:
         try:

@@ -16,10 +16,10 @@ import math
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import msgspec
 
@@ -29,6 +29,7 @@ from ..store.dictionaries import lock_workspace
 from ..store.journeys import delete_journeys
 from . import event_journeys, events_ga4
 from .errors import FieldError, InvalidInput
+from .event_lines import device_of, fast_row, url_path
 from .event_rules import Rules, usable, with_defaults
 from .event_sources import event_source
 from .ingest import (
@@ -47,8 +48,9 @@ MAX_ID = 150  # journey ids ("ev:u:<id>:<n>") stay within the 200 characters of 
 MAX_TEXT = 200
 MAX_EVENT_BYTES = 32 * 1024
 MAX_PATH = 2000
-STAGE_ROWS = 10_000  # events COPYed and inserted together
+STAGE_ROWS = 10_000  # events checked and stored together
 PEOPLE_NODES = 20_000  # ids whose events are read and rebuilt together
+FRESH_EVENTS = 2_000_000  # stored events a write holds for derivation (about 0.5 GB)
 ATTRIBUTES = '{"origin": "events"}'
 FORMATS = ("segment", "ga4")
 # A batch's own fields besides the events, as Segment's and RudderStack's libraries send
@@ -147,21 +149,7 @@ def _occurred_at(obj: dict[str, Any], errors: list[FieldError]) -> datetime | No
 
 
 def _device(context: dict[str, Any]) -> str | None:
-    device = context.get("device")
-    kind = device.get("type") if isinstance(device, dict) else None
-    if isinstance(kind, str) and kind:
-        kind = kind.lower()
-        if kind in ("ios", "android", "phone", "smartphone"):
-            return "mobile"
-        return kind[:MAX_TEXT]
-    agent = context.get("userAgent")
-    if not isinstance(agent, str) or not agent:
-        return None
-    if "iPad" in agent or "Tablet" in agent:
-        return "tablet"
-    if "Mobi" in agent or "Android" in agent or "iPhone" in agent:
-        return "mobile"
-    return "desktop"
+    return device_of(context.get("device"), context.get("userAgent"))
 
 
 def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
@@ -205,7 +193,7 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
     url = url if isinstance(url, str) else None
     path = page.get("path") or (properties.get("path") if from_props else None)
     if not isinstance(path, str) or not path:
-        path = _path(url)
+        path = url_path(url)
     src = event_source(campaign, url, referrer if isinstance(referrer, str) else None)
     row = event_store.EventRow(
         message_id, kind, anonymous_id, user_id, previous_id, name, at,
@@ -213,15 +201,6 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
         src.referrer_host, src.click_id, _device(context), body.decode("utf-8"),
     )  # fmt: skip
     return row, []
-
-
-def _path(url: str | None) -> str | None:
-    if not url:
-        return None
-    try:
-        return urlsplit(url).path or None
-    except ValueError:
-        return None
 
 
 # ------------------------------------------------------------------ requests
@@ -304,6 +283,10 @@ def import_stream(
 
 
 def _line_row(line: bytes, fmt: str) -> tuple[event_store.EventRow | None, list[FieldError]]:
+    if fmt == "segment":
+        row = fast_row(line, MAX_EVENT_BYTES, MAX_ID, MAX_TEXT)
+        if row is not None:
+            return row, []
     try:
         obj = _decode(line)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
@@ -322,25 +305,61 @@ def write_events(
     failed: Any = lambda: False,
 ) -> EventCounts:
     """Store batches of checked events and rebuild the people they touch, in the
-    caller's transaction. Stops storing once ``failed()`` (the caller then raises)."""
+    caller's transaction. Stops storing once ``failed()`` (the caller then raises).
+
+    A thread stores each batch while this one checks the next, so on two cores the
+    server inserts while Python decodes; the connection is the thread's meanwhile.
+    """
     lock_workspace(conn, workspace_id)
-    event_store.prepare(conn)
+    rules = load_rules(conn, workspace_id)
     received = stored = 0
     seeds: set[str] = set()
     edges: set[tuple[str, str]] = set()
-    for batch in batches:
-        if failed():
-            continue
-        received += len(batch)
-        event_store.stage_events(conn, workspace_id, batch)
-        for _kind, anonymous, user, previous in event_store.insert_staged(conn, workspace_id):
-            stored += 1
-            _link(seeds, edges, anonymous, user, previous)
+    # The stored events as derivation reads them, by owning id, while they are few
+    # enough to hold: a person whose events are all here is derived without reading
+    # them back.
+    fresh: dict[str, list[event_store.StoredEvent]] | None = defaultdict(list)
+
+    def take(done: Future[list[event_store.EventRow]]) -> int:
+        nonlocal fresh
+        new = done.result()
+        for r in new:
+            _link(seeds, edges, r.anonymous_id, r.user_id, r.previous_id)
+        if fresh is not None and stored + len(new) <= FRESH_EVENTS:
+            for r in new:
+                node = f"u:{r.user_id}" if r.user_id is not None else f"a:{r.anonymous_id}"
+                fresh[node].append(_stored(r, rules))
+        else:
+            fresh = None
+        return len(new)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="events") as writer:
+        pending: Future[list[event_store.EventRow]] | None = None
+        for batch in batches:
+            if failed():
+                continue
+            received += len(batch)
+            if pending is not None:
+                stored += take(pending)
+            pending = writer.submit(event_store.store_new, conn, workspace_id, batch)
+        if pending is not None:
+            stored += take(pending)
     if failed():
         return EventCounts(received, stored, 0, store.WriteCounts(0, 0, 0), 0)
     event_store.add_links(conn, workspace_id, edges)
-    people, counts, deleted = rebuild(conn, workspace_id, seeds)
+    people, counts, deleted = rebuild(conn, workspace_id, seeds, fresh=fresh, rules=rules)
     return EventCounts(received, stored, people, counts, deleted)
+
+
+def _stored(r: event_store.EventRow, rules: Rules) -> event_store.StoredEvent:
+    properties = None
+    if r.event in rules.conversions:
+        properties = _decode(r.body).get("properties")
+    return event_store.StoredEvent(
+        r.type, r.anonymous_id, r.user_id, r.event, r.occurred_at, r.message_id,
+        r.page_path, r.source, r.medium, r.campaign, r.referrer_host, r.click_id,
+        r.device, properties,
+    )  # fmt: skip
 
 
 def _link(
@@ -409,11 +428,18 @@ def _split(nodes: set[str], adjacent: dict[str, set[str]]) -> list[list[str]]:
 
 
 def rebuild(
-    conn: Any, workspace_id: int, seeds: Iterable[str], everyone: bool = False
+    conn: Any,
+    workspace_id: int,
+    seeds: Iterable[str],
+    everyone: bool = False,
+    fresh: dict[str, list[event_store.StoredEvent]] | None = None,
+    rules: Rules | None = None,
 ) -> tuple[int, store.WriteCounts, int]:
     """Derive again the journeys of every person holding one of ``seeds`` (of the whole
-    workspace with ``everyone``); returns (people, journey write counts, deleted)."""
-    rules = load_rules(conn, workspace_id)
+    workspace with ``everyone``); returns (people, journey write counts, deleted).
+    ``fresh``: events just stored, by owning id; a person whose stored events are all
+    among them is derived from them instead of reading them back."""
+    rules = rules or load_rules(conn, workspace_id)
     if everyone:
         seeds = {n for a, u in event_store.all_event_ids(conn, workspace_id) for n in _nodes(a, u)}
     people = components(conn, workspace_id, seeds)
@@ -428,11 +454,7 @@ def rebuild(
         if not everyone:
             plain = sorted({n[2:] for n in nodes})
             existing |= event_store.derived_journey_ids(conn, workspace_id, plain)
-        owner = {n: k for k, person in enumerate(group) for n in person}
-        by_person: dict[int, list[event_store.StoredEvent]] = defaultdict(list)
-        for e in event_store.person_events(conn, workspace_id, nodes, conversions):
-            node = f"u:{e.user_id}" if e.user_id is not None else f"a:{e.anonymous_id}"
-            by_person[owner[node]].append(e)
+        by_person = _group_events(conn, workspace_id, group, conversions, fresh)
         rows = []
         for person_events in by_person.values():
             for j in event_journeys.journeys(person_events, rules):
@@ -446,6 +468,35 @@ def rebuild(
     stale = sorted(existing - produced)
     deleted = delete_journeys(conn, workspace_id, stale) if stale else 0
     return len(people), counts, deleted
+
+
+def _group_events(
+    conn: Any,
+    workspace_id: int,
+    group: list[list[str]],
+    conversions: list[str],
+    fresh: dict[str, list[event_store.StoredEvent]] | None,
+) -> dict[int, list[event_store.StoredEvent]]:
+    """The events of each person of a group (by their index in it)."""
+    by_person: dict[int, list[event_store.StoredEvent]] = defaultdict(list)
+    read = group
+    if fresh:
+        held = event_store.person_event_counts(conn, workspace_id, [n for p in group for n in p])
+        read = []
+        for k, person in enumerate(group):
+            if sum(held.get(n, 0) for n in person) == sum(len(fresh.get(n, ())) for n in person):
+                for n in person:
+                    by_person[k].extend(fresh.get(n, ()))
+            else:
+                read.append(person)
+    if read:
+        index = {id(p): k for k, p in enumerate(group)}
+        owner = {n: index[id(p)] for p in read for n in p}
+        nodes = list(owner)
+        for e in event_store.person_events(conn, workspace_id, nodes, conversions):
+            node = f"u:{e.user_id}" if e.user_id is not None else f"a:{e.anonymous_id}"
+            by_person[owner[node]].append(e)
+    return by_person
 
 
 def _nodes(anonymous: str | None, user: str | None) -> list[str]:

@@ -1,8 +1,7 @@
 """Raw events, the identity graph and event rules.
 
-Events are COPYed into the per-connection staging table ``events_in`` and inserted
-with ``ON CONFLICT DO NOTHING`` on (workspace, messageId), so a re-sent event is
-skipped. Identity links are edges between typed ids (``a:<anonymousId>``,
+Events whose messageId the workspace does not hold yet are COPYed into the table; a
+re-sent event is skipped. Identity links are edges between typed ids (``a:<anonymousId>``,
 ``u:<userId>``), stored in both directions. The caller owns the transaction.
 """
 
@@ -60,11 +59,6 @@ class StoredEvent:
     properties: dict[str, Any] | None
 
 
-def prepare(conn: psycopg.Connection) -> None:
-    conn.execute(query("create_events_in"))
-    conn.execute(query("clear_events_in"))
-
-
 def copy_lines(workspace_id: int, rows: Iterable[EventRow]) -> str:
     text, plain = ct.text, ct.plain
     return "".join(
@@ -77,32 +71,34 @@ def copy_lines(workspace_id: int, rows: Iterable[EventRow]) -> str:
     )
 
 
-def stage_events(conn: psycopg.Connection, workspace_id: int, rows: Sequence[EventRow]) -> None:
-    """COPY events into the staging table (several calls append)."""
-    with conn.cursor().copy(query("copy_events_in")) as copy:
-        copy.write(copy_lines(workspace_id, rows))
-
-
-def insert_staged(
-    conn: psycopg.Connection, workspace_id: int
-) -> list[tuple[str, str | None, str | None, str | None]]:
-    """Store the staged events whose messageId is new; (type, anonymousId, userId,
-    previousId) of each one stored. Empties the staging table."""
-    rows = conn.execute(query("insert_events"), {"workspace_id": workspace_id}).fetchall()
-    conn.execute(query("clear_events_in"))
-    return rows
+def store_new(
+    conn: psycopg.Connection, workspace_id: int, rows: Sequence[EventRow]
+) -> list[EventRow]:
+    """Store the events whose messageId is new to the workspace (the first of several
+    alike in ``rows``) and return them. The caller holds the workspace's write lock."""
+    first: dict[str, EventRow] = {}
+    for r in rows:
+        first.setdefault(r.message_id, r)
+    params = {"workspace_id": workspace_id, "message_ids": list(first)}
+    for (seen,) in conn.execute(query("stored_message_ids"), params):
+        del first[seen]
+    new = list(first.values())
+    if new:
+        with conn.cursor().copy(query("copy_events")) as copy:
+            copy.write(copy_lines(workspace_id, new))
+    return new
 
 
 def add_links(conn: psycopg.Connection, workspace_id: int, edges: set[tuple[str, str]]) -> None:
     """Link pairs of typed ids (both directions are stored)."""
-    params = [
-        {"workspace_id": workspace_id, "node": a, "other": b}
-        for x, y in sorted(edges)
-        for a, b in ((x, y), (y, x))
-    ]
-    if params:
-        with conn.cursor() as cur:
-            cur.executemany(query("insert_identity_link"), params)
+    pairs = sorted({p for x, y in edges for p in ((x, y), (y, x))})
+    if pairs:
+        params = {
+            "workspace_id": workspace_id,
+            "nodes": [a for a, _ in pairs],
+            "others": [b for _, b in pairs],
+        }
+        conn.execute(query("insert_identity_links"), params)
 
 
 def neighbours(
@@ -148,6 +144,15 @@ def person_events(
     with conn.cursor() as cur:
         cur.execute(query("person_events"), params)
         return [StoredEvent(*row) for row in cur]
+
+
+def person_event_counts(
+    conn: psycopg.Connection, workspace_id: int, nodes: Iterable[str]
+) -> dict[str, int]:
+    """Typed id -> the number of events it owns (userId, else anonymousId)."""
+    anonymous, users = split_nodes(nodes)
+    params = {"workspace_id": workspace_id, "anonymous_ids": anonymous, "user_ids": users}
+    return dict(conn.execute(query("person_event_counts"), params).fetchall())
 
 
 def derived_journey_ids(

@@ -1,52 +1,25 @@
--- Raw events, identity links and event rules: staging and storing events, walking the
+-- Raw events, identity links and event rules: storing events, walking the
 -- identity graph, reading a person's events, derived journeys and erasure.
 -- Every query is scoped to one workspace.
 
--- name: create_events_in
--- Per-connection staging table, emptied at every commit: a write COPYs its events
--- here, then inserts those whose messageId is new.
-CREATE TEMP TABLE IF NOT EXISTS events_in (
-    workspace_id bigint NOT NULL,
-    message_id text NOT NULL,
-    type text NOT NULL,
-    anonymous_id text,
-    user_id text,
-    previous_id text,
-    event text,
-    occurred_at timestamptz NOT NULL,
-    page_path text,
-    source text,
-    medium text,
-    campaign text,
-    referrer_host text,
-    click_id text,
-    device text,
-    body jsonb NOT NULL
-) ON COMMIT DELETE ROWS
+-- name: stored_message_ids
+-- Which of these messageIds the workspace already holds (earlier writes, and earlier
+-- batches of this one): those events are skipped.
+SELECT message_id FROM events
+WHERE workspace_id = %(workspace_id)s AND message_id = ANY(%(message_ids)s)
 
--- name: clear_events_in
-TRUNCATE events_in
-
--- name: copy_events_in
-COPY events_in (workspace_id, message_id, type, anonymous_id, user_id, previous_id, event,
+-- name: copy_events
+-- Only events whose messageId is new are sent (the writer holds the workspace's write
+-- lock), so they go straight into the table.
+COPY events (workspace_id, message_id, type, anonymous_id, user_id, previous_id, event,
     occurred_at, page_path, source, medium, campaign, referrer_host, click_id, device, body)
 FROM STDIN
 
--- name: insert_events
--- Events whose messageId is already stored (or repeated within the write) are skipped;
--- the ids of the events stored are returned, as the persons whose journeys to rebuild.
-INSERT INTO events (workspace_id, message_id, type, anonymous_id, user_id, previous_id,
-    event, occurred_at, page_path, source, medium, campaign, referrer_host, click_id,
-    device, body)
-SELECT %(workspace_id)s, message_id, type, anonymous_id, user_id, previous_id, event,
-    occurred_at, page_path, source, medium, campaign, referrer_host, click_id, device, body
-FROM events_in
-ON CONFLICT (workspace_id, message_id) DO NOTHING
-RETURNING type, anonymous_id, user_id, previous_id
-
--- name: insert_identity_link
+-- name: insert_identity_links
+-- Edges in both directions; pairs already linked are skipped.
 INSERT INTO identity_links (workspace_id, node, other)
-VALUES (%(workspace_id)s, %(node)s, %(other)s)
+SELECT %(workspace_id)s, node, other
+FROM unnest(%(nodes)s::text[], %(others)s::text[]) AS e (node, other)
 ON CONFLICT DO NOTHING
 
 -- name: linked_ids
@@ -113,3 +86,14 @@ SELECT rules FROM event_rules WHERE workspace_id = %(workspace_id)s
 INSERT INTO event_rules (workspace_id, rules, updated_at)
 VALUES (%(workspace_id)s, %(rules)s, now())
 ON CONFLICT (workspace_id) DO UPDATE SET rules = excluded.rules, updated_at = now()
+
+-- name: person_event_counts
+-- How many events each of a set of ids holds (by the id events are owned by: the
+-- userId, else the anonymousId), to tell whether the events of a write are all a
+-- person has.
+SELECT CASE WHEN user_id IS NOT NULL THEN 'u:' || user_id ELSE 'a:' || anonymous_id END,
+    count(*)
+FROM events
+WHERE workspace_id = %(workspace_id)s
+  AND (anonymous_id = ANY(%(anonymous_ids)s) OR user_id = ANY(%(user_ids)s))
+GROUP BY 1

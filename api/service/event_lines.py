@@ -1,0 +1,142 @@
+"""One NDJSON event line -> its event row, without building a dict of the event.
+
+The usual Segment line (string ids, a ``timestamp`` with its zone, objects where
+objects belong) is decoded by msgspec straight into the few fields derivation reads;
+unknown fields are skipped by the decoder and kept in the stored event, which is the
+line as sent. Anything else (a bad or unusual field, a body to normalise, clock-skew
+fields) returns None, and the caller checks the line the general way, which gives the
+same row or the errors pointing at it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from ..store.events import EventRow
+from .event_sources import event_source
+from .ingest import PLAIN, too_deep
+
+Kind = Literal["track", "page", "screen", "identify", "alias", "group"]
+
+
+class _Page(msgspec.Struct):
+    url: Any = None
+    referrer: Any = None
+    path: Any = None
+
+
+class _Context(msgspec.Struct):
+    campaign: dict[str, Any] | None = None
+    page: _Page | None = None
+    userAgent: Any = None
+    device: dict[str, Any] | None = None
+
+
+class _Event(msgspec.Struct):
+    type: Kind
+    messageId: str
+    timestamp: str
+    anonymousId: str | None = None
+    userId: str | None = None
+    previousId: str | None = None
+    event: str | None = None
+    name: str | None = None
+    sentAt: Any = None
+    receivedAt: Any = None
+    properties: _Page | None = None  # only url, referrer and path are read here
+    context: _Context | None = None
+
+
+_decode = msgspec.json.Decoder(_Event).decode
+_plain = re.compile(PLAIN)
+_NO_PAGE = _Page()
+_NO_CONTEXT = _Context()
+
+
+def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRow | None:
+    """The row of a usual, valid event line; None when the line needs the general check
+    (which is then the one to say whether it is valid)."""
+    if len(line) > max_bytes or b"\\u0000" in line or too_deep(line):
+        return None
+    try:
+        e = _decode(line)
+    except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
+        return None
+    kind = e.type
+    if e.sentAt is not None and e.receivedAt is not None:
+        return None
+    ids = (e.anonymousId, e.userId, e.previousId)
+    if e.anonymousId is None and e.userId is None:
+        return None
+    if kind == "alias" and (e.previousId is None or e.userId is None):
+        return None
+    for value in ids:
+        if value is not None and not plain_text(value, max_id):
+            return None
+    name = e.event if kind == "track" else e.name
+    if not plain_text(e.messageId, max_text) or (kind == "track" and name is None):
+        return None
+    if name is not None and not plain_text(name, max_text):
+        return None
+    try:
+        at = datetime.fromisoformat(e.timestamp)
+    except ValueError:
+        return None
+    if at.tzinfo is None:
+        return None
+    try:
+        at = at.astimezone(UTC)
+    except OverflowError:
+        return None
+    context = e.context or _NO_CONTEXT
+    page = context.page or _NO_PAGE
+    props = (e.properties or _NO_PAGE) if kind == "page" else _NO_PAGE
+    url = page.url or props.url
+    referrer = page.referrer or props.referrer
+    url = url if isinstance(url, str) else None
+    path = page.path or props.path
+    if not isinstance(path, str) or not path:
+        path = url_path(url)
+    src = event_source(context.campaign, url, referrer if isinstance(referrer, str) else None)
+    return EventRow(
+        e.messageId, kind, e.anonymousId, e.userId, e.previousId if kind == "alias" else None,
+        name, at, path[:2000] if path else None, src.source, src.medium, src.campaign,
+        src.referrer_host, src.click_id, device_of(context.device, context.userAgent),
+        line.decode("utf-8"),
+    )  # fmt: skip
+
+
+def plain_text(value: str, limit: int) -> bool:
+    """Whether an id or a name is 1 to ``limit`` characters without control characters."""
+    return 1 <= len(value) <= limit and _plain.match(value) is not None
+
+
+def url_path(url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return urlsplit(url).path or None
+    except ValueError:
+        return None
+
+
+def device_of(device: Any, agent: Any) -> str | None:
+    """``context.device.type`` (phones as mobile), else read from the user agent."""
+    kind = device.get("type") if isinstance(device, dict) else None
+    if isinstance(kind, str) and kind:
+        kind = kind.lower()
+        if kind in ("ios", "android", "phone", "smartphone"):
+            return "mobile"
+        return kind[:200]
+    if not isinstance(agent, str) or not agent:
+        return None
+    if "iPad" in agent or "Tablet" in agent:
+        return "tablet"
+    if "Mobi" in agent or "Android" in agent or "iPhone" in agent:
+        return "mobile"
+    return "desktop"

@@ -1,0 +1,122 @@
+"""The fast reading of NDJSON event lines gives what the general check gives, and
+derivation from the events a write holds equals derivation from events read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from api import store
+from api.service import events
+from api.service.event_lines import fast_row
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def row_by_check(line: bytes) -> Any:
+    row, errors = events.event_row(json.loads(line))
+    return row, errors
+
+
+def fast(line: bytes) -> Any:
+    return fast_row(line, events.MAX_EVENT_BYTES, events.MAX_ID, events.MAX_TEXT)
+
+
+def same(a: Any, b: Any) -> bool:
+    return a[:-1] == b[:-1] and json.loads(a[-1]) == json.loads(b[-1])
+
+
+def test_example_lines_read_fast_as_checked() -> None:
+    lines = [x for x in (EXAMPLES / "segment-events.ndjson").read_bytes().split(b"\n") if x]
+    for line in lines:
+        got, (want, errors) = fast(line), row_by_check(line)
+        assert not errors
+        assert got is not None and same(got, want), line
+
+
+BASE: dict[str, Any] = {
+    "type": "page", "messageId": "m1", "anonymousId": "a1", "timestamp": "2024-03-01T09:00:00Z",
+    "context": {"page": {"url": "https://shop.example/p?utm_source=google&utm_medium=cpc"},
+                "userAgent": "Mozilla/5.0 (iPhone)"},
+}  # fmt: skip
+VARIANTS: list[dict[str, Any]] = [
+    {},
+    {"type": "track", "event": "Order Completed", "properties": {"revenue": 3, "url": 5}},
+    {"type": "page", "properties": {"url": "https://x.example/a", "path": "/b"}, "context": {}},
+    {"type": "alias", "previousId": "a0", "userId": "u1"},
+    {"userId": "u1", "anonymousId": None},
+    {"timestamp": "2024-03-01T10:00:00+02:00", "sentAt": "2024-03-01T10:00:05Z"},
+    {"context": {"campaign": {"name": "c", "source": "news", "medium": "email"}}},
+    {"context": {"device": {"type": "iOS"}, "page": {"referrer": "https://www.bing.com/"}}},
+    {"extra": {"nested": [1, 2, {"k": "\t"}]}, "name": "Home"},
+]
+UNUSUAL: list[dict[str, Any]] = [
+    {"userId": 7},  # an int id: the general check makes it text
+    {"timestamp": "2024-03-01T09:00:00"},  # no zone: an error
+    {"timestamp": None, "originalTimestamp": "2024-03-01T09:00:00Z"},
+    {"sentAt": "2024-03-01T09:00:05Z", "receivedAt": "2024-03-01T09:00:09Z"},
+    {"context": "web"},
+    {"properties": []},
+    {"type": "purchase"},
+    {"messageId": "m\u00011"},
+    {"anonymousId": None},
+    {"type": "track"},
+]
+
+
+@pytest.mark.parametrize("change", VARIANTS)
+def test_usual_lines_read_fast_as_checked(change: dict[str, Any]) -> None:
+    line = json.dumps({**BASE, **change}).encode()
+    got, (want, errors) = fast(line), row_by_check(line)
+    assert not errors and got is not None and same(got, want)
+
+
+@pytest.mark.parametrize("change", UNUSUAL)
+def test_unusual_lines_go_to_the_general_check(change: dict[str, Any]) -> None:
+    assert fast(json.dumps({**BASE, **change}).encode()) is None
+
+
+def derived(conn: psycopg.Connection, ws: int) -> list[tuple[Any, ...]]:
+    sql = """SELECT journey_id, customer_id, channels, stages, touched_at, converted, value
+             FROM journeys WHERE workspace_id = %s ORDER BY journey_id"""
+    names = {c.code: c.name for c in store.list_channels(conn, ws)}
+    return [(j, c, [names[k] for k in ch], *rest) for j, c, ch, *rest in conn.execute(sql, (ws,))]
+
+
+def test_held_and_read_back_events_derive_alike(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    """One import of a file, against the same file in two halves (the second half's
+    people have events stored before, so theirs are read back)."""
+    lines = [x for x in (EXAMPLES / "segment-events.ndjson").read_bytes().split(b"\n") if x]
+    whole = store.create_workspace(conn, "whole").workspace_id
+    halves = store.create_workspace(conn, "halves").workspace_id
+    conn.commit()
+    db = store.Database(database_url)
+    try:
+        events.import_stream(db, whole, iter([b"\n".join(lines)]), "segment", 10)
+        for part in (lines[1::2], lines[::2]):
+            events.import_stream(db, halves, iter([b"\n".join(part)]), "segment", 10)
+    finally:
+        db.close()
+    assert derived(conn, whole)
+    assert derived(conn, whole) == derived(conn, halves)
+
+
+def test_deleted_workspace_takes_its_events(conn: psycopg.Connection, database_url: str) -> None:
+    ws = store.create_workspace(conn, "gone").workspace_id
+    conn.commit()
+    db = store.Database(database_url)
+    try:
+        data = (EXAMPLES / "segment-events.ndjson").read_bytes()
+        events.import_stream(db, ws, iter([data]), "segment", 10)
+    finally:
+        db.close()
+    conn.execute("DELETE FROM workspaces WHERE workspace_id = %s", (ws,))
+    for table in ("events", "identity_links"):
+        count = conn.execute(f"SELECT count(*) FROM {table} WHERE workspace_id = %s", (ws,))
+        assert count.fetchone() == (0,)
