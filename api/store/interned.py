@@ -166,7 +166,7 @@ def path_codes(conn: psycopg.Connection, workspace_id: int, ids: Ints) -> PathCo
     while True:
         params = {"workspace_id": workspace_id, "after": after, "ids": late,
                   "limit": CODES_PER_READ}  # fmt: skip
-        found = conn.execute(query("load_path_codes"), params).fetchone()
+        found = conn.execute(query("load_path_codes"), params, binary=True).fetchone()
         assert found is not None
         new_ids, lengths = ints(found[0], ">i8"), ints(found[1], ">i4")
         channels, stages = (array_elements(blob, lengths) for blob in found[2:4])
@@ -228,7 +228,7 @@ def load_totals(
         return all_day_totals(conn, workspace_id).selected()
     params = {"workspace_id": workspace_id, "date_from": date_from, "date_to": date_to}
     conn.execute(query("raise_work_mem"))
-    found = conn.execute(query("load_path_sums"), params).fetchone()
+    found = conn.execute(query("load_path_sums"), params, binary=True).fetchone()
     assert found is not None
     return _columns(found)
 
@@ -356,7 +356,7 @@ def all_day_totals(conn: psycopg.Connection, workspace_id: int) -> AllDayTotals:
     names.append("load_changed_client_totals" if held.mark else "load_client_totals")
     parts, marks = [], []
     for name in names:
-        found = conn.execute(query(name), params).fetchone()
+        found = conn.execute(query(name), params, binary=True).fetchone()
         assert found is not None
         parts.append(_columns(found))
         marks.append(int(found[4] or 0))

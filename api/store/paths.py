@@ -80,7 +80,7 @@ def load_journeys(
     ids), of the journeys matching ``filter`` (and ``customer_id`` when given)."""
     params = filter.params(workspace_id, customer_id=customer_id)
     conn.execute(query("raise_work_mem"))
-    row = conn.execute(query("load_journeys"), params).fetchone()
+    row = conn.execute(query("load_journeys"), params, binary=True).fetchone()
     assert row is not None
     return _arrays(conn, workspace_id, row, with_times=True)
 

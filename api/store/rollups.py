@@ -48,7 +48,7 @@ def copy_first_rollups(conn: psycopg.Connection, workspace_id: int, totals: Tota
     keys = list(totals)
     paths: dict[str, int] = {}
     position = np.fromiter((paths.setdefault(k[DAY:], len(paths)) for k in keys), np.int64)
-    row = conn.execute(query("reserve_path_ids"), {"n": len(paths)}).fetchone()
+    row = conn.execute(query("reserve_path_ids"), {"n": len(paths)}, binary=True).fetchone()
     assert row is not None
     ids = ints(row[0], ">i8")
     prefix = f"{workspace_id}\t"

@@ -33,7 +33,7 @@ def load_selected_paths(
     touch are left out.
     """
     params = filter.params(workspace_id, lookback_days=lookback_days)
-    row = conn.execute(query("load_selected_paths"), params).fetchone()
+    row = conn.execute(query("load_selected_paths"), params, binary=True).fetchone()
     assert row is not None
     return _arrays(conn, workspace_id, row, with_times=False)
 
