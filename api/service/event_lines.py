@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -116,6 +117,7 @@ def plain_text(value: str, limit: int) -> bool:
     return 1 <= len(value) <= limit and _plain.match(value) is not None
 
 
+@lru_cache(maxsize=1 << 16)  # a site's page URLs repeat
 def url_path(url: str | None) -> str | None:
     if not url:
         return None
