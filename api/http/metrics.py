@@ -7,7 +7,7 @@ connection pools are summed over the workers alive. What the database knows (unf
 runs, jobs of the queue) is read when scraped, on the short-timeout readiness
 connection.
 
-Other modules count with the functions here: :func:`rate_limited`, :func:`run_finished`;
+Other modules count with the functions here (:func:`rate_limited`);
 requests and the rows of ingestion are counted by :mod:`api.http.logs` and the
 application's hooks.
 """
@@ -32,7 +32,12 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
 from prometheus_client.registry import Collector
 
 from .. import store
@@ -48,7 +53,6 @@ REJECTED = "<rejected>"
 """The route of a request the HTTP server refused before the application saw it."""
 
 SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
-RUN_SECONDS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 REQUESTS = Counter(
     "pathcredit_http_requests",
@@ -71,17 +75,6 @@ RATE_LIMITED = Counter(
     "pathcredit_rate_limited_requests",
     "Requests refused with 429 by a rate or concurrency limit, by route.",
     ["route"],
-)
-RUNS = Counter(
-    "pathcredit_runs_finished",
-    "Attribution runs finished, by final state (succeeded, failed).",
-    ["state"],
-)
-RUN_DURATION = Histogram(
-    "pathcredit_run_duration_seconds",
-    "Time attribution runs took from start to finish, by final state.",
-    ["state"],
-    buckets=RUN_SECONDS,
 )
 
 # Pool measures (psycopg_pool's names) -> gauges summed over the live workers.
@@ -152,12 +145,6 @@ def rate_limited(route: str) -> None:
     RATE_LIMITED.labels(route=route).inc()
 
 
-def run_finished(state: str, seconds: float) -> None:
-    """Count an attribution run that reached ``state`` after ``seconds`` of work."""
-    RUNS.labels(state=state).inc()
-    RUN_DURATION.labels(state=state).observe(seconds)
-
-
 def request_done(route: str, method: str, status: int, seconds: float) -> None:
     """Count one answered request."""
     labels = {"route": route, "method": method, "status": str(status)}
@@ -216,6 +203,7 @@ class DatabaseCollector(Collector):
         try:
             with self.db.transaction() as conn:
                 runs = probes.unfinished_runs(conn)
+                states = probes.runs_by_state(conn)
                 jobs = probes.jobs_by_status(conn)
         except store.StoreError:
             up.add_metric([], 0)
@@ -231,6 +219,23 @@ class DatabaseCollector(Collector):
         for state, count in runs.items():
             family.add_metric([state], count)
         yield family
+        finished = CounterMetricFamily(
+            "pathcredit_runs_finished",
+            "Attribution runs of every workspace finished, by final state (the web "
+            "processes' and every job worker's).",
+            labels=["state"],
+        )
+        took = SummaryMetricFamily(
+            "pathcredit_run_duration_seconds",
+            "Time finished attribution runs took from start to finish, by final state.",
+            labels=["state"],
+        )
+        for state in ("succeeded", "failed"):
+            n, timed, seconds = states.get(state, (0, 0, 0.0))
+            finished.add_metric([state], n)
+            took.add_metric([state], count_value=timed, sum_value=seconds)
+        yield finished
+        yield took
         if jobs is not None:
             family = GaugeMetricFamily(
                 "pathcredit_jobs", "Jobs in the queue's table, by status.", labels=["status"]

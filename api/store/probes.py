@@ -36,6 +36,12 @@ def unfinished_runs(conn: psycopg.Connection) -> dict[str, int]:
     return {status: found.get(status, 0) for status in ("queued", "running")}
 
 
+def runs_by_state(conn: psycopg.Connection) -> dict[str, tuple[int, int, float]]:
+    """Every workspace's runs by status: (runs, runs timed, their seconds)."""
+    rows = conn.execute(query("count_runs_by_state")).fetchall()
+    return {status: (int(n), int(timed), float(seconds)) for status, n, timed, seconds in rows}
+
+
 def jobs_by_status(conn: psycopg.Connection) -> dict[str, int] | None:
     """Jobs of the queue (procrastinate's table) by status; None when there is no queue."""
     row = conn.execute(query("job_table_exists")).fetchone()

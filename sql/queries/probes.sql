@@ -15,3 +15,14 @@ SELECT to_regclass('procrastinate_jobs') IS NOT NULL
 SELECT status::text, count(*) AS jobs
 FROM procrastinate_jobs
 GROUP BY status
+
+-- name: count_runs_by_state
+-- Every run by state, with the summed seconds of those that started and finished:
+-- runs of the web processes and of every job worker alike.
+SELECT status, count(*) AS runs,
+    count(*) FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL) AS timed,
+    coalesce(sum(extract(epoch FROM finished_at - started_at))
+        FILTER (WHERE started_at IS NOT NULL AND finished_at IS NOT NULL), 0)::float8
+        AS seconds
+FROM attribution_runs
+GROUP BY status

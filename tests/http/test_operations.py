@@ -123,7 +123,8 @@ def test_metrics_count_requests_rows_and_the_database(
     assert sent.status_code == 200
     client.post("/v1/journeys", json={"journeys": [journey("a")]}, headers=auth, buffered=True)
     metrics.rate_limited("/v1/journeys")
-    metrics.run_finished("succeeded", 0.2)
+    ran = client.post("/v1/attribution", json={"models": ["linear"]}, headers=auth, buffered=True)
+    assert ran.status_code == 200
     after = scrape(client)
 
     def grew(name: str, **labels: str) -> float:

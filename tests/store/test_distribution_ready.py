@@ -29,6 +29,7 @@ LOCAL_PREFIXES = ("procrastinate_",)  # the job queue's own tables (coordinator)
 # Queries that touch distributed tables without naming one workspace, and why.
 CROSS_WORKSPACE = {
     "count_unfinished_runs": "the metrics endpoint counts runs of every workspace",
+    "count_runs_by_state": "the metrics endpoint counts runs of every workspace",
 }
 
 
