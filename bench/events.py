@@ -200,8 +200,8 @@ def main() -> int:
         finally:
             stop_server(server)
         cli_seconds = import_file(url, cli_ws.workspace_id, path)
-        copy_seconds = raw_copy(url, path)
         late_large = late_event(url, cli_ws.workspace_id)
+        copy_seconds = raw_copy(url, path)
         with psycopg.connect(url) as conn:
             small_ws = store.create_workspace(conn, "small")
         small = events_file(SMALL, args.seed)
