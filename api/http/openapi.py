@@ -15,8 +15,9 @@ from typing import Any, TypeVar
 import flask_smorest
 import marshmallow as ma
 import yaml
-from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
+from apispec.ext.marshmallow.openapi import OpenAPIConverter
 from flask import Flask, Request
 from flask_smorest.utils import prepare_response
 from webargs.core import parse_json
@@ -197,7 +198,7 @@ NO_NUL = "^[^\\u0000]*$"
 """The pattern of text PostgreSQL can store (no NUL character), as :func:`no_nul` checks."""
 
 
-class Converter(OpenAPIConverter):  # type: ignore[misc]
+class Converter(OpenAPIConverter):
     """apispec's converter, writing the rules our fields enforce into the spec.
 
     A schema's ``JSON_SCHEMA`` (a dict) is merged into its JSON schema, for rules
@@ -208,21 +209,21 @@ class Converter(OpenAPIConverter):  # type: ignore[misc]
     """
 
     def init_attribute_functions(self) -> None:
-        super().init_attribute_functions()
-        self.add_attribute_function(_key_rules)
-        self.add_attribute_function(_nul_pattern)
+        super().init_attribute_functions()  # type: ignore[no-untyped-call]
+        self.add_attribute_function(_key_rules)  # type: ignore[no-untyped-call]
+        self.add_attribute_function(_nul_pattern)  # type: ignore[no-untyped-call]
 
     def init_parameter_attribute_functions(self) -> None:
         super().init_parameter_attribute_functions()
         self.add_parameter_attribute_function(_json_parameter)
 
     def schema2jsonschema(self, schema: Any) -> dict[str, Any]:
-        out: dict[str, Any] = super().schema2jsonschema(schema)
+        out: dict[str, Any] = super().schema2jsonschema(schema)  # type: ignore[no-untyped-call]
         out.update(getattr(resolve_schema_cls(schema), "JSON_SCHEMA", {}))
         return out
 
 
-class Plugin(MarshmallowPlugin):  # type: ignore[misc]
+class Plugin(MarshmallowPlugin):
     Converter = Converter
 
 
@@ -249,7 +250,7 @@ def _json_parameter(
     ret.pop("schema", None)
     body: dict[str, Any] = {"type": "object"}
     if field.schema is not None:
-        body = self.resolve_nested_schema(field.schema)
+        body = self.resolve_nested_schema(field.schema)  # type: ignore[no-untyped-call]
     elif field.dict_field is not None:
         body = self.field2property(field.dict_field)
     return {"content": {"application/json": {"schema": body}}}
