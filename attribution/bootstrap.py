@@ -113,7 +113,7 @@ def resample(
     """Draw ``size`` replicates of (conversions, nulls, value), each ``(size, n_paths)``."""
     conv, nulls = paths.conversions, paths.nulls
     n = paths.n_paths
-    if method == "poisson":
+    if method == "poisson" or n == 0:  # no paths: nothing to draw from either way
         new_conv = rng.poisson(conv, (size, n)).astype(np.float64)
         new_nulls = rng.poisson(nulls, (size, n)).astype(np.float64)
     else:

@@ -173,3 +173,10 @@ def test_every_registered_model_gets_intervals(name: str) -> None:
         assert len(ci.conversions_low) == len(keys)
         assert np.all(ci.conversions_low <= ci.conversions_high)
         assert np.all(ci.value_low <= ci.value_high)
+
+
+@pytest.mark.parametrize("method", ["poisson", "multinomial"])
+def test_no_paths_resample_to_no_paths(method: str) -> None:
+    empty = PathSet.from_lists([], [], [])
+    conv, nulls, value = resample(empty, np.random.default_rng(0), 4, method)
+    assert conv.shape == nulls.shape == value.shape == (4, 0)

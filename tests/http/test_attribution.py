@@ -235,3 +235,13 @@ def test_option_schemas_cover_every_model_and_option() -> None:
     for name, schema in OPTION_SCHEMAS.items():
         fields = {f.name for f in dataclasses.fields(model_class(name))}
         assert set(schema().fields) == fields, name
+
+
+@pytest.mark.parametrize("method", ["poisson", "multinomial"])
+def test_intervals_over_an_empty_selection(client, auth, method) -> None:
+    """No journey selected: the run succeeds with nothing to credit, whatever the
+    resampling (multinomial resampling of no paths answered 500)."""
+    body = {"models": ["linear", "markov"], "confidence": {"method": method, "replicates": 10}}
+    response = client.post("/v1/attribution", json=body, headers=auth)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "succeeded"
