@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import psycopg
@@ -25,6 +26,7 @@ from .errors import StoreError
 from .sqlfiles import query
 
 Ints = NDArray[np.int64]
+T = TypeVar("T")
 Codes = NDArray[np.int16]  # channel and stage codes are smallints: a quarter of int64
 
 
@@ -114,39 +116,40 @@ def _touch_index(offsets: Ints, positions: Ints) -> tuple[Ints, Ints]:
     return index, new_offsets
 
 
-class _Cache:
-    """Path codes per (database, workspace), the least recently read dropped first."""
+class _PerWorkspace(Generic[T]):
+    """One value per (database, workspace), the least recently read dropped first. A
+    value replaces the held one only if ``newer(value, held)``: two threads that read
+    the same workspace at once keep the one that saw more."""
 
     WORKSPACES = 16
 
-    def __init__(self) -> None:
+    def __init__(self, newer: Callable[[T, T], bool]) -> None:
+        self.newer = newer
         self.lock = threading.Lock()
-        self.codes: OrderedDict[tuple[int, int], PathCodes] = OrderedDict()
+        self.items: OrderedDict[tuple[int, int], T] = OrderedDict()
 
-    def get(self, key: tuple[int, int]) -> PathCodes:
+    def get(self, key: tuple[int, int]) -> T | None:
         with self.lock:
-            codes = self.codes.get(key)
-            if codes is None:
-                return PathCodes.empty()
-            self.codes.move_to_end(key)
-            return codes
+            value = self.items.get(key)
+            if value is not None:
+                self.items.move_to_end(key)
+            return value
 
-    def put(self, key: tuple[int, int], codes: PathCodes) -> None:
+    def put(self, key: tuple[int, int], value: T) -> None:
         with self.lock:
-            held = self.codes.get(key)
-            if held is not None and held.n_tokens > codes.n_tokens:
-                return  # another thread read more meanwhile
-            self.codes[key] = codes
-            self.codes.move_to_end(key)
-            while len(self.codes) > self.WORKSPACES:
-                self.codes.popitem(last=False)
+            held = self.items.get(key)
+            if held is None or self.newer(value, held):
+                self.items[key] = value
+            self.items.move_to_end(key)
+            while len(self.items) > self.WORKSPACES:
+                self.items.popitem(last=False)
 
     def clear(self) -> None:
         with self.lock:
-            self.codes.clear()
+            self.items.clear()
 
 
-_cache = _Cache()
+_cache: _PerWorkspace[PathCodes] = _PerWorkspace(lambda new, held: new.n_tokens >= held.n_tokens)
 
 
 CODES_PER_READ = 500_000
@@ -157,7 +160,7 @@ def path_codes(conn: psycopg.Connection, workspace_id: int, ids: Ints) -> PathCo
     """Codes holding at least the paths ``ids``, read from the database only for the
     paths this process has not seen."""
     key = (database_oid(conn), workspace_id)
-    codes = _cache.get(key)
+    codes = _cache.get(key) or PathCodes.empty()
     missing = codes.missing(ids)
     if not len(missing):
         return codes
@@ -304,33 +307,7 @@ class AllDayTotals:
         }
 
 
-class _AllDayCache:
-    """All-day totals per (database, workspace), the least recently read dropped first;
-    a newer version replaces an older one."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.items: OrderedDict[tuple[int, int], AllDayTotals] = OrderedDict()
-
-    def get(self, key: tuple[int, int]) -> AllDayTotals | None:
-        with self.lock:
-            return self.items.get(key)
-
-    def put(self, key: tuple[int, int], totals: AllDayTotals) -> None:
-        with self.lock:
-            held = self.items.get(key)
-            if held is None or held.version <= totals.version:
-                self.items[key] = totals
-            self.items.move_to_end(key)
-            while len(self.items) > _Cache.WORKSPACES:
-                self.items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-_all_day = _AllDayCache()
+_all_day: _PerWorkspace[AllDayTotals] = _PerWorkspace(lambda new, held: new.version >= held.version)
 
 
 def all_day_totals(conn: psycopg.Connection, workspace_id: int) -> AllDayTotals:
