@@ -162,10 +162,31 @@ def main(argv: Sequence[str] | None = None) -> None:
         "\n|---|---|---|---|---|---|"
     )
     rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    errors: dict[str, dict[str, float]] = {}
     for sim in sims:
         results = run_world(sim, args.models, args.replicates, rng)
         for label, (point, reps, seconds) in results.items():
             print(row(sim.world.name, label, point, reps, seconds), flush=True)
+            errors.setdefault(label, {})[sim.world.name] = point.error
+    print(f"\n{time.perf_counter() - started:.0f} s for the models and replicates\n")
+    print(pivot(errors, args.worlds))
+
+
+def pivot(errors: dict[str, dict[str, float]], worlds: Sequence[str]) -> str:
+    """Share error (pp) per model and world, the best of each world in bold."""
+    best = {w: min(errors[m][w] for m in errors) for w in worlds}
+    lines = [
+        "| model | " + " | ".join(worlds) + " |",
+        "|---|" + "---:|" * len(worlds),
+    ]
+    for label, by_world in errors.items():
+        cells = [
+            f"**{by_world[w]:.1f}**" if by_world[w] == best[w] else f"{by_world[w]:.1f}"
+            for w in worlds
+        ]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
