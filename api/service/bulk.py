@@ -18,7 +18,7 @@ import gc
 import json
 import operator
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Annotated, Any, Literal, NamedTuple, cast
 
@@ -440,10 +440,22 @@ def _csv_journeys(
         ) from None
     unknown = [c for c in columns if c not in CSV_COLUMNS]
     missing = [c for c in CSV_REQUIRED if c not in columns]
-    if unknown or missing:
+    separator = _other_separator(columns)
+    if separator is not None:
         raise InvalidInput(
             "The CSV header is not one this endpoint reads; nothing was written.",
-            [FieldError(f"/header/{_shown(c)}", "Unknown column.") for c in unknown]
+            [
+                FieldError(
+                    "/header",
+                    f"The columns are separated by {separator}; separate them with commas.",
+                )
+            ],
+        )
+    if unknown or missing:
+        accepted = f"Unknown column; the columns read are {', '.join(CSV_COLUMNS)}."
+        raise InvalidInput(
+            "The CSV header is not one this endpoint reads; nothing was written.",
+            [FieldError(f"/header/{_shown(c)}", accepted) for c in unknown]
             + [FieldError(f"/header/{c}", "Missing required column.") for c in missing],
         )
     group: list[dict[str, str]] = []
@@ -497,8 +509,28 @@ def _convert_group(first: int, group: list[dict[str, str]], out: _Collector) -> 
         out.reject(first, [FieldError("/attributes", TOO_DEEP)])
     except msgspec.ValidationError as e:
         out.records += 1
-        out.reject(first, [FieldError(*pointer_from_msgspec(e))])
+        pointer, detail = pointer_from_msgspec(e)
+        if pointer == "/converted":  # a CSV cell, read as text: say what it may hold
+            detail = BOOLEAN_CELLS
+        out.reject(first, [FieldError(pointer, detail)])
     return None
+
+
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
+
+
+def _other_separator(columns: Sequence[str]) -> str | None:
+    """What a one-column header whose name splits into known columns is separated by."""
+    if len(columns) != 1:
+        return None
+    for char, name in SEPARATORS.items():
+        parts = columns[0].split(char)
+        if len(parts) > 1 and any(p.strip() in CSV_COLUMNS for p in parts):
+            return name
+    return None
+
+
+BOOLEAN_CELLS = "Expected true or false (1 or 0 also read)."
 
 
 def _shown(text: str) -> str:

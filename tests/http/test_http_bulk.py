@@ -172,6 +172,25 @@ def test_csv_errors_point_at_rows_and_columns(client: FlaskClient, auth: dict[st
 def test_csv_header_must_be_known(client: FlaskClient, auth: dict[str, str]) -> None:
     error = assert_problem(bulk_post(client, auth, "journey_id,when,channel\r\n", CSV), 422)
     assert set(pointers(error)) == {"/header/when", "/header/timestamp"}
+    (unknown,) = [e["detail"] for e in error["errors"] if e["pointer"] == "/header/when"]
+    assert all(column in unknown for column in bulk.CSV_COLUMNS)  # says what is read
+
+
+@pytest.mark.parametrize(("separator", "name"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_csv_separated_otherwise_is_named(
+    client: FlaskClient, auth: dict[str, str], separator: str, name: str
+) -> None:
+    body = CSV_BODY.replace(",", separator)
+    error = assert_problem(bulk_post(client, auth, body, CSV), 422)
+    assert pointers(error) == ["/header"]
+    assert name in error["errors"][0]["detail"] and "commas" in error["errors"][0]["detail"]
+
+
+def test_a_csv_boolean_says_what_it_may_be(client: FlaskClient, auth: dict[str, str]) -> None:
+    body = CSV_BODY.replace("false", "yes")
+    error = assert_problem(bulk_post(client, auth, body, CSV), 422)
+    (detail,) = [e["detail"] for e in error["errors"] if e["pointer"].endswith("/converted")]
+    assert "true or false" in detail
 
 
 def test_bulk_needs_a_known_media_type(client: FlaskClient, auth: dict[str, str]) -> None:
