@@ -19,8 +19,8 @@ recomputed on each resample from the same per-journey lifts, and the metric is t
 on each replicate. ``time_decay`` needs touch times, which aggregated paths do not
 carry, so it is left out::
 
-    python bench/truth.py                          # 10^5 journeys, 20 replicates
-    python bench/truth.py --journeys 1000000 --replicates 10
+    python bench/truth.py                          # 10^5 journeys, 100 replicates
+    python bench/truth.py --journeys 1000000 --replicates 20
     python bench/truth.py --worlds closer order --models last_touch markov_1
 """
 
@@ -144,7 +144,7 @@ def truth_line(sim: Simulation) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--journeys", type=int, default=100_000)
-    parser.add_argument("--replicates", type=int, default=20)
+    parser.add_argument("--replicates", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--worlds", nargs="+", default=list(WORLDS), choices=list(WORLDS))
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
@@ -174,17 +174,20 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def pivot(errors: dict[str, dict[str, float]], worlds: Sequence[str]) -> str:
-    """Share error (pp) per model and world, the best of each world in bold."""
+    """Share error (pp) per model and world, the best of each world in bold; the
+    mean and the largest over the worlds."""
     best = {w: min(errors[m][w] for m in errors) for w in worlds}
     lines = [
-        "| model | " + " | ".join(worlds) + " |",
-        "|---|" + "---:|" * len(worlds),
+        "| model | " + " | ".join(worlds) + " | mean | largest |",
+        "|---|" + "---:|" * (len(worlds) + 2),
     ]
     for label, by_world in errors.items():
         cells = [
             f"**{by_world[w]:.1f}**" if by_world[w] == best[w] else f"{by_world[w]:.1f}"
             for w in worlds
         ]
+        summary = [np.mean([by_world[w] for w in worlds]), max(by_world[w] for w in worlds)]
+        cells += [f"{v:.1f}" for v in summary]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
