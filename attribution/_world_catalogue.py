@@ -161,7 +161,7 @@ def _catalogue() -> Mapping[str, World]:
         ),
         World(
             "sparse",
-            "The additive world with a twentieth of the effects: few conversions.",
+            "The additive world with every probability divided by 20: few conversions.",
             FIVE,
             (0.3, 0.25, 0.2, 0.15, 0.1),
             _flat((0.003, 0.0015, 0.0025, 0.0005, 0.001)),
