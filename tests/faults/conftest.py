@@ -202,6 +202,12 @@ def served(
         "DATABASE_URL": database_url,
         "PATHCREDIT_DATA_DIR": str(data_dir),
         "PATHCREDIT_LOG_LEVEL": "WARNING",
+        # one key stands for every client here: its request budgets are not under test
+        **{
+            f"PATHCREDIT_{who}_{what}": "0"
+            for who in ("KEY", "WORKSPACE")
+            for what in ("READS", "WRITES")
+        },
     }
     argv = [sys.executable, "-m", "api.cli", "serve", "--port", str(port),
             "--workers", str(workers), "--job-workers", str(job_workers)]  # fmt: skip
