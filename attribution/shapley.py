@@ -218,8 +218,9 @@ class ShapleyRate:
             raise InvalidParameter(
                 "max_players",
                 self.max_players,
-                f"at least the number of players in the data ({n}); shapley_rate is "
-                "exact up to 22 players: group channels, or use shapley or shapley_simple",
+                f"at least the {n} {_players(paths)} the data has (shapley_rate computes "
+                "exactly, over at most 22): group channels with channel_groups, raise "
+                "max_players, or use shapley or shapley_simple",
             )
         rates = rate_values(paths, path_masks(paths, code), n)
         phi = exact_shapley(rates)
@@ -318,9 +319,10 @@ class Shapley:
                 paths, players, phi, se
             )
             warnings = (
-                f"{n} players exceed max_exact_players={self.max_exact_players}: Shapley "
-                f"values are estimated from {self.n_samples} random permutations "
-                f"(seed {self.random_state}); see details['standard_error'].",
+                f"The data has {n} {_players(paths)}, more than max_exact_players="
+                f"{self.max_exact_players}: Shapley values are estimated from "
+                f"{self.n_samples} random permutations (seed {self.random_state}), not "
+                "computed exactly; ask for confidence intervals to see how far they may be.",
             )
         # the conversion game is monotone, so marginal contributions are >= 0;
         # clipping removes only rounding noise of the solves
@@ -396,3 +398,8 @@ def per_state(paths: PathSet, players: IntArray, phi: FloatArray) -> FloatArray:
 def _factors(phi: FloatArray, totals: tuple[float, float]) -> FloatArray:
     sums = phi.sum(axis=0)
     return np.array([t / s if s != 0 else 0.0 for t, s in zip(totals, sums, strict=True)])
+
+
+def _players(paths: PathSet) -> str:
+    """What a game's players are, in the words of the data."""
+    return "channel-stage pairs" if paths.stage_names is not None else "channels"

@@ -187,7 +187,7 @@ def test_sampling_is_seeded_and_reports_standard_errors() -> None:
 
 
 def test_rate_refuses_more_players_than_max_players() -> None:
-    with pytest.raises(InvalidParameter, match=r"max_players=3 is not allowed.*\(4\)"):
+    with pytest.raises(InvalidParameter, match=r"max_players=3 is not allowed.* 4 channels"):
         ShapleyRate(max_players=3).attribute(simple_paths())
 
 
