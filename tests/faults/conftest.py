@@ -174,12 +174,22 @@ class Served:
 
     def web_workers(self) -> set[int]:
         """The gunicorn worker processes (the serve process is gunicorn's arbiter)."""
-        children = psutil.Process(self.proc.pid).children()
-        return {c.pid for c in children if "worker" not in c.cmdline()}
+        return {pid for pid, args in self._children().items() if "worker" not in args}
 
     def job_workers(self) -> set[int]:
-        children = psutil.Process(self.proc.pid).children()
-        return {c.pid for c in children if "worker" in c.cmdline()}
+        return {pid for pid, args in self._children().items() if "worker" in args}
+
+    def _children(self) -> dict[int, list[str]]:
+        """The serve process's live children and their arguments (a job worker's
+        include ``worker``): a killed one is a zombie until the arbiter reaps it, and
+        has no command line to read."""
+        live = {}
+        for child in psutil.Process(self.proc.pid).children():
+            try:
+                live[child.pid] = child.cmdline()
+            except (psutil.ZombieProcess, psutil.NoSuchProcess):
+                continue
+        return live
 
 
 def free_port() -> int:
