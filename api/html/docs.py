@@ -12,7 +12,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, current_app, render_template, send_from_directory
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    send_from_directory,
+    url_for,
+)
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..http import openapi
 from ..problems import NotFound
@@ -31,6 +40,12 @@ ASSETS = {
 """Every file the page loads, and where it lives; nothing else is served."""
 
 METHODS = ("get", "put", "post", "delete", "patch")
+
+
+@bp.get("/docs/")
+def slash() -> WerkzeugResponse:
+    """The page is at /docs; a trailing slash leads there."""
+    return redirect(url_for("docs.page"), code=308)
 
 
 @bp.get("/docs")

@@ -62,7 +62,11 @@ class Report(MethodView):
         if token is not None:
             return _signed_page(token, query)
         if "workspace" not in g:
-            raise Unauthorized("Send an API key as `Authorization: Bearer <key>`, or a token.")
+            raise Unauthorized(
+                "Send an API key as `Authorization: Bearer <key>`, or open a signed link: "
+                "`POST /v1/report-links` (with a key) answers with its URL, which carries "
+                "a `token` that opens this page without a key."
+            )
         ws = workspace()
         models = tuple(query.pop("models", None) or report_view.DEFAULT_MODELS)
         with database().transaction() as conn:

@@ -20,6 +20,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "meta.openapi_json",
         "meta.openapi_yaml",
         "docs.page",
+        "docs.slash",
         "docs.asset",
     }
 )

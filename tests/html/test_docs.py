@@ -38,6 +38,13 @@ def test_docs_page_needs_no_key_and_loads_only_our_assets(client: FlaskClient) -
         assert b"SwaggerUIBundle" in bundle.get_data()
 
 
+def test_a_trailing_slash_leads_to_the_page(client: FlaskClient) -> None:
+    response = client.get("/docs/")
+    assert response.status_code == 308
+    assert response.headers["Location"].endswith("/docs")
+    assert client.get("/docs/", follow_redirects=True).status_code == 200
+
+
 def test_unknown_asset_is_a_problem(client: FlaskClient) -> None:
     assert_problem(client.get("/docs/assets/..%2Fdocs.py"), 404)
     assert_problem(client.get("/docs/assets/swagger-ui.js"), 404)

@@ -120,7 +120,8 @@ def test_report_of_an_empty_workspace(client, auth):
 
 
 def test_report_needs_a_key_or_a_link(client):
-    assert_problem(client.get("/report"), 401)
+    body = assert_problem(client.get("/report"), 401)
+    assert "POST /v1/report-links" in body["detail"]  # says how to get a link
     assert_problem(client.get("/report", headers={"Authorization": "Bearer nope"}), 401)
 
 
