@@ -148,15 +148,30 @@ class DataDriven:
         w = fit(self.matrix(paths), paths.conversions, paths.nulls, self.alpha)
         return unpack(paths, self.features, w)
 
-    def held_out(self, paths: PathSet, w: FloatArray | None = None) -> FoldScores:
-        """Scores of predictions for each fold from a model fitted to the other folds."""
-        x = self.matrix(paths)
+    def held_out(self, paths: PathSet, start: FloatArray | None = None) -> FoldScores:
+        """Scores of predictions for each fold from a model fitted to the other folds
+        (the folds of :func:`attribution.holdout.validate` with this seed)."""
         conv_f, null_f = fold_counts(paths, self.n_folds, self.random_state)
-        predictions = np.empty((paths.n_paths, self.n_folds))
-        for f in range(self.n_folds):
+        return fold_scores(self.fold_predictions(paths, conv_f, null_f, start), conv_f, null_f)
+
+    def fold_predictions(
+        self,
+        paths: PathSet,
+        conv_f: FloatArray,
+        null_f: FloatArray,
+        start: FloatArray | None = None,
+    ) -> FloatArray:
+        """Each path's fitted probability from each fold's training set, ``(n_paths, k)``.
+
+        ``start`` (the weights fitted to all folds) only speeds the fits up: each
+        converges to its own unique optimum from anywhere.
+        """
+        x = self.matrix(paths)
+        out = np.empty((paths.n_paths, conv_f.shape[1]))
+        for f in range(conv_f.shape[1]):
             train_c, train_n = paths.conversions - conv_f[:, f], paths.nulls - null_f[:, f]
-            predictions[:, f] = predict(x, fit(x, train_c, train_n, self.alpha, start=w))
-        return fold_scores(predictions, conv_f, null_f)
+            out[:, f] = predict(x, fit(x, train_c, train_n, self.alpha, start=start))
+        return out
 
     def _credit(self, paths: PathSet) -> tuple[Credit, FloatArray]:
         x = self.matrix(paths)
