@@ -164,13 +164,15 @@ class DataDriven:
         """Each path's fitted probability from each fold's training set, ``(n_paths, k)``.
 
         ``start`` (the weights fitted to all folds) only speeds the fits up: each
-        converges to its own unique optimum from anywhere.
+        converges to its own unique optimum from anywhere, so each fold starts from
+        the previous fold's weights, which differ little.
         """
         x = self.matrix(paths)
         out = np.empty((paths.n_paths, conv_f.shape[1]))
         for f in range(conv_f.shape[1]):
             train_c, train_n = paths.conversions - conv_f[:, f], paths.nulls - null_f[:, f]
-            out[:, f] = predict(x, fit(x, train_c, train_n, self.alpha, start=start))
+            start = fit(x, train_c, train_n, self.alpha, start=start)
+            out[:, f] = predict(x, start)
         return out
 
     def _credit(self, paths: PathSet) -> tuple[Credit, FloatArray]:
