@@ -58,6 +58,7 @@ MODELS: dict[str, tuple[str, dict[str, Any]]] = {
     "shapley_simple": ("shapley_simple", {}),
     "shapley_rate": ("shapley_rate", {}),
     "shapley_ordered": ("shapley_ordered", {}),
+    "data_driven": ("data_driven", {}),
 }
 """Label -> (registered name, options): every model that runs on unique paths."""
 NEEDS_TIMES = ("time_decay",)
@@ -87,7 +88,9 @@ def score(names: Sequence[str], credit: np.ndarray, truth: np.ndarray) -> Score:
 def channel_credit(label: str, paths: PathSet, names: Sequence[str]) -> np.ndarray:
     """The model's conversion credit per channel, in the world's channel order."""
     name, options = MODELS[label]
-    credit = get_model(name, **options).attribute(paths)
+    model = get_model(name, **options)
+    # the credit alone: data_driven's held-out scores are not compared with the truth
+    credit = getattr(model, "attribute_replicate", model.attribute)(paths)
     by_name = dict(zip(credit.channel_names, credit.by_channel()[0], strict=True))
     return np.array([by_name.get(c, 0.0) for c in names])
 
