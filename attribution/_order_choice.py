@@ -31,6 +31,8 @@ def order_scores(
     the Notes of :class:`~attribution.markov.Markov` for the folds and the predictor.
     """
     conv_f, null_f = fold_counts(paths, n_folds, seed)
+    if not conv_f.sum() + null_f.sum():
+        return dict.fromkeys(orders, 0.0)  # no journeys: every order alike
     return {
         order: -log_loss(
             markov_predictions(paths, order, conv_f, null_f).ravel(),

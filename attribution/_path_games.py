@@ -71,6 +71,9 @@ def path_shares(
     rng: np.random.Generator,
 ) -> PathShares:
     """Shapley shares of the players of each path in ``rows`` (normalised to sum to 1)."""
+    if len(rows) == 0:
+        none = np.zeros(0, dtype=np.int64)
+        return PathShares(none, none, np.zeros(0), np.zeros(0), 0, 0)
     gp, gs, count, last_rank, sizes = _players(paths, rows)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
     share = np.zeros(len(gp))

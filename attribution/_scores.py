@@ -23,19 +23,20 @@ METRICS = ("log_loss", "brier", "auc")
 
 
 def log_loss(p: FloatArray, conv: FloatArray, nulls: FloatArray) -> float:
-    """Mean negative log-likelihood per journey (natural log); 0 with no journeys."""
+    """Mean negative log-likelihood per journey (natural log); NaN with no journeys."""
     total = float(conv.sum() + nulls.sum())
     if total <= 0:
-        return 0.0
+        return float("nan")
     q = np.clip(p, P_FLOOR, 1.0 - P_FLOOR)
     return -float(conv @ np.log(q) + nulls @ np.log1p(-q)) / total
 
 
 def brier(p: FloatArray, conv: FloatArray, nulls: FloatArray) -> float:
-    """Mean squared difference between prediction and outcome, per journey."""
+    """Mean squared difference between prediction and outcome, per journey; NaN with
+    no journeys."""
     total = float(conv.sum() + nulls.sum())
     if total <= 0:
-        return 0.0
+        return float("nan")
     return float(conv @ (1.0 - p) ** 2 + nulls @ p**2) / total
 
 

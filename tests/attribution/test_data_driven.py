@@ -229,3 +229,12 @@ def test_held_out_scores_are_reported() -> None:
     rate = 71 / 271
     constant = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate))
     assert held["scores"]["log_loss"] < constant
+
+
+def test_no_conversions_no_credit() -> None:
+    for paths in (
+        PathSet.from_lists([], conversions=[]),
+        PathSet.from_lists([["a"], ["b", "a"]], conversions=[0, 0], nulls=[3, 4]),
+    ):
+        credit = DataDriven().attribute(paths)
+        assert not credit.conversions.any() and credit.details["games"] == 0

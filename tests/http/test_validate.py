@@ -106,3 +106,13 @@ def test_a_selection_over_the_cap_is_refused(client, auth, even, monkeypatch) ->
     problem = assert_problem(validate(client, auth, n_folds=5), 422)
     assert pointers(problem) == ["/n_folds"]
     assert "4 unique paths" in problem["detail"]
+
+
+def test_an_empty_selection_scores_nothing(client, auth) -> None:
+    """No journeys: every score is undefined (null), not zero, and nothing is ranked."""
+    response = validate(client, auth)
+    assert response.status_code == 200, response.get_json()
+    out = response.get_json()
+    assert out["journeys"] == 0
+    assert {r["value"] for r in out["scores"]} == {None}
+    assert {r["rank"] for r in out["scores"]} == {None}
