@@ -36,9 +36,6 @@ INTERCEPT_SHARE = 1e-3
 journey converts or none does, too little to move it otherwise."""
 
 MAX_NEWTON_STEPS = 100
-HESSIAN_BLOCK = 1 << 22
-"""Dense entries of the design matrix built at once for the Hessian."""
-
 NEWTON_TOL = 1e-12
 """The fit stops when the Newton decrement is below this, relative to the journeys."""
 
@@ -153,23 +150,15 @@ def fit(
 
 
 def _hessian(x: sp.csr_array, xt: sp.csr_array, d: FloatArray) -> FloatArray:
-    """``[1 X]^T diag(d) [1 X]`` as a dense matrix.
-
-    Built from dense blocks of rows: a block's product is one BLAS call, far
-    cheaper than a sparse-by-sparse product whose output pattern must be found.
-    """
+    """``[1 X]^T diag(d) [1 X]`` as a dense matrix (a sparse product: rows hold a few
+    features each, so this costs about the sum of squared row counts, not rows x k^2)."""
     k = x.shape[1]
     out = np.empty((k + 1, k + 1))
     xd = xt @ d
     out[0, 0] = d.sum()
     out[0, 1:] = xd
     out[1:, 0] = xd
-    inner = np.zeros((k, k))
-    rows = max(1, HESSIAN_BLOCK // max(k, 1))
-    for a in range(0, x.shape[0], rows):
-        block = x[a : a + rows].toarray()
-        inner += block.T @ (block * d[a : a + rows, None])
-    out[1:, 1:] = inner
+    out[1:, 1:] = (sp.csr_array(xt.multiply(d[None, :])) @ x).toarray()
     return out
 
 

@@ -174,32 +174,40 @@ def worth(games: Games, members: BoolArray, coef: Coefficients, n_stages: int) -
     """Fitted probability ``(m, K)`` of each game's path restricted to each coalition.
 
     ``members`` is ``(K, n)``, shared by the ``m`` games; the empty coalition is worth 0.
+    Arrays are laid out coalition first, ``(K, m, slots)``, so that each product with
+    the membership rows is a single matrix product over every game at once.
     """
     ch, stage = games.state // n_stages, games.state % n_stages
     member_f = members.astype(np.float64)
-    counts = member_f @ (games.count[:, :, None] * _slots(ch))
-    present = (counts > 0).astype(np.float64)
+    counts = _per_slot(member_f, games.count[:, :, None] * _slots(ch))
+    present = counts > 0
     used = _first_of_kind(ch)
-    z = coef.intercept + np.einsum("mks,ms->mk", present, np.where(used, coef.presence[ch], 0.0))
-    z += np.einsum(
-        "mks,ms->mk", np.log(np.maximum(counts, 1.0)), np.where(used, coef.repeats[ch], 0.0)
-    )
-    stage_present = ((member_f @ _slots(stage)) > 0).astype(np.float64)
-    z += np.einsum(
-        "mks,ms->mk", stage_present, np.where(_first_of_kind(stage), coef.stage[stage], 0.0)
-    )
+    z = coef.intercept + _dot(present, np.where(used, coef.presence[ch], 0.0))
+    z += _dot(np.log(np.maximum(counts, 1.0)), np.where(used, coef.repeats[ch], 0.0))
+    stage_present = _per_slot(member_f, _slots(stage)) > 0
+    z += _dot(stage_present, np.where(_first_of_kind(stage), coef.stage[stage], 0.0))
     if coef.pair.any():
-        z += (member_f @ coef.pair[games.state].T).T
-    first = np.argmax(members, axis=1)
-    z += coef.first[ch][:, first]
-    latest = np.argmax(np.where(members[None], games.last_rank[:, None, :], -1), axis=2)
-    z += np.take_along_axis(coef.last[ch], latest, axis=1)
+        z += member_f @ coef.pair[games.state].T
+    z += coef.first[ch][:, np.argmax(members, axis=1)].T
+    latest = np.argmax(np.where(members[:, None, :], games.last_rank[None], -1), axis=2)
+    z += np.take_along_axis(coef.last[ch].T, latest, axis=0)
     if coef.pairwise.any():
         weights = coef.pairwise[ch[:, :, None], ch[:, None, :]] * used[:, :, None] * used[:, None]
-        z += np.einsum("mka,mab,mkb->mk", present, weights, present)
-    out = _sigmoid(z)
+        p = present.astype(np.float64)
+        z += np.einsum("kma,mab,kmb->km", p, weights, p)
+    out = _sigmoid(z.T)
     out[:, ~members.any(axis=1)] = 0.0
     return out
+
+
+def _per_slot(member_f: FloatArray, weights: FloatArray) -> FloatArray:
+    """``(K, m, s)``: each coalition's sum of its members' ``weights (m, n, s)``."""
+    return np.tensordot(member_f, weights, axes=([1], [1]))
+
+
+def _dot(values: FloatArray | BoolArray, per_slot: FloatArray) -> FloatArray:
+    """``(K, m)``: each coalition's ``values (K, m, s)`` weighted by ``per_slot (m, s)``."""
+    return np.asarray(np.einsum("kms,ms->km", values.astype(np.float64), per_slot))
 
 
 def _slots(kind: IntArray) -> FloatArray:
