@@ -11,6 +11,7 @@ from attribution.holdout import CONSTRAINTS
 from attribution.markov import ORDERS
 
 from .attribution import DataDrivenOptions, param_schema
+from .common import StrictInteger
 from .selection import SelectionIn
 
 
@@ -26,13 +27,13 @@ class ValidateIn(SelectionIn):
         "data_driven": {"alpha": 1.0, "pairwise": False},
     }
 
-    n_folds = fields.Integer(
+    n_folds = StrictInteger(
         metadata={
             "description": "Folds the journeys are dealt to, default 5.",
             **param_schema(CONSTRAINTS["n_folds"]),
         }
     )
-    seed = fields.Integer(
+    seed = StrictInteger(
         allow_none=True,
         metadata={
             "description": "Seed of the fold assignment, default 0; null draws a fresh one.",
@@ -40,7 +41,7 @@ class ValidateIn(SelectionIn):
         },
     )
     orders = fields.List(
-        fields.Integer(validate=validate.OneOf(ORDERS)),
+        StrictInteger(validate=validate.OneOf(ORDERS)),
         validate=validate.Length(min=1, max=len(ORDERS)),
         metadata={"description": "Markov orders scored, default [1, 2, 3, 4]."},
     )
