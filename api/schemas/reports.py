@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from attribution import MODEL_NAMES
 
 from ..service import reports as rt
+from ..service.signing import MAX_TOKEN
 from .common import StrictInteger
 from .selection import SelectionIn, SelectionQuery
 from .tables import TableQuery
@@ -104,8 +105,11 @@ class ReportPageQuery(SelectionQuery):
 
     models = _MODELS
     token = fields.String(
-        validate=validate.Length(min=1, max=8192),
-        metadata={"description": "A signed report link's token (from `POST /v1/report-links`)."},
+        validate=validate.Length(min=1, max=MAX_TOKEN),
+        metadata={
+            "description": "A signed report link's token (from `POST /v1/report-links`); "
+            "given alone, as the link carries its own selection and models."
+        },
     )
 
 
