@@ -167,11 +167,11 @@ def sequence_effects(paths: PathSet, order: int = 2, top: int = 20) -> SequenceE
     steps = np.bincount(pairs[1], edges.weight[pairs[0]], minlength=n_ch * n_ch)
     seen = np.flatnonzero(steps > 0)
     chosen = seen[np.argsort(-steps[seen], kind="stable")[:top]]
-    cuts = [np.unique(pairs[0][pairs[1] == code]) for code in chosen.tolist()]
+    cuts = _cut_edges(pairs, chosen, n_ch * n_ch)
     if chain.n_states <= DENSE_LIMIT:
-        base, cut = _woodbury(chain, edges, cuts), "dense"
+        base, solver = _woodbury(chain, edges, cuts), "dense"
     else:
-        base, cut = _iterative(chain, edges, cuts), "bicgstab"
+        base, solver = _iterative(chain, edges, cuts), "bicgstab"
     return SequenceEffects(
         order=order,
         channel_names=paths.channel_names,
@@ -183,7 +183,7 @@ def sequence_effects(paths: PathSet, order: int = 2, top: int = 20) -> SequenceE
         p_cut=base[1:, 0].copy(),
         value_cut=base[1:, 1].copy(),
         n_transitions=len(seen),
-        solver=cut,
+        solver=solver,
     )
 
 
@@ -231,6 +231,22 @@ def _edge_pairs(chain: Chain, edges: _Edges, paths: PathSet) -> tuple[IntArray, 
         dst.append(first[ok, j])
     code = np.concatenate(src) * paths.n_channels + np.concatenate(dst)
     return np.concatenate(idx), code.astype(np.int64)
+
+
+def _cut_edges(pairs: tuple[IntArray, IntArray], chosen: IntArray, n_codes: int) -> list[IntArray]:
+    """For each chosen pair code, the distinct edges making that step (one sort)."""
+    rank = np.full(n_codes, -1, dtype=np.int64)
+    rank[chosen] = np.arange(len(chosen))
+    edge, which = pairs[0], rank[pairs[1]]
+    keep = which >= 0
+    edge, which = edge[keep], which[keep]
+    order = np.lexsort((edge, which))
+    edge, which = edge[order], which[order]
+    # a first window can hold the same step twice: keep each edge once per cut
+    new = np.ones(len(edge), dtype=bool)
+    new[1:] = (edge[1:] != edge[:-1]) | (which[1:] != which[:-1])
+    edge, which = edge[new], which[new]
+    return np.split(edge, np.searchsorted(which, np.arange(1, len(chosen))))
 
 
 # ---------------------------------------------------------------------- solving

@@ -123,7 +123,11 @@ def test_steps_count_every_step_of_every_journey() -> None:
         assert [r["steps"] for r in rows] == sorted((r["steps"] for r in rows), reverse=True)
 
 
-def test_order_matters_where_only_a_then_b_converts() -> None:
+@pytest.mark.parametrize("dense_limit", [chain_module.DENSE_LIMIT, 0])
+def test_order_matters_where_only_a_then_b_converts(
+    dense_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("attribution.sequences.DENSE_LIMIT", dense_limit)
     # a > b converts, b > a never does: cutting "a then b" loses every conversion,
     # cutting "b then a" loses none
     paths = PathSet.from_lists(
@@ -137,6 +141,21 @@ def test_order_matters_where_only_a_then_b_converts() -> None:
     assert rows["a > b"]["p_conversion_cut"] == 0.0
     assert rows["b > a"]["removal_effect"] == 0.0
     assert rows["a > b"]["p_conversion"] == pytest.approx(10 / 40)
+
+
+@pytest.mark.parametrize("dense_limit", [chain_module.DENSE_LIMIT, 0])
+def test_a_cut_every_walk_makes_leaves_nothing(
+    dense_limit: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every journey opens with a then b: the cut takes all the start's probability
+    monkeypatch.setattr("attribution.sequences.DENSE_LIMIT", dense_limit)
+    paths = PathSet.from_lists(
+        [["a", "b"], ["a", "b", "c"]], conversions=[1, 1], nulls=[1, 0], value=[5, 7]
+    )
+    rows = {r["sequence"]: r for r in sequence_effects(paths, order=2).to_rows()}
+    assert rows["a > b"]["p_conversion_cut"] == 0.0
+    assert rows["a > b"]["removal_effect"] == rows["a > b"]["value_removal_effect"] == 1.0
+    assert rows["b > c"]["p_conversion_cut"] == pytest.approx(1 / 3)
 
 
 def test_top_keeps_the_busiest_transitions_and_the_columns() -> None:
