@@ -16,6 +16,7 @@ from attribution import MODEL_NAMES
 from attribution.sequences import MAX_TOP
 
 from ..service import reports as rt
+from .common import StrictInteger
 from .selection import SelectionIn, SelectionQuery
 from .tables import TableQuery
 
@@ -134,7 +135,7 @@ class ReportLinkIn(SelectionIn):
     }
 
     models = _MODELS
-    expires_in = fields.Integer(
+    expires_in = StrictInteger(
         load_default=7 * 86_400,
         validate=validate.Range(min=60, max=MAX_LINK_SECONDS),
         metadata={"description": "Seconds until the link stops working (at most 90 days)."},
