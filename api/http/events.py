@@ -62,7 +62,9 @@ EVENT_FIELDS: dict[str, Any] = {
 
 def _needs(kind: str, *names: str) -> dict[str, Any]:
     """An event of type ``kind`` carries ``names``."""
-    return {"anyOf": [{"properties": {"type": {"not": {"enum": [kind]}}}}, {"required": list(names)}]}
+    return {
+        "anyOf": [{"properties": {"type": {"not": {"enum": [kind]}}}}, {"required": list(names)}]
+    }
 
 
 EVENT_SCHEMA: dict[str, Any] = {
