@@ -402,7 +402,7 @@ FIELD_CASES: dict[str, list[tuple[str, Any, int, str]]] = {
     "runs": RUN_CASES + SELECTION_CASES,
     "validate": [
         ("folds-string", {"n_folds": "5"}, 422, "/n_folds"),
-        ("folds-float", {"n_folds": 5.0}, 422, "/n_folds"),
+        ("folds-float", {"n_folds": 5.5}, 422, "/n_folds"),
         ("folds-huge", {"n_folds": HUGE}, 422, "/n_folds"),
         ("seed-negative", {"seed": -1}, 422, "/seed"),
         ("orders-empty", {"orders": []}, 422, "/orders"),
