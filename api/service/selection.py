@@ -202,7 +202,11 @@ def _campaign_selection(
     if held is not None and held.version == version:
         return held.paths
     arrays = load_campaign_journeys(
-        conn, workspace_id, filter=selection.journey_filter(), lookback_days=selection.lookback_days
+        conn,
+        workspace_id,
+        filter=selection.journey_filter(),
+        lookback_days=selection.lookback_days,
+        with_times=need_times,
     )
     names, codes = arrays.pop("campaign_names"), arrays.pop("campaign_tokens")
     if not names:

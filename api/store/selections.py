@@ -47,16 +47,17 @@ def load_campaign_journeys(
     *,
     filter: JourneyFilter = NO_FILTER,
     lookback_days: int | None = None,
+    with_times: bool = False,
 ) -> dict[str, Any]:
-    """One path per raw journey matching ``filter``, with touch times and campaigns.
+    """One path per raw journey matching ``filter``, with each touch's campaign.
 
-    Returns keyword arguments of ``PathSet.from_arrays`` (``times`` and
-    ``conversion_times`` included, no stages) plus ``campaign_names`` (the selection's
+    Returns keyword arguments of ``PathSet.from_arrays`` (no stages; ``times`` and
+    ``conversion_times`` only ``with_times``) plus ``campaign_names`` (the selection's
     distinct campaigns, sorted) and ``campaign_tokens`` (aligned with ``tokens``: an
     index into ``campaign_names``, -1 for a touch without a campaign). ``lookback_days``
     trims touches as :func:`load_selected_paths` does.
     """
-    params = filter.params(workspace_id, lookback_days=lookback_days)
+    params = filter.params(workspace_id, lookback_days=lookback_days, with_times=with_times)
     conn.execute(query("raise_work_mem"))
     row = conn.execute(query("load_campaign_journeys"), params, binary=True).fetchone()
     assert row is not None
@@ -65,18 +66,19 @@ def load_campaign_journeys(
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(ints(row[4], ">i4"), out=offsets[1:])
     names, hashes = list(row[9]), np.array(row[10], dtype=np.int64)
-    return {
+    out = {
         "channel_names": channel_names,
         "tokens": lut[ints(row[1], ">i2")],
         "offsets": offsets,
         "conversions": floats(row[5]),
         "nulls": floats(row[6]),
         "value": floats(row[7]),
-        "times": floats(row[3]),
-        "conversion_times": floats(row[8]),
         "campaign_names": names,
         "campaign_tokens": _campaign_codes(ints(row[2], ">i8"), hashes),
     }
+    if with_times:
+        out["times"], out["conversion_times"] = floats(row[3]), floats(row[8])
+    return out
 
 
 def _campaign_codes(touch_hashes: np.ndarray, name_hashes: np.ndarray) -> np.ndarray:
