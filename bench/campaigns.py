@@ -8,6 +8,8 @@ is timed end to end, the first run after a data change (one journey written befo
 every timed call, so no cached run or selection answers), for the same models:
 
 - channel only (the rollups);
+- channel only from the raw journeys (``"lookback_days": 3650`` keeps every touch but
+  makes the run read the journeys, as a campaign run must);
 - with ``"campaigns": {"top_n": 20}`` (the default): raw journeys with their
   campaigns, channel-campaign states;
 - with ``"campaigns": {"top_n": 5}``.
@@ -154,6 +156,7 @@ def main() -> int:
         base = {"models": args.models}
         for label, extra in (
             ("channel only", {}),
+            ("channel only, raw journeys", {"lookback_days": 3650}),
             ("campaigns, top_n 20", {"campaigns": {"top_n": 20}}),
             ("campaigns, top_n 5", {"campaigns": {"top_n": 5}}),
         ):

@@ -103,7 +103,8 @@ WITH picked AS MATERIALIZED (
         SELECT j.converted, j.value, j.converted_at,
             touches_since(j.channels, j.touched_at, w.window_start) AS channels,
             touches_since(j.campaigns, j.touched_at, w.window_start) AS campaigns,
-            touches_since(j.touched_at, j.touched_at, w.window_start) AS touched_at
+            CASE WHEN %(with_times)s
+                THEN touches_since(j.touched_at, j.touched_at, w.window_start) END AS touched_at
         FROM journeys j
         CROSS JOIN LATERAL (
             SELECT coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
