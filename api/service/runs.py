@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -145,12 +145,15 @@ def plan_run(
     key; ``confidence`` given as null turns a default off.
     """
     models = tuple(data.get("models") or defaults.get("models") or DEFAULT_MODELS)
-    given = data.get("options") or {m: data[m] for m in models if m in data}
+    if "options" in data:
+        given, base = data["options"], pointers.options or "/options"
+    else:  # the older spelling: each model's options under its own name
+        given, base = {m: data[m] for m in models if m in data}, pointers.options
     default_options = defaults.get("options") or {}
     built = {}
     for m in models:
         merged = {**default_options.get(m, {}), **given.get(m, {})}
-        built[m] = build_model(m, merged, pointers.options)
+        built[m] = build_model(m, merged, base)
     confidence = data["confidence"] if "confidence" in data else defaults.get("confidence")
     campaigns = data.get("campaigns")
     return RunPlan(
@@ -461,7 +464,7 @@ def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, Pa
         paths = load_selection(conn, workspace_id, plan.selection, need_times=need,
                                version=version, campaign_top_n=top_n)  # fmt: skip
         notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need,
-                                   campaigns=top_n is not None)  # fmt: skip
+                                   paths=paths, campaigns=top_n is not None)  # fmt: skip
     if top_n is not None and not paths.has_campaigns:
         notes.append(NO_CAMPAIGNS)
     return version, paths, notes
@@ -546,3 +549,14 @@ def plan_from_parameters(parameters: Mapping[str, Any]) -> RunPlan:
         confidence=parameters.get("confidence"),
         campaigns=parameters.get("campaigns"),
     )
+
+
+def table_notes(run: Mapping[str, Any]) -> list[str]:
+    """A run's warnings for a table's headers: a note every model has (what the
+    selection left out) once, a model's own note prefixed with the model."""
+    by_model: Mapping[str, Sequence[str]] = run.get("warnings") or {}
+    shared = set.intersection(*(set(n) for n in by_model.values())) if by_model else set()
+    notes = [n for n in next(iter(by_model.values()), []) if n in shared]
+    for model, model_notes in by_model.items():
+        notes += [f"{model}: {n}" for n in model_notes if n not in shared]
+    return notes
