@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from flask.testing import FlaskClient
 
+from api.service import jobs
 from api.service.export import CAMPAIGNS_NOTE
 from api.service.runs import NO_CAMPAIGNS
 from attribution import MODEL_NAMES, ROW_COLUMNS
@@ -240,3 +241,20 @@ def test_lookback_and_filters_apply_to_campaign_runs(client, auth) -> None:
     got = {(r["channel"], r["campaign"]): r["conversions"]
            for r in rows_of(filtered["table"], "first_touch", "campaign")}  # fmt: skip
     assert got == {("search", "brand"): 1.0, ("email", "weekly"): 0.0}
+
+
+def test_a_background_run_credits_campaigns_with_intervals(client, auth, example) -> None:
+    body = {"models": ["linear", "markov"], "campaigns": {"top_n": 5},
+            "confidence": {"replicates": 20}}  # fmt: skip
+    response = client.post("/v1/attribution/runs", json=body, headers=auth)
+    assert response.status_code == 202
+    jobs.work_until_empty(client.application.extensions["pathcredit.db"])  # runs the job
+    done = client.get(response.headers["Location"], headers=auth).get_json()
+    assert done["status"] == "succeeded"
+    assert done["parameters"]["campaigns"] == {"top_n": 5}
+    pairs = rows_of(done["table"], "markov", "campaign")
+    assert {(r["channel"], r["campaign"]) for r in pairs} == {
+        ("search", "brand"), ("search", "generic"), ("email", "weekly")
+    }  # fmt: skip
+    assert all(r["ci_low"] is not None and r["ci_low"] <= r["ci_high"] for r in pairs)
+    assert_marginals(done["table"], "linear")
