@@ -206,7 +206,8 @@ def test_campaign_rows_reach_the_bi_view(client, auth, example, conn: psycopg.Co
 @pytest.mark.parametrize(
     ("campaigns", "pointer"),
     [({"top_n": 0}, "/campaigns/top_n"), ({"top_n": 1001}, "/campaigns/top_n"),
-     ({"top": 3}, "/campaigns/top")],
+     ({"top": 3}, "/campaigns/top"), ({"top_n": True}, "/campaigns/top_n"),
+     ({"top_n": 2.5}, "/campaigns/top_n")],
 )  # fmt: skip
 def test_bad_campaign_options_are_problems(client, auth, campaigns, pointer) -> None:
     response = client.post("/v1/attribution", json={"campaigns": campaigns}, headers=auth)
