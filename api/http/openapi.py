@@ -58,6 +58,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/journeys/{journey_id}"): "get_journey",
     ("delete", "/v1/journeys/{journey_id}"): "delete_journey",
     ("delete", "/v1/customers/{customer_id}"): "erase_customer",
+    ("get", "/v1/customers/{customer_id}/journeys"): "list_customer_journeys",
     ("post", "/v1/paths"): "store_paths",
     ("get", "/v1/channels"): "list_channels",
     ("get", "/v1/stages"): "list_stages",

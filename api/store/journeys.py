@@ -419,9 +419,21 @@ def get_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str) ->
     row = conn.execute(query("get_journey"), params).fetchone()
     if row is None:
         raise NotFoundError(f"no journey {journey_id!r} in this workspace")
+    return journey_out(row, *names(conn, workspace_id))
+
+
+def names(conn: psycopg.Connection, workspace_id: int) -> tuple[dict[int, str], dict[int, str]]:
+    """Channel and stage names by code."""
     channels = {c.code: c.name for c in list_channels(conn, workspace_id)}
     stages = {s.code: s.name for s in list_stages(conn, workspace_id)}
-    (jid, customer, ch, st, times, campaigns, devices, converted, value, conv_at, attrs) = row
+    return channels, stages
+
+
+def journey_out(
+    row: Sequence[Any], channels: dict[int, str], stages: dict[int, str]
+) -> dict[str, Any]:
+    """A row of ``get_journey``'s columns in the API's shape."""
+    (jid, customer, ch, st, times, campaigns, devices, converted, value, conv_at, attrs) = row[:11]
     touches = [
         {
             "channel": channels[c],
