@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -12,23 +10,16 @@ from flask import request
 from flask.views import MethodView
 
 from .. import store
-from ..problems import (
-    BadRequest,
-    FieldError,
-    InvalidInput,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
+from ..problems import BadRequest, FieldError, InvalidInput, UnsupportedMediaType
 from ..schemas.events import EventRulesIn, EventRulesOut, EventWriteResult
 from ..service import event_rules, events
 from ..service.bulk import NDJSON_TYPES
 from ..store import events as event_store
+from . import bodies
 from .context import database, settings, workspace
 from .openapi import Blueprint
 
 bp = Blueprint("events", __name__, url_prefix="/v1", description="Raw events and event rules")
-
-CHUNK = 1 << 20
 
 EVENT_FIELDS: dict[str, Any] = {
     "type": {"type": "string", "enum": list(events.TYPES)},
@@ -117,11 +108,11 @@ class Events(MethodView):
         ws = workspace().workspace_id
         conf = settings()
         if request.mimetype in NDJSON_TYPES:
-            chunks = _body_chunks(conf.max_bulk_bytes)
+            chunks = bodies.chunks(conf.max_bulk_bytes)
             return events.import_stream(database(), ws, chunks, "segment", conf.max_errors)
         if request.mimetype != "application/json":
             raise UnsupportedMediaType("Send application/json or application/x-ndjson.")
-        data = b"".join(_body_chunks(conf.max_request_bytes))
+        data = b"".join(bodies.chunks(conf.max_request_bytes))
         if not data.strip():
             raise BadRequest("The request body is empty; send a JSON object.")
         try:
@@ -132,39 +123,6 @@ class Events(MethodView):
         except (msgspec.MsgspecError, UnicodeDecodeError):
             raise BadRequest("The request body is not valid JSON.") from None
         return events.write_batch(database(), ws, body, conf.max_batch)
-
-
-def _body_chunks(limit: int) -> Iterator[bytes]:
-    """The request body, decompressed when sent with ``Content-Encoding: gzip``; over
-    ``limit`` bytes (decompressed) is a 413."""
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip"):
-        raise UnsupportedMediaType("Content-Encoding may be gzip or none.")
-    request.max_content_length = limit
-    stream = request.stream
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "identity" else None
-    total = raw = 0
-    # Not one read past the limit: werkzeug answers that with its own 413.
-    while raw < limit and (chunk := stream.read(min(CHUNK, limit - raw))):
-        raw += len(chunk)
-        if inflate is not None:
-            try:
-                chunk = inflate.decompress(chunk, limit - total + 1)
-                while inflate.unconsumed_tail and len(chunk) <= limit - total:
-                    more = inflate.decompress(inflate.unconsumed_tail, limit - total + 1)
-                    chunk += more
-            except zlib.error:
-                raise BadRequest("The body is not valid gzip.") from None
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-        yield chunk
-    # werkzeug stops reading a body sent without a length (chunked) at the limit, as if
-    # it ended there: one more byte means it is larger.
-    if request.content_length is None and raw >= limit and request.environ["wsgi.input"].read(1):
-        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-    if inflate is not None and not inflate.eof:
-        raise BadRequest("The gzip body ends early.")
 
 
 @bp.route("/event-rules")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from flask import request
@@ -20,13 +19,11 @@ from ..schemas.journeys import (
 )
 from ..service import bulk, ingest
 from ..store.customers import customer_journeys
-from . import cursors
+from . import bodies, cursors
 from .context import database, settings, workspace
 from .openapi import Blueprint
 
 bp = Blueprint("journeys", __name__, url_prefix="/v1", description="Journeys and customers")
-
-CHUNK = 1 << 20
 
 
 @bp.route("/journeys")
@@ -88,22 +85,17 @@ class JourneysBulk(MethodView):
         `converted_at`, `attributes` optional), the rows of a journey together; its
         journey-level fields are read from its first row. The whole file is written in
         one transaction, or not at all: errors list the bad records by 0-based record
-        index (line of NDJSON, data row of CSV).
+        index (line of NDJSON, data row of CSV). The body may be sent with
+        `Content-Encoding: gzip`; the size limit applies after decompression.
         """
         kind = bulk.format_of(request.mimetype)
         if kind is None:
             raise UnsupportedMediaType("Send application/x-ndjson or text/csv.")
-        request.max_content_length = settings().max_bulk_bytes
+        chunks = bodies.chunks(settings().max_bulk_bytes)
         written = bulk.import_stream(
-            database(), workspace().workspace_id, kind, _body_chunks(), settings().max_errors
+            database(), workspace().workspace_id, kind, chunks, settings().max_errors
         )
         return ingest.write_result(written)
-
-
-def _body_chunks() -> Iterator[bytes]:
-    stream = request.stream
-    while chunk := stream.read(CHUNK):
-        yield chunk
 
 
 JOURNEY_LINKS = {

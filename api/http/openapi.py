@@ -1,14 +1,16 @@
 """flask-smorest wired to our error format, and the spec as a file.
 
 Every error response in the spec is ``application/problem+json`` with the Problem
-schema; the body parser answers a non-JSON body with 415, an empty body or broken JSON
-with 400 and a streamed body over the size limit with 413.
+schema; the body parser reads gzip bodies (``Content-Encoding: gzip``) as the events
+route does, and answers a non-JSON body with 415, an empty body, broken JSON or broken
+gzip with 400 and a body over the size limit (after decompression) with 413.
 """
 
 from __future__ import annotations
 
 import http
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,15 +24,16 @@ from flask import Flask, Request
 from flask_smorest.utils import prepare_response
 from webargs.core import parse_json
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from ..problems import PROBLEM_TYPE, BadRequest, FieldError, InvalidInput, UnsupportedMediaType
 from ..schemas.common import ProblemSchema
 from ..schemas.selection import JSONObject, no_nul
 from ..service.ingest import MAX_TEXT
+from . import bodies
 
 F = TypeVar("F", bound=Callable[..., Any])
+BODY_KEY = "pathcredit.body"
 
 SPEC_OPTIONS: dict[str, Any] = {
     "info": {
@@ -137,17 +140,11 @@ class Parser(FlaskParser):
 
 
 def _body(req: Request) -> bytes:
-    data = req.get_data(cache=True)
-    limit = req.max_content_length
-    # werkzeug stops reading a body sent without a length (chunked) at the limit, as if
-    # it ended there: one more byte means it is larger.
-    if (
-        req.content_length is None
-        and limit is not None
-        and len(data) >= limit
-        and req.environ["wsgi.input"].read(1)
-    ):
-        raise RequestEntityTooLarge()
+    """The body (gzip or not) within the request's size limit, read once per request."""
+    data = req.environ.get(BODY_KEY)
+    if data is None:
+        limit = req.max_content_length
+        data = req.environ[BODY_KEY] = bodies.read(limit if limit is not None else sys.maxsize, req)
     return data
 
 
