@@ -89,6 +89,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("post", "/v1/events"): "ingest_events",
     ("get", "/v1/event-rules"): "get_event_rules",
     ("put", "/v1/event-rules"): "set_event_rules",
+    ("get", "/v1/event-rules/rederivations/{rederivation_id}"): "get_rederivation",
     ("get", "/report"): "view_report",
     ("post", "/v1/report-links"): "create_report_link",
     ("get", "/metrics"): "get_metrics",

@@ -441,7 +441,7 @@ def rebuild(
     among them is derived from them instead of reading them back."""
     rules = rules or load_rules(conn, workspace_id)
     if everyone:
-        seeds = {n for a, u in event_store.all_event_ids(conn, workspace_id) for n in _nodes(a, u)}
+        seeds = workspace_ids(conn, workspace_id)
     people = components(conn, workspace_id, seeds)
     if not people:
         return 0, store.WriteCounts(0, 0, 0), 0
@@ -497,6 +497,11 @@ def _group_events(
             node = f"u:{e.user_id}" if e.user_id is not None else f"a:{e.anonymous_id}"
             by_person[owner[node]].append(e)
     return by_person
+
+
+def workspace_ids(conn: Any, workspace_id: int) -> set[str]:
+    """The typed id of every anonymousId and userId of the workspace's events."""
+    return {n for a, u in event_store.all_event_ids(conn, workspace_id) for n in _nodes(a, u)}
 
 
 def _nodes(anonymous: str | None, user: str | None) -> list[str]:
