@@ -14,7 +14,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api import store
-from api.service import jobs, rederive
+from api.service import events, jobs, rederive
 from tests.service.test_events_journeys import identify, journeys, order, page
 
 RULES = {"channels": [{"channel": "Partners", "source": "google"}], "session_timeout_minutes": 10}
@@ -83,6 +83,17 @@ def queue_change(db: store.Database, ws: int) -> str:
     return str(found["rederivation"]["rederivation_id"])
 
 
+@pytest.fixture(params=["one chunk", "many chunks"])
+def chunks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As written, or with every person a group of their own and every journey a chunk
+    of its own (so the writer's thread merges while the next group is read)."""
+    if request.param == "many chunks":
+        monkeypatch.setattr(events, "PEOPLE_NODES", 1)
+        monkeypatch.setattr(store.JourneyWrite, "CHUNK_ROWS", 1)
+        monkeypatch.setattr(store.JourneyWrite, "MERGE_CHUNK_ROWS", 1)
+
+
+@pytest.mark.usefixtures("chunks")
 def test_writes_between_steps_are_neither_lost_nor_doubled(
     client: FlaskClient,
     auth: dict[str, str],
