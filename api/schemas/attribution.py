@@ -15,9 +15,11 @@ from webargs.fields import DelimitedList
 
 from attribution import MODEL_NAMES, model_class
 from attribution.bootstrap import CONSTRAINTS, METHODS
+from attribution.markov import ORDERS
 from attribution.params import Param
 from attribution.result import DIMENSIONS
 
+from .common import StrictBoolean, StrictInteger
 from .selection import JSONObject, SelectionIn, SelectionQuery
 from .tables import TableQuery
 
@@ -61,8 +63,8 @@ class OrderField(fields.Field[Any]):
         raise ma.ValidationError('Must be an integer or "auto".')
 
 
-def _seed(model: str) -> fields.Integer:
-    return fields.Integer(
+def _seed(model: str) -> StrictInteger:
+    return StrictInteger(
         allow_none=True,
         metadata=engine(model, "random_state", "Seed; null draws a fresh one."),
     )
@@ -100,33 +102,37 @@ class MarkovOptions(ma.Schema):
             "markov", "order", 'Touches per state, 1 to 4, or "auto" (cross-validated).'
         )
     )
-    auto_orders = fields.List(fields.Integer(), metadata={"description": 'Orders "auto" tries.'})
-    n_folds = fields.Integer(
+    auto_orders = fields.List(
+        StrictInteger(validate=validate.Range(min=min(ORDERS), max=max(ORDERS))),
+        validate=validate.Length(min=1),
+        metadata={"description": 'Orders "auto" tries, distinct.', "uniqueItems": True},
+    )
+    n_folds = StrictInteger(
         metadata=engine("markov", "n_folds", 'Cross-validation folds for "auto".')
     )
     random_state = _seed("markov")
 
 
 class ShapleyOptions(ma.Schema):
-    max_exact_players = fields.Integer(
+    max_exact_players = StrictInteger(
         metadata=engine(
             "shapley", "max_exact_players", "Exact values up to this many channels, sampled above."
         )
     )
-    n_samples = fields.Integer(
+    n_samples = StrictInteger(
         metadata=engine("shapley", "n_samples", "Permutations sampled when not exact.")
     )
     random_state = _seed("shapley")
 
 
 class ShapleyRateOptions(ma.Schema):
-    max_players = fields.Integer(
+    max_players = StrictInteger(
         metadata=engine("shapley_rate", "max_players", "Most channels the game allows.")
     )
 
 
 class ShapleyOrderedOptions(ma.Schema):
-    max_position = fields.Integer(
+    max_position = StrictInteger(
         metadata=engine("shapley_ordered", "max_position", "Positions told apart.")
     )
 
@@ -150,6 +156,17 @@ def _options(name: str) -> fields.Nested:
     return fields.Nested(OPTION_SCHEMAS[name], metadata={"description": f"Options of {name}."})
 
 
+def _alias(name: str) -> fields.Nested:
+    """The older place of a model's options in a run body, beside ``options``."""
+    return fields.Nested(
+        OPTION_SCHEMAS[name],
+        metadata={
+            "description": f"Older spelling of `options.{name}`; give one or the other.",
+            "deprecated": True,
+        },
+    )
+
+
 ModelOptionsIn = ma.Schema.from_dict(
     {name: _options(name) for name in OPTION_SCHEMAS}, name="ModelOptionsIn"
 )
@@ -165,7 +182,7 @@ class ConfidenceIn(ma.Schema):
             **param_schema(CONSTRAINTS["level"]),
         }
     )
-    replicates = fields.Integer(
+    replicates = StrictInteger(
         metadata={
             "description": "Bootstrap replicates, default 200.",
             **param_schema(CONSTRAINTS["n_replicates"]),
@@ -175,7 +192,7 @@ class ConfidenceIn(ma.Schema):
         validate=validate.OneOf(METHODS),
         metadata={"description": "How path counts are resampled, default poisson."},
     )
-    seed = fields.Integer(
+    seed = StrictInteger(
         allow_none=True,
         metadata={"description": "Seed, default 0.", **param_schema(CONSTRAINTS["random_state"])},
     )
@@ -189,32 +206,37 @@ _MODELS = fields.List(
 
 
 class AttributionIn(SelectionIn):
-    """A run: models, their options under their names, the data selection and
-    confidence intervals. Absent fields take the workspace defaults."""
+    """A run: models, their options under `options` (the shape the run echoes, the
+    settings and the table URL take), the data selection and confidence intervals.
+    Absent fields take the workspace defaults."""
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "models": ["last_touch", "linear", "markov"],
-        "markov": {"order": 2},
+        "options": {"markov": {"order": 2}},
         "date_from": "2024-03-01",
         "date_to": "2024-03-31",
     }
 
     models = _MODELS
+    options = fields.Nested(
+        ModelOptionsIn,
+        metadata={"description": 'Options per model, e.g. `{"markov": {"order": 2}}`.'},
+    )
     confidence = fields.Nested(
         ConfidenceIn,
         allow_none=True,
         metadata={"description": "Compute bootstrap intervals; null turns a default off."},
     )
-    first_touch = _options("first_touch")
-    last_touch = _options("last_touch")
-    linear = _options("linear")
-    position_based = _options("position_based")
-    time_decay = _options("time_decay")
-    markov = _options("markov")
-    shapley = _options("shapley")
-    shapley_simple = _options("shapley_simple")
-    shapley_rate = _options("shapley_rate")
-    shapley_ordered = _options("shapley_ordered")
+    first_touch = _alias("first_touch")
+    last_touch = _alias("last_touch")
+    linear = _alias("linear")
+    position_based = _alias("position_based")
+    time_decay = _alias("time_decay")
+    markov = _alias("markov")
+    shapley = _alias("shapley")
+    shapley_simple = _alias("shapley_simple")
+    shapley_rate = _alias("shapley_rate")
+    shapley_ordered = _alias("shapley_ordered")
 
 
 class AttributionQuery(SelectionQuery, TableQuery):
@@ -338,7 +360,7 @@ class SettingsIn(ma.Schema):
     options = fields.Nested(ModelOptionsIn, metadata={"description": "Options per model."})
     lookback_days = SelectionIn._declared_fields["lookback_days"]
     channel_groups = SelectionIn._declared_fields["channel_groups"]
-    collapse_repeats = fields.Boolean()
+    collapse_repeats = StrictBoolean()
     confidence = fields.Nested(ConfidenceIn, allow_none=True)
 
 
