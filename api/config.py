@@ -58,7 +58,7 @@ class Settings:
         metadata=_env("PATHCREDIT_MAX_ERRORS", "bad records listed in one bulk error"),
     )
     rederive_inline_events: int = field(
-        default=200_000,
+        default=100_000,
         metadata=_env(
             "PATHCREDIT_REDERIVE_INLINE_EVENTS",
             "largest workspace (in events) whose journeys a change of event rules derives "

@@ -163,7 +163,7 @@ class EventRules(MethodView):
 
         Fields left out take the defaults. Channel conditions are regular expressions
         (checked here); stages must be stages of the workspace. In a workspace of at
-        most `PATHCREDIT_REDERIVE_INLINE_EVENTS` events (200,000 by default) the
+        most `PATHCREDIT_REDERIVE_INLINE_EVENTS` events (100,000 by default) the
         journeys are derived again in this request, in the transaction that stores
         the rules: the answer is 200 with what changed in `rederived`, and the
         journeys are ready. In a larger one the rules are stored and the answer is 202
