@@ -4,8 +4,10 @@ body after decompression (so a small gzip body cannot inflate past it)."""
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Request, request
 
@@ -13,6 +15,8 @@ from ..problems import BadRequest, PayloadTooLarge, UnsupportedMediaType
 
 CHUNK = 1 << 20
 ENCODINGS = ("identity", "gzip", "x-gzip")
+KEY = "pathcredit.body"
+"""Where :func:`whole` keeps the body it read, in the request's environ."""
 
 
 def chunks(limit: int, req: Request | None = None) -> Iterator[bytes]:
@@ -44,9 +48,24 @@ def chunks(limit: int, req: Request | None = None) -> Iterator[bytes]:
         raise BadRequest("The gzip body ends early.")
 
 
-def read(limit: int, req: Request | None = None) -> bytes:
-    """The whole body, as :func:`chunks` gives it."""
-    return b"".join(chunks(limit, req))
+def whole(limit: int, req: Request) -> bytes:
+    """The whole body, as :func:`chunks` gives it, read once per request."""
+    data = req.environ.get(KEY)
+    if data is None:
+        data = req.environ[KEY] = b"".join(chunks(limit, req))
+    return data
+
+
+def parsed(req: Request) -> Any:
+    """The JSON body :func:`whole` read (decompressed), else werkzeug's; None when
+    there is none or it is not JSON."""
+    data = req.environ.get(KEY)
+    if data is None:
+        return req.get_json(silent=True)
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None
 
 
 def _inflate(inflate: zlib._Decompress, chunk: bytes, room: int) -> bytes:

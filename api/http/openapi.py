@@ -33,7 +33,6 @@ from ..service.ingest import MAX_TEXT
 from . import bodies
 
 F = TypeVar("F", bound=Callable[..., Any])
-BODY_KEY = "pathcredit.body"
 
 SPEC_OPTIONS: dict[str, Any] = {
     "info": {
@@ -141,12 +140,9 @@ class Parser(FlaskParser):
 
 
 def _body(req: Request) -> bytes:
-    """The body (gzip or not) within the request's size limit, read once per request."""
-    data = req.environ.get(BODY_KEY)
-    if data is None:
-        limit = req.max_content_length
-        data = req.environ[BODY_KEY] = bodies.read(limit if limit is not None else sys.maxsize, req)
-    return data
+    """The body (gzip or not) within the request's size limit."""
+    limit = req.max_content_length
+    return bodies.whole(limit if limit is not None else sys.maxsize, req)
 
 
 class Blueprint(flask_smorest.Blueprint):
