@@ -7,18 +7,30 @@ and a test holds the two to the same fields and limits.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..service.ingest import MAX_DEPTH, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
+from ..service.ingest import MAX_DEPTH, MAX_OFFSET, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
 from .common import AMOUNT, COUNT, COUNT_SCHEMA, TEXT, Number, shallow, strict_bool
+
+
+def _offset_in_range(value: datetime) -> None:
+    """Touch times are stored as they came, and PostgreSQL reads offsets up to 15:59."""
+    if abs(value.utcoffset() or timedelta(0)) > MAX_OFFSET:
+        raise ma.ValidationError("Offset out of range: at most 15:59 from UTC.")
 
 
 class TouchpointIn(ma.Schema):
     channel = fields.String(required=True, validate=TEXT)
-    timestamp = fields.AwareDateTime(required=True, format="iso")
+    timestamp = fields.AwareDateTime(
+        required=True,
+        format="iso",
+        validate=_offset_in_range,
+        metadata={"description": "With a time zone; its offset at most 15:59 from UTC."},
+    )
     stage = fields.String(load_default=None, allow_none=True, validate=TEXT)
     campaign = fields.String(load_default=None, allow_none=True, validate=TEXT)
     device = fields.String(load_default=None, allow_none=True, validate=TEXT)
@@ -118,6 +130,32 @@ class JourneyOut(ma.Schema):
     value = fields.Float()
     converted_at = fields.AwareDateTime(format="iso", allow_none=True)
     attributes = fields.Dict()
+
+
+class CustomerJourneysQuery(ma.Schema):
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "Journeys per page, 1-1000 (100 by default)."},
+    )
+    cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
+
+
+class CustomerJourneyOut(JourneyOut):
+    origin = fields.String(
+        validate=validate.OneOf(["events", "sent"]),
+        metadata={"description": "`events`: derived from raw events; `sent`: ingested as is."},
+    )
+
+
+class CustomerJourneys(ma.Schema):
+    customer_id = fields.String()
+    ids = fields.List(
+        fields.String(),
+        metadata={"description": "The person's ids: this one and every id linked to it."},
+    )
+    journeys = fields.List(fields.Nested(CustomerJourneyOut))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "Null on the last page."})
 
 
 class WriteResult(ma.Schema):
