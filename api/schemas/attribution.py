@@ -340,7 +340,44 @@ class SettingsIn(ma.Schema):
     channel_groups = SelectionIn._declared_fields["channel_groups"]
     collapse_repeats = fields.Boolean()
     confidence = fields.Nested(ConfidenceIn, allow_none=True)
+    time_zone = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "IANA time zone every day is counted in (conversion dates, "
+            "rollup days, date ranges, series); `UTC` when left out. Changing it "
+            "re-buckets the stored journeys (see the README on its cost)."
+        },
+    )
+
+
+class TimeZoneChangeOut(ma.Schema):
+    """A time zone change of a large workspace, running as a job."""
+
+    change_id = fields.UUID(required=True)
+    time_zone = fields.String(required=True, metadata={"description": "The zone asked for."})
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["queued", "running", "succeeded", "failed"]),
+    )
+    journeys_done = fields.Integer(required=True, metadata={"description": "Re-bucketed so far."})
+    journeys_total = fields.Integer(required=True)
+    error = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True, required=True)
 
 
 class SettingsOut(SettingsIn):
     updated_at = fields.DateTime(allow_none=True)
+    time_zone = fields.String(
+        required=True,
+        metadata={"description": "The IANA time zone in effect (a change under way is not yet)."},
+    )
+    time_zone_change = fields.Nested(
+        TimeZoneChangeOut,
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The change of time zone under way (a job), or null; poll "
+            "`GET /v1/settings/time-zone-changes/{change_id}`."
+        },
+    )

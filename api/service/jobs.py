@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from uuid import UUID
 
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
@@ -40,7 +41,7 @@ from procrastinate.job_context import AbortReason
 from procrastinate.jobs import Job, Status
 
 from .. import store
-from . import runs
+from . import runs, zones
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,7 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 """How long a stopping worker lets running jobs finish before telling them to stop."""
 
 RUN_TASK = "attribution_run"
+ZONE_TASK = "time_zone_change"
 
 queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 """The queue. Web processes defer jobs on their own transaction's connection; workers
@@ -100,6 +102,12 @@ def attribution_run(context: JobContext, workspace_id: int, run_id: str) -> None
         if context.abort_reason() == AbortReason.SHUTDOWN:
             raise queue_errors.JobAborted(str(e)) from e
         raise Transient(str(e)) from e
+
+
+@queue.task(name=ZONE_TASK, queue="runs", retry=RETRY, pass_context=True)
+def time_zone_change(context: JobContext, workspace_id: int, change_id: str) -> None:
+    """Re-bucket a large workspace's journeys in its new time zone."""
+    zones.execute_change(_database(context), workspace_id, UUID(change_id))
 
 
 @queue.periodic(cron=f"* * * * * */{RECOVER_SECONDS}", periodic_id="recover")
@@ -154,9 +162,17 @@ async def _recover_one(app: procrastinate.App, db: store.Database, job: Job) -> 
 
 def defer_run(conn: Any, workspace_id: int, run_id: str) -> int:
     """Queue run ``run_id`` on ``conn``, in the caller's transaction; the job's id."""
-    task = attribution_run.configure(connection=conn)
+    return _defer(attribution_run, conn, workspace_id=workspace_id, run_id=run_id)
+
+
+def defer_zone_change(conn: Any, workspace_id: int, change_id: str) -> int:
+    """Queue time zone change ``change_id`` on ``conn``, in the caller's transaction."""
+    return _defer(time_zone_change, conn, workspace_id=workspace_id, change_id=change_id)
+
+
+def _defer(task: Any, conn: Any, **arguments: Any) -> int:
     try:
-        return task.defer(workspace_id=workspace_id, run_id=run_id)
+        return int(task.configure(connection=conn).defer(**arguments))
     except queue_errors.ConnectorException as e:
         if e.__cause__ is None:
             raise

@@ -421,7 +421,7 @@ def get_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str) ->
         raise NotFoundError(f"no journey {journey_id!r} in this workspace")
     channels = {c.code: c.name for c in list_channels(conn, workspace_id)}
     stages = {s.code: s.name for s in list_stages(conn, workspace_id)}
-    (jid, customer, ch, st, times, campaigns, devices, converted, value, conv_at, attrs) = row
+    (jid, customer, ch, st, times, campaigns, devices, converted, value, conv_at, attrs, day) = row
     touches = [
         {
             "channel": channels[c],
@@ -440,4 +440,5 @@ def get_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str) ->
         "value": value,
         "converted_at": conv_at,
         "attributes": attrs,
+        "day": day,
     }

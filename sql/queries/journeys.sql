@@ -110,7 +110,7 @@ INSERT INTO journeys_old SELECT * FROM gone
 
 -- name: get_journey
 SELECT journey_id, customer_id, channels, stages, touched_at, campaigns, devices,
-    converted, value, converted_at, attributes
+    converted, value, converted_at, attributes, day
 FROM journeys
 WHERE workspace_id = %(workspace_id)s AND journey_id = %(journey_id)s
 
