@@ -27,9 +27,11 @@ from ..schemas.attribution import (
     RunListQuery,
     RunOut,
     RunSummary,
+    SeriesQuery,
+    SeriesRow,
 )
 from ..schemas.tables import TableQuery
-from ..service import export, heartbeat
+from ..service import export, heartbeat, series
 from ..service import runs as run_service
 from ..service.errors import Conflict, FieldError, InvalidInput
 from ..service.tables import CSV_TYPE, NDJSON_TYPE
@@ -181,6 +183,25 @@ class RunTable(MethodView):
         """
         rows = _succeeded_rows(str(run_id))
         return tables.render(rows, ROW_COLUMNS, query=query, name=f"attribution-{run_id}")
+
+
+@bp.route("/series")
+class Series(MethodView):
+    @bp.arguments(SeriesQuery, location="query")
+    @tables.documented(bp, SeriesRow)
+    @bp.problems(401, 422)
+    def get(self, query: dict[str, Any]) -> Response:
+        """Get a daily series of attribution credit as JSON or CSV.
+
+        One row per day x model x channel over `date_from` to `date_to` (days in the
+        workspace time zone), columns day, model, channel, conversions, value. Each
+        model is fitted once over the whole range, on the paths a table run over that
+        range reads; each path's share of the table lands on the days its journeys
+        converted, so a channel's days add up to the range's table. Reads the per-day
+        rollups: segment filters, a lookback window and `time_decay` are refused (422).
+        """
+        rows = series.series(database(), workspace().workspace_id, query)
+        return tables.render(rows, series.COLUMNS, query=query, name="series")
 
 
 @bp.route("/table")

@@ -235,6 +235,35 @@ class AttributionQuery(SelectionQuery, TableQuery):
     )
 
 
+class SeriesQuery(SelectionQuery, TableQuery):
+    """A daily series as query parameters: a date range, models and their options."""
+
+    date_from = fields.Date(
+        required=True,
+        metadata={"description": "First day of the series (ISO date, workspace time zone)."},
+    )
+    date_to = fields.Date(
+        required=True,
+        metadata={"description": "Last day of the series (at most 1096 days in all)."},
+    )
+    models = AttributionQuery._declared_fields["models"]
+    options = AttributionQuery._declared_fields["options"]
+
+
+class SeriesRow(ma.Schema):
+    """One day's credit of one channel under one model."""
+
+    day = fields.Date(required=True, metadata={"description": "In the workspace time zone."})
+    model = fields.String(required=True, metadata={"enum": list(MODEL_NAMES)})
+    channel = fields.String(required=True)
+    conversions = fields.Float(
+        required=True, metadata={"description": "Credited conversions landing on this day."}
+    )
+    value = fields.Float(
+        required=True, metadata={"description": "Credited value landing on this day."}
+    )
+
+
 class CreditRow(ma.Schema):
     """One row of the tidy table: a model's credit for one key of one dimension."""
 
