@@ -106,8 +106,15 @@ def attribution_run(context: JobContext, workspace_id: int, run_id: str) -> None
 
 @queue.task(name=ZONE_TASK, queue="runs", retry=RETRY, pass_context=True)
 def time_zone_change(context: JobContext, workspace_id: int, change_id: str) -> None:
-    """Re-bucket a large workspace's journeys in its new time zone."""
-    zones.execute_change(_database(context), workspace_id, UUID(change_id))
+    """Re-bucket a large workspace's journeys in its new time zone; the last try that
+    loses the database fails the change, so that it does not block the next one."""
+    db = _database(context)
+    try:
+        zones.execute_change(db, workspace_id, UUID(change_id))
+    except store.UnavailableError:
+        if context.job.attempts >= RETRIES:
+            zones.give_up(db, workspace_id, UUID(change_id), "the database was unavailable")
+        raise
 
 
 @queue.periodic(cron=f"* * * * * */{RECOVER_SECONDS}", periodic_id="recover")

@@ -98,8 +98,16 @@ def execute_change(db: store.Database, workspace_id: int, change_id: UUID) -> No
         raise  # the queue tries again
     except Exception as e:
         log.exception("time zone change %s failed", change_id)
+        give_up(db, workspace_id, change_id, str(e) or type(e).__name__)
+
+
+def give_up(db: store.Database, workspace_id: int, change_id: UUID, reason: str) -> None:
+    """Mark a change failed (the zone stays as it was), if the database answers."""
+    try:
         with db.transaction() as conn:
-            zones.set_change(conn, workspace_id, change_id, "failed", 0, str(e) or type(e).__name__)
+            zones.set_change(conn, workspace_id, change_id, "failed", 0, reason)
+    except store.UnavailableError:
+        log.exception("could not record the failure of time zone change %s", change_id)
 
 
 def get_change(db: store.Database, workspace_id: int, change_id: UUID) -> zones.ZoneChange:

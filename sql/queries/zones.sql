@@ -41,13 +41,11 @@ DELETE FROM path_rollups WHERE workspace_id = %(workspace_id)s
 
 -- name: rebuild_workspace_rollups
 -- The per-day rollups as a fresh aggregation of the journeys (the all-day totals do
--- not change when days move, so they are left as they are). A path left without
--- conversions on a day keeps no value there, as the maintained rollups.
+-- not change when days move, so they are left as they are), path ids joined on the
+-- hash of the codes as a first load's are. A path left without conversions on a day
+-- keeps no value there, as the maintained rollups.
 INSERT INTO path_rollups (workspace_id, day, path_id, conversions, nulls, value)
-SELECT %(workspace_id)s, r.day,
-    (
-        -- include: path_by_codes
-    ), r.conversions, r.nulls, r.value
+SELECT %(workspace_id)s, r.day, p.path_id, r.conversions, r.nulls, r.value
 FROM (
     SELECT day, channels, stages,
         count(*) FILTER (WHERE converted) AS conversions,
@@ -57,6 +55,11 @@ FROM (
     WHERE workspace_id = %(workspace_id)s
     GROUP BY day, channels, stages
 ) r
+JOIN paths p
+    ON p.workspace_id + 0 = %(workspace_id)s  -- see path_by_codes
+   AND (hash_array_extended(p.channels, 0) # hash_array_extended(p.stages, 1)) = (hash_array_extended(r.channels, 0) # hash_array_extended(r.stages, 1))
+   AND p.channels = r.channels AND p.stages = r.stages
+ORDER BY r.day, p.path_id  -- the primary key's order: appends instead of random inserts
 
 -- name: insert_time_zone_change
 INSERT INTO time_zone_changes (workspace_id, time_zone, journeys_total)

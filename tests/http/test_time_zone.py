@@ -144,3 +144,34 @@ def test_an_unknown_change_is_404(client, auth) -> None:
         "/v1/settings/time-zone-changes/00000000-0000-0000-0000-000000000000", headers=auth
     )
     assert_problem(response, 404)
+
+
+def test_a_failed_change_leaves_the_zone_and_days_as_they_were(job_client, auth, conn) -> None:
+    client = job_client
+    ingest(client, auth, [late_journey("j1")])
+    change = put_zone(client, auth, "Asia/Tokyo")["time_zone_change"]
+    # a zone the database does not know makes the job's re-bucketing fail
+    conn.execute(
+        "UPDATE time_zone_changes SET time_zone = 'Nowhere/Atlantis' WHERE change_id = %s",
+        (change["change_id"],),
+    )
+    conn.commit()
+    jobs.work_until_empty(client.application.extensions["pathcredit.db"])
+    location = f"/v1/settings/time-zone-changes/{change['change_id']}"
+    failed = client.get(location, headers=auth).get_json()
+    assert failed["status"] == "failed" and "Atlantis" in failed["error"]
+    got = client.get("/v1/settings", headers=auth).get_json()
+    assert (got["time_zone"], got["time_zone_change"]) == ("UTC", None)
+    assert day_of(client, auth, "j1") == "2024-03-01"
+    assert put_zone(client, auth, "Asia/Tokyo")["time_zone_change"]["status"] == "queued"
+
+
+def test_a_cached_table_is_not_reused_after_a_change(client, auth) -> None:
+    ingest(client, auth, [late_journey("j1")])
+    url = "/v1/attribution/table?models=last_touch&date_from=2024-03-02&date_to=2024-03-02"
+    assert client.get(url, headers=auth).headers["Pathcredit-Cache"] == "miss"
+    assert client.get(url, headers=auth).headers["Pathcredit-Cache"] == "hit"
+    put_zone(client, auth, "Asia/Tokyo")
+    response = client.get(url, headers=auth)
+    assert response.headers["Pathcredit-Cache"] == "miss"
+    assert [r["conversions"] for r in response.get_json() if r["dimension"] == "channel"] == [1.0]
