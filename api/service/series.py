@@ -1,12 +1,14 @@
 """Daily series: a range's attribution table, spread over the days of the range.
 
-The run's models are fitted once over the whole range, on the path set a table run
-over that range reads (the per-day rollups and dated client paths). Each model's table
-is shared out over the set's touches (``Credit.table_touch_split``), summed per path
-and channel, and each path's share is landed on its days in proportion to the
-conversions it had on each (its value on each, for value; its journeys, for a path
-that did not convert). Every path's weights over its days add up to one, so the days
-of a channel add up to the range's table for every model, up to float rounding.
+The run's models are fitted once over the whole range, on the path sets a table run
+over that range reads: unique paths from the per-day rollups (and dated client paths);
+with a model that needs touch times, one path per journey for it and those journeys
+merged into unique paths for the others. Each model's table is shared out over the
+set's touches (``Credit.table_touch_split``), summed per path and channel, and each
+path's share is landed on its days in proportion to the conversions it had on each
+(its value on each, for value; its journeys, for a path that did not convert). Every
+path's weights over its days add up to one, so the days of a channel add up to the
+range's table for every model, up to float rounding.
 
 Rows are keyed (day, model, channel). A campaign dimension would key the per-path
 sums by (path, channel, campaign) from the touches' campaigns, and land them the same
@@ -18,8 +20,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,8 +32,10 @@ from attribution.run import prepare
 
 from .. import store
 from ..store import runs
+from . import zones
 from .errors import FieldError, InvalidInput
 from .runs import QUERY_POINTERS, TIMED_MODELS, RunPlan, plan_run
+from .selection import read_selection
 
 COLUMNS = ("day", "model", "channel", "conversions", "value")
 SPEND_COLUMNS = ("spend", "cpa", "roas")
@@ -60,14 +65,28 @@ class Days:
         at = np.searchsorted(path_ids, rows["path_ids"])
         found = at < len(path_ids)
         found[found] = path_ids[at[found]] == rows["path_ids"][found]
+        amounts = (np.asarray(rows[k])[found] for k in ("conversions", "nulls", "value"))
         day = rows["days"][found] - (first - EPOCH).days
-        path = at[found]
+        return cls.weighed(at[found], day, *amounts, n_paths=len(path_ids))
+
+    @classmethod
+    def weighed(
+        cls,
+        path: NDArray[np.int64],
+        day: NDArray[np.int64],
+        conversions: Floats,
+        nulls: Floats,
+        value: Floats,
+        *,
+        n_paths: int,
+    ) -> Days:
+        """Rows of (path, day) with their journeys' totals, weighed within each path:
+        by conversions (by journeys where a path did not convert), and by value (by
+        the conversion weights where a path has no value)."""
         order = np.lexsort((day, path))
         path, day = path[order], day[order]
-        conv, nulls, value = (
-            np.asarray(rows[k])[found][order] for k in ("conversions", "nulls", "value")
-        )
-        n = len(path_ids)
+        conv, nulls, value = conversions[order], nulls[order], value[order]
+        n = n_paths
         by_conv = np.where(
             _sums(path, conv, n)[path] > 0, _within(path, conv, n), _within(path, conv + nulls, n)
         )
@@ -108,20 +127,64 @@ def series(db: store.Database, workspace_id: int, query: Mapping[str, Any]) -> l
         runs.begin_snapshot(conn)
         plan = plan_run(query, runs.get_settings(conn, workspace_id), QUERY_POINTERS)
         first, last = check_plan(plan)
-        totals = store.load_totals(conn, workspace_id, date_from=first, date_to=last)
-        rows = store.load_path_days(conn, workspace_id, first, last)
-        raw = PathSet.from_arrays(**store.paths_of_totals(conn, workspace_id, totals))
-    s = plan.selection
-    paths = prepare(raw, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
-    days = Days.of(totals["path_ids"], rows, first)
+        if plan.need_times:
+            sets = _journey_sets(conn, workspace_id, plan, first)
+        else:
+            sets = _rollup_sets(conn, workspace_id, plan, first, last)
     n_days = (last - first).days + 1
     grids = {}
     for model in plan.models:
+        paths, days = sets[model in TIMED_MODELS]
         credit = plan.built[model].attribute(paths)
         conv, value = credit.table_touch_split(paths)
         grids[model] = (days.land(paths, conv, days.conversions, n_days),
                         days.land(paths, value, days.value, n_days))  # fmt: skip
-    return series_rows(first, paths.channel_names, grids)
+    channels = sets[False][0].channel_names
+    return series_rows(first, channels, grids)
+
+
+Sets = dict[bool, tuple[PathSet, Days]]
+"""The path set and its days each model reads: by whether it needs touch times."""
+
+
+def _rollup_sets(conn: Any, workspace_id: int, plan: RunPlan, first: date, last: date) -> Sets:
+    """Unique paths from the rollups, as a table run over the range reads them."""
+    totals = store.load_totals(conn, workspace_id, date_from=first, date_to=last)
+    rows = store.load_path_days(conn, workspace_id, first, last)
+    raw = PathSet.from_arrays(**store.paths_of_totals(conn, workspace_id, totals))
+    paths = _prepared(raw, plan)
+    days = Days.of(totals["path_ids"], rows, first)
+    return {False: (paths, days), True: (paths, days)}
+
+
+def _journey_sets(conn: Any, workspace_id: int, plan: RunPlan, first: date) -> Sets:
+    """One path per journey for the models that need touch times, and those merged
+    into unique paths for the others, as a table run with ``time_decay`` reads them;
+    each journey on its day in the workspace's time zone."""
+    raw = read_selection(conn, workspace_id, plan.selection, need_times=True)
+    zone = ZoneInfo(zones.zone_of(conn, workspace_id))
+    day = journey_days(raw, zone) - (first - EPOCH).days
+    journeys = _prepared(raw, plan)
+    unique = journeys.aggregate()
+    amounts = (journeys.conversions, journeys.nulls, journeys.value)
+    each = Days.weighed(np.arange(journeys.n_paths), day, *amounts, n_paths=journeys.n_paths)
+    merged = Days.weighed(journeys.aggregated_index(), day, *amounts, n_paths=unique.n_paths)
+    return {True: (journeys, each), False: (unique, merged)}
+
+
+def _prepared(raw: PathSet, plan: RunPlan) -> PathSet:
+    s = plan.selection
+    return prepare(raw, collapse_repeats=s.collapse_repeats, channel_groups=s.channel_groups)
+
+
+def journey_days(paths: PathSet, zone: tzinfo) -> NDArray[np.int64]:
+    """Each journey's day (since 2000-01-01) in ``zone``: its conversion's, else its
+    last touch's, as the store counts it."""
+    assert paths.times is not None and paths.conversion_times is not None
+    last = paths.times[paths.offsets[1:] - 1]
+    at = np.where(np.isnan(paths.conversion_times), last, paths.conversion_times)
+    days = [(datetime.fromtimestamp(t, zone).date() - EPOCH).days for t in at.tolist()]
+    return np.asarray(days, dtype=np.int64)
 
 
 def check_plan(plan: RunPlan) -> tuple[date, date]:
@@ -139,7 +202,8 @@ def check_plan(plan: RunPlan) -> tuple[date, date]:
 
 
 def _rollup_errors(plan: RunPlan) -> list[FieldError]:
-    """What keeps a plan from reading the per-day rollups."""
+    """What keeps a plan from reading the per-day rollups (or, with a model that needs
+    touch times, each journey's day)."""
     s = plan.selection
     errors = [
         FieldError(f"/query/{name}", "Daily series take no segment filters.")
@@ -149,11 +213,6 @@ def _rollup_errors(plan: RunPlan) -> list[FieldError]:
     if s.lookback_days is not None:
         why = "Daily series read the rollups: no lookback window (null in the settings)."
         errors.append(FieldError("/query/lookback_days", why))
-    errors += [
-        FieldError(f"/query/models/{k}", f"{m} needs touch times; daily series read the rollups.")
-        for k, m in enumerate(plan.models)
-        if m in TIMED_MODELS
-    ]
     return errors
 
 

@@ -18,7 +18,7 @@ from attribution import MODEL_NAMES
 from tests.helpers import assert_problem, journey, pointers, touch
 from tests.http.test_attribution import ingest, run
 
-SERIES_MODELS = [m for m in MODEL_NAMES if m != "time_decay"]  # needs touch times
+UNIQUE_PATH_MODELS = [m for m in MODEL_NAMES if m != "time_decay"]  # time decay: journeys
 
 
 def converted(jid: str, channels: list[str], day: int, value: float, **kw: Any) -> dict[str, Any]:
@@ -89,8 +89,12 @@ def test_the_series_comes_as_csv_with_the_same_columns(client, auth, two_days) -
                    ["2024-03-02", "linear", "email", "0.5", "25.0"]]  # fmt: skip
 
 
-@pytest.mark.parametrize("grouped", [False, True])
-def test_the_days_sum_to_the_range_table_for_every_model(client, auth, grouped) -> None:
+@pytest.mark.parametrize(
+    ("models", "grouped"),
+    [(UNIQUE_PATH_MODELS, False), (UNIQUE_PATH_MODELS, True), (list(MODEL_NAMES), True)],
+    ids=["rollups", "rollups-grouped", "journeys-grouped"],
+)
+def test_the_days_sum_to_the_range_table_for_every_model(client, auth, models, grouped) -> None:
     rng = random.Random(7)
     channels = ["search", "email", "social", "display"]
     journeys = []
@@ -108,10 +112,10 @@ def test_the_days_sum_to_the_range_table_for_every_model(client, auth, grouped) 
     if grouped:
         query |= {"collapse_repeats": "true", "channel_groups": '{"display": "social"}'}
         body |= {"collapse_repeats": True, "channel_groups": {"display": "social"}}
-    rows = get_series(client, auth, models=",".join(SERIES_MODELS), **query)
-    table = run(client, auth, models=SERIES_MODELS, **body)["table"]
+    rows = get_series(client, auth, models=",".join(models), **query)
+    table = run(client, auth, models=models, **body)["table"]
     assert {r["day"] for r in rows} == {"2024-03-02", "2024-03-03", "2024-03-04"}
-    for model in SERIES_MODELS:
+    for model in models:
         expected = {
             r["channel"]: (r["conversions"], r["value"])
             for r in table
@@ -133,8 +137,9 @@ def test_days_follow_the_workspace_time_zone(client, auth) -> None:
         1.0, 10.0)  # fmt: skip
     response = client.put("/v1/settings", json={"time_zone": "Asia/Tokyo"}, headers=auth)
     assert response.status_code == 200, response.get_json()
-    got = cells(get_series(client, auth, **query), "last_touch")
-    assert (got[("2024-03-01", "email")], got[("2024-03-02", "email")]) == ((0, 0), (1, 10))
+    for model in ("last_touch", "time_decay"):  # from the rollups, and from journeys
+        got = cells(get_series(client, auth, **{**query, "models": model}), model)
+        assert (got[("2024-03-01", "email")], got[("2024-03-02", "email")]) == ((0, 0), (1, 10))
 
 
 def test_an_empty_range_has_no_rows(client, auth, two_days) -> None:
@@ -150,7 +155,6 @@ def test_an_empty_range_has_no_rows(client, auth, two_days) -> None:
         ({"date_from": "2020-01-01", "date_to": "2024-03-01"}, "/query/date_to"),
         ({"device": "mobile"}, "/query/device"),
         ({"lookback_days": "7"}, "/query/lookback_days"),
-        ({"models": "linear,time_decay"}, "/query/models/1"),
         ({"models": "nope"}, "/query/models/0"),
     ],
 )

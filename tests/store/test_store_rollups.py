@@ -136,8 +136,7 @@ def assert_days_in(conn: psycopg.Connection, workspace_id: int, zone: str) -> No
     """Every journey counts on the day of its conversion (else its latest touch) in
     ``zone``."""
     rows = conn.execute(
-        "SELECT journey_id, day, converted_at, touched_at FROM journeys"
-        " WHERE workspace_id = %s",
+        "SELECT journey_id, day, converted_at, touched_at FROM journeys WHERE workspace_id = %s",
         (workspace_id,),
     ).fetchall()
     for journey_id, day, converted_at, touched_at in rows:
