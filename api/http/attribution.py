@@ -197,8 +197,8 @@ class Series(MethodView):
         workspace time zone), columns day, model, channel, conversions, value. Each
         model is fitted once over the whole range, on the paths a table run over that
         range reads; each path's share of the table lands on the days its journeys
-        converted, so a channel's days add up to the range's table. Segment filters
-        and a lookback window are refused (422).
+        converted, so a channel's days add up to the range's table. 422 for a range
+        of more than 1096 days.
         """
         rows = series.series(database(), workspace().workspace_id, query)
         return tables.render(rows, series.COLUMNS, query=query, name="series")

@@ -127,7 +127,7 @@ def series(db: store.Database, workspace_id: int, query: Mapping[str, Any]) -> l
         runs.begin_snapshot(conn)
         plan = plan_run(query, runs.get_settings(conn, workspace_id), QUERY_POINTERS)
         first, last = check_plan(plan)
-        if plan.need_times:
+        if plan.selection.reads_journeys(plan.need_times):
             sets = _journey_sets(conn, workspace_id, plan, first)
         else:
             sets = _rollup_sets(conn, workspace_id, plan, first, last)
@@ -159,8 +159,10 @@ def _rollup_sets(conn: Any, workspace_id: int, plan: RunPlan, first: date, last:
 
 def _journey_sets(conn: Any, workspace_id: int, plan: RunPlan, first: date) -> Sets:
     """One path per journey for the models that need touch times, and those merged
-    into unique paths for the others, as a table run with ``time_decay`` reads them;
-    each journey on its day in the workspace's time zone."""
+    into unique paths for the others, as a table run with ``time_decay`` reads them
+    (a run with segment filters or a lookback window but no such model groups the
+    same journeys in the database: the same unique paths, in another order); each
+    journey on its day in the workspace's time zone."""
     raw = read_selection(conn, workspace_id, plan.selection, need_times=True)
     zone = ZoneInfo(zones.zone_of(conn, workspace_id))
     day = journey_days(raw, zone) - (first - EPOCH).days
@@ -188,32 +190,15 @@ def journey_days(paths: PathSet, zone: tzinfo) -> NDArray[np.int64]:
 
 
 def check_plan(plan: RunPlan) -> tuple[date, date]:
-    """The range of a plan a series can answer, or InvalidInput: a bounded date range,
-    read from the rollups (no segment filter, lookback window or touch times)."""
+    """The range of a plan, or InvalidInput when it is longer than a series covers."""
     s = plan.selection
     assert s.date_from is not None and s.date_to is not None  # required by the query
-    errors = []
     if (s.date_to - s.date_from).days >= MAX_DAYS:
-        errors.append(FieldError("/query/date_to", f"A series covers at most {MAX_DAYS} days."))
-    errors += _rollup_errors(plan)
-    if errors:
-        raise InvalidInput("This query cannot be answered as a daily series.", errors)
+        raise InvalidInput(
+            f"A series covers at most {MAX_DAYS} days.",
+            [FieldError("/query/date_to", f"At most {MAX_DAYS - 1} days after date_from.")],
+        )
     return s.date_from, s.date_to
-
-
-def _rollup_errors(plan: RunPlan) -> list[FieldError]:
-    """What keeps a plan from reading the per-day rollups (or, with a model that needs
-    touch times, each journey's day)."""
-    s = plan.selection
-    errors = [
-        FieldError(f"/query/{name}", "Daily series take no segment filters.")
-        for name in ("attributes", "device", "campaign")
-        if getattr(s, name) is not None
-    ]
-    if s.lookback_days is not None:
-        why = "Daily series read the rollups: no lookback window (null in the settings)."
-        errors.append(FieldError("/query/lookback_days", why))
-    return errors
 
 
 def series_rows(

@@ -90,18 +90,29 @@ def test_the_series_comes_as_csv_with_the_same_columns(client, auth, two_days) -
 
 
 @pytest.mark.parametrize(
-    ("models", "grouped"),
-    [(UNIQUE_PATH_MODELS, False), (UNIQUE_PATH_MODELS, True), (list(MODEL_NAMES), True)],
-    ids=["rollups", "rollups-grouped", "journeys-grouped"],
+    ("models", "grouped", "segment"),
+    [
+        (UNIQUE_PATH_MODELS, False, False),
+        (UNIQUE_PATH_MODELS, True, False),
+        (list(MODEL_NAMES), True, False),
+        (UNIQUE_PATH_MODELS, False, True),
+    ],
+    ids=["rollups", "rollups-grouped", "journeys-grouped", "segment-and-lookback"],
 )
-def test_the_days_sum_to_the_range_table_for_every_model(client, auth, models, grouped) -> None:
+def test_the_days_sum_to_the_range_table_for_every_model(
+    client, auth, models, grouped, segment
+) -> None:
     rng = random.Random(7)
     channels = ["search", "email", "social", "display"]
     journeys = []
     for k in range(60):
         path = [rng.choice(channels) for _ in range(rng.randint(1, 4))]
         value = rng.choice([-1, 0.0, 10.0, 25.5, 80.0])
-        journeys.append(converted(f"j{k}", path, rng.randint(1, 4), value))
+        day, device = rng.randint(1, 4), rng.choice(["mobile", "desktop"])
+        # touches from 10:00 on one day, the conversion at 11:30 the next: a day's
+        # lookback keeps the touches after 11:30
+        late = {"at": f"2024-03-0{day + 1}T11:30:00Z"} if segment and value >= 0 else {}
+        journeys.append(converted(f"j{k}", path, day, value, attributes={"d": device}, **late))
     ingest(client, auth, journeys)
     client_path = {"path": ["social", "email"], "conversions": 3, "nulls": 2, "value": 40,
                    "date": "2024-03-03"}  # fmt: skip
@@ -112,6 +123,9 @@ def test_the_days_sum_to_the_range_table_for_every_model(client, auth, models, g
     if grouped:
         query |= {"collapse_repeats": "true", "channel_groups": '{"display": "social"}'}
         body |= {"collapse_repeats": True, "channel_groups": {"display": "social"}}
+    if segment:  # read from the journeys, touches trimmed
+        query |= {"attributes": '{"d": "mobile"}', "lookback_days": "1"}
+        body |= {"filters": {"attributes": {"d": "mobile"}}, "lookback_days": 1}
     rows = get_series(client, auth, models=",".join(models), **query)
     table = run(client, auth, models=models, **body)["table"]
     assert {r["day"] for r in rows} == {"2024-03-02", "2024-03-03", "2024-03-04"}
@@ -153,8 +167,6 @@ def test_an_empty_range_has_no_rows(client, auth, two_days) -> None:
         ({"date_from": None}, "/query/date_from"),
         ({"date_from": "2024-03-02", "date_to": "2024-03-01"}, "/query/date_to"),
         ({"date_from": "2020-01-01", "date_to": "2024-03-01"}, "/query/date_to"),
-        ({"device": "mobile"}, "/query/device"),
-        ({"lookback_days": "7"}, "/query/lookback_days"),
         ({"models": "nope"}, "/query/models/0"),
     ],
 )
