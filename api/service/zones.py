@@ -49,10 +49,12 @@ def change_zone(
 ) -> zones.ZoneChange | None:
     """Make ``name`` the workspace's zone, in the caller's transaction: at once when the
     workspace holds at most ``inline_limit`` journeys, else as a queued job (returned).
-    A change already waiting or running is superseded only by waiting for it: a second
-    one is refused."""
+    While a change waits or runs, asking for its zone again is that change; asking
+    for another is refused until it ends."""
     current = lock_workspace(conn, workspace_id)
     pending = zones.open_change(conn, workspace_id)
+    if pending is not None and pending.time_zone == name:
+        return pending
     if pending is not None:
         raise InvalidInput(
             f"The time zone is being changed to {pending.time_zone}; wait for that change to end.",
