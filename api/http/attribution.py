@@ -198,9 +198,11 @@ class Series(MethodView):
         model is fitted once over the whole range, on the paths a table run over that
         range reads; each path's share of the table lands on the days its journeys
         converted, so a channel's days add up to the range's table. 422 for a range
-        of more than 1096 days.
+        of more than 1096 days, or models over the synchronous work budget
+        (`PATHCREDIT_SYNC_WORK_BUDGET`).
         """
-        rows = series.series(database(), workspace().workspace_id, query)
+        budget = settings().sync_work_budget
+        rows = series.series(database(), workspace().workspace_id, query, budget)
         return tables.render(rows, series.COLUMNS, query=query, name="series")
 
 

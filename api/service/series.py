@@ -32,7 +32,7 @@ from attribution.run import prepare
 
 from .. import store
 from ..store import runs
-from . import zones
+from . import cost, zones
 from .errors import FieldError, InvalidInput
 from .runs import QUERY_POINTERS, TIMED_MODELS, RunPlan, plan_run
 from .selection import read_selection
@@ -121,8 +121,12 @@ def _within(path: NDArray[np.int64], amounts: Floats, n: int) -> Floats:
     return np.divide(amounts, totals, out=np.zeros(len(amounts)), where=totals > 0)
 
 
-def series(db: store.Database, workspace_id: int, query: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The series rows for a query of :class:`~api.schemas.attribution.SeriesQuery`."""
+def series(
+    db: store.Database, workspace_id: int, query: Mapping[str, Any], budget: int
+) -> list[dict[str, Any]]:
+    """The series rows for a query of :class:`~api.schemas.attribution.SeriesQuery`;
+    InvalidInput when its models are more work than ``budget`` (as a synchronous run's
+    table would be)."""
     with db.transaction() as conn:
         runs.begin_snapshot(conn)
         plan = plan_run(query, runs.get_settings(conn, workspace_id), QUERY_POINTERS)
@@ -131,6 +135,7 @@ def series(db: store.Database, workspace_id: int, query: Mapping[str, Any]) -> l
             sets = _journey_sets(conn, workspace_id, plan, first)
         else:
             sets = _rollup_sets(conn, workspace_id, plan, first, last)
+    check_budget(plan, sets[False][0], budget)
     n_days = (last - first).days + 1
     grids = {}
     for model in plan.models:
@@ -187,6 +192,19 @@ def journey_days(paths: PathSet, zone: tzinfo) -> NDArray[np.int64]:
     at = np.where(np.isnan(paths.conversion_times), last, paths.conversion_times)
     days = [(datetime.fromtimestamp(t, zone).date() - EPOCH).days for t in at.tolist()]
     return np.asarray(days, dtype=np.int64)
+
+
+def check_budget(plan: RunPlan, unique: PathSet, budget: int) -> None:
+    """The models are fitted within the request: no more work than a synchronous run."""
+    found = cost.estimate(plan.built, None, unique)
+    if found.work > budget:
+        detail = (
+            f"This series is too much work for one request: {len(plan.models)} models over "
+            f"{found.unique_paths} unique paths with {found.players} players is an estimated "
+            f"{found.work:,} units, over the budget of {budget:,}. Ask for fewer models, "
+            "channels or days."
+        )
+        raise InvalidInput(detail, [FieldError("/query/models", detail)])
 
 
 def check_plan(plan: RunPlan) -> tuple[date, date]:

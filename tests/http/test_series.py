@@ -4,6 +4,7 @@ credit landing on the days it converted, so the days add up to the range's table
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import random
 from datetime import date
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
+from api.app import create_app
 from api.service.series import COLUMNS, SPEND_COLUMNS, series_rows
 from attribution import MODEL_NAMES
 from tests.helpers import assert_problem, journey, pointers, touch
@@ -186,3 +188,15 @@ def test_spend_adds_cost_per_conversion_and_return_on_spend() -> None:
         {"spend": 5.0, "cpa": None, "roas": 0.0},
     ]
     assert list(series_rows(date(2024, 3, 1), ("search", "email"), grids)[0]) == list(COLUMNS)
+
+
+def test_models_over_the_work_budget_are_422(settings, auth, two_days) -> None:
+    app = create_app(dataclasses.replace(settings, sync_work_budget=1))
+    try:
+        query = {"date_from": "2024-03-01", "date_to": "2024-03-02", "models": "shapley"}
+        response = app.test_client().get("/v1/attribution/series", query_string=query,
+                                         headers=auth)  # fmt: skip
+        assert pointers(assert_problem(response, 422)) == ["/query/models"]
+    finally:
+        app.extensions["pathcredit.db"].close()
+        app.extensions["pathcredit.probe_db"].close()
