@@ -5,14 +5,21 @@ The text itself comes from the one writer, :mod:`api.service.tables`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import marshmallow as ma
 from flask import Response, request
 
-from ..service.tables import CSV_TYPE, NDJSON_TYPE, csv_chunks, json_rows, ndjson_chunks, to_csv
+from ..service.tables import (
+    CSV_TYPE,
+    NDJSON_TYPE,
+    csv_chunks,
+    json_rows,
+    json_text,
+    ndjson_chunks,
+    to_csv,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,9 +42,7 @@ def render(
     """The table as JSON or CSV, whichever the request asked for."""
     if wants_csv(query):
         return _csv_response(to_csv(rows, columns), name)
-    return Response(
-        json.dumps(json_rows(rows, columns), allow_nan=False), mimetype="application/json"
-    )
+    return Response(json_text(json_rows(rows, columns)), mimetype="application/json")
 
 
 def stream(
@@ -47,6 +52,24 @@ def stream(
     if ndjson:
         return Response(ndjson_chunks(rows, columns), mimetype=NDJSON_TYPE)
     return _csv_response(csv_chunks(rows, columns), name)
+
+
+WARNING_HEADER = "Pathcredit-Warning"
+WARNING_DOC = {
+    WARNING_HEADER: {
+        "description": "What the selection left out (lookback window, client paths the "
+        "selection cannot use) or why it is empty, one header per note; absent when "
+        "nothing was left out.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def with_warnings(response: Response, notes: Iterable[str]) -> Response:
+    """Carry ``notes`` beside a table whose body has no room for them."""
+    for note in dict.fromkeys(notes):
+        response.headers.add(WARNING_HEADER, note)
+    return response
 
 
 def _csv_response(body: str | Iterable[str], name: str) -> Response:
@@ -64,7 +87,9 @@ def documented(blp: Any, row_schema: type[ma.Schema]) -> Callable[[F], F]:
             schema={"type": "string", "description": "RFC 4180 CSV with a header row"},
             content_type=CSV_TYPE,
             success=True,
+            headers=WARNING_DOC,
         )(func)
-        return blp.response(200, row_schema(many=True))(func)  # type: ignore[no-any-return]
+        documented = blp.response(200, row_schema(many=True), headers=WARNING_DOC)(func)
+        return documented  # type: ignore[no-any-return]
 
     return decorator
