@@ -206,8 +206,9 @@ class Series(MethodView):
         (`PATHCREDIT_SYNC_WORK_BUDGET`).
         """
         budget = settings().sync_work_budget
-        rows = series.series(database(), workspace().workspace_id, query, budget)
-        return tables.render(rows, series.COLUMNS, query=query, name="series")
+        rows, notes = series.series(database(), workspace().workspace_id, query, budget)
+        response = tables.render(rows, series.COLUMNS, query=query, name="series")
+        return tables.with_warnings(response, notes)
 
 
 @bp.route("/table")

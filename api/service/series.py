@@ -35,7 +35,7 @@ from ..store import runs
 from . import cost, zones
 from .errors import FieldError, InvalidInput
 from .runs import QUERY_POINTERS, TIMED_MODELS, RunPlan, plan_run
-from .selection import read_selection
+from .selection import read_selection, selection_warnings
 
 COLUMNS = ("day", "model", "channel", "conversions", "value")
 SPEND_COLUMNS = ("spend", "cpa", "roas")
@@ -123,10 +123,10 @@ def _within(path: NDArray[np.int64], amounts: Floats, n: int) -> Floats:
 
 def series(
     db: store.Database, workspace_id: int, query: Mapping[str, Any], budget: int
-) -> list[dict[str, Any]]:
-    """The series rows for a query of :class:`~api.schemas.attribution.SeriesQuery`;
-    InvalidInput when its models are more work than ``budget`` (as a synchronous run's
-    table would be)."""
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The series rows for a query of :class:`~api.schemas.attribution.SeriesQuery`,
+    and notes on what its selection left out; InvalidInput when its models are more
+    work than ``budget`` (as a synchronous run's table would be)."""
     with db.transaction() as conn:
         runs.begin_snapshot(conn)
         plan = plan_run(query, runs.get_settings(conn, workspace_id), QUERY_POINTERS)
@@ -135,6 +135,9 @@ def series(
             sets = _journey_sets(conn, workspace_id, plan, first)
         else:
             sets = _rollup_sets(conn, workspace_id, plan, first, last)
+        notes = selection_warnings(
+            conn, workspace_id, plan.selection, need_times=plan.need_times, paths=sets[True][0]
+        )
     check_budget(plan, sets[False][0], budget)
     n_days = (last - first).days + 1
     grids = {}
@@ -145,7 +148,7 @@ def series(
         grids[model] = (days.land(paths, conv, days.conversions, n_days),
                         days.land(paths, value, days.value, n_days))  # fmt: skip
     channels = sets[False][0].channel_names
-    return series_rows(first, channels, grids)
+    return series_rows(first, channels, grids), notes
 
 
 Sets = dict[bool, tuple[PathSet, Days]]

@@ -158,8 +158,11 @@ def test_days_follow_the_workspace_time_zone(client, auth) -> None:
         assert (got[("2024-03-01", "email")], got[("2024-03-02", "email")]) == ((0, 0), (1, 10))
 
 
-def test_an_empty_range_has_no_rows(client, auth, two_days) -> None:
-    assert get_series(client, auth, date_from="2025-01-01", date_to="2025-01-02") == []
+def test_an_empty_range_has_no_rows_and_says_why(client, auth, two_days) -> None:
+    query = {"date_from": "2025-01-01", "date_to": "2025-01-02"}
+    response = client.get("/v1/attribution/series", query_string=query, headers=auth)
+    assert (response.status_code, response.get_json()) == (200, [])
+    assert response.headers.get_all("Pathcredit-Warning")
 
 
 @pytest.mark.parametrize(
