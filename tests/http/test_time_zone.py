@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,8 @@ from flask.testing import FlaskClient
 from api.app import create_app
 from api.config import Settings
 from api.service import jobs
+from api.store import zones
+from api.store.dictionaries import lock_workspace
 from tests.helpers import assert_problem, journey, pointers, touch
 from tests.http.test_attribution import ingest, run
 
@@ -177,3 +180,21 @@ def test_a_cached_table_is_not_reused_after_a_change(client, auth) -> None:
     response = client.get(url, headers=auth)
     assert response.headers["Pathcredit-Cache"] == "miss"
     assert [r["conversions"] for r in response.get_json() if r["dimension"] == "channel"] == [1.0]
+
+
+def test_a_write_during_a_change_waits_for_it_and_counts_in_the_new_zone(
+    client, auth, conn, workspace
+) -> None:
+    ingest(client, auth, [late_journey("j1")])
+    # a change as the job makes it, not yet committed
+    lock_workspace(conn, workspace.workspace_id)
+    zones.set_time_zone(conn, workspace.workspace_id, "Asia/Tokyo")
+    zones.rebucket(conn, workspace.workspace_id, "Asia/Tokyo")
+    writer = threading.Thread(target=ingest, args=(client, auth, [late_journey("j2")]))
+    writer.start()
+    writer.join(timeout=1.0)
+    assert writer.is_alive()  # waiting on the workspace's write lock
+    conn.commit()
+    writer.join(timeout=30)
+    assert not writer.is_alive()
+    assert [day_of(client, auth, j) for j in ("j1", "j2")] == ["2024-03-02"] * 2
