@@ -139,6 +139,10 @@ def _occurred_at(obj: dict[str, Any], errors: list[FieldError]) -> datetime | No
         errors.append(FieldError("/timestamp", "Missing data for required field."))
         return None
     sent, received = _time(obj.get("sentAt")), _time(obj.get("receivedAt"))
+    for other, value in (("sentAt", sent), ("receivedAt", received)):
+        if value is None and obj.get(other) is not None:
+            errors.append(FieldError(f"/{other}", NOT_A_TIME))
+            return None
     if sent is not None and received is not None and name != "receivedAt":
         with contextlib.suppress(OverflowError):
             at = received - (sent - at)
@@ -167,10 +171,13 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
     user_id = _text(obj, "userId", errors, MAX_ID)
     if obj.get("anonymousId") is None and obj.get("userId") is None:
         errors.append(FieldError("/userId", "Send anonymousId or userId (or both)."))
-    previous_id = _text(obj, "previousId", errors, MAX_ID) if kind == "alias" else None
+    # every declared text field is checked, whichever the event's type reads
+    previous_id = _text(obj, "previousId", errors, MAX_ID)
+    previous_id = previous_id if kind == "alias" else None
     if kind == "alias" and (obj.get("previousId") is None or obj.get("userId") is None):
         errors.append(FieldError("/previousId", "An alias needs previousId and userId."))
-    name = _text(obj, "event" if kind == "track" else "name", errors)
+    event_name, page_name = _text(obj, "event", errors), _text(obj, "name", errors)
+    name = event_name if kind == "track" else page_name
     if kind == "track" and obj.get("event") is None:
         errors.append(FieldError("/event", "Missing data for required field."))
     at = _occurred_at(obj, errors)
@@ -206,6 +213,20 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
 # ------------------------------------------------------------------ requests
 
 
+def _mistyped_batch_fields(body: dict[str, Any]) -> list[FieldError]:
+    """The batch's own fields, read or not, must still be what the spec says they are."""
+    errors = [
+        FieldError(f"/{k}", "Must be a JSON object.")
+        for k in ("context", "integrations")
+        if k in body and not isinstance(body[k], dict)
+    ]
+    if "writeKey" in body and not isinstance(body["writeKey"], str):
+        errors.append(FieldError("/writeKey", "Must be a string."))
+    if "sentAt" in body and _time(body["sentAt"]) is None:
+        errors.append(FieldError("/sentAt", NOT_A_TIME))
+    return errors
+
+
 def write_batch(db: store.Database, workspace_id: int, body: Any, limit: int) -> dict[str, Any]:
     """A JSON batch ``{"batch": [event, ...]}``: all valid, or InvalidInput and nothing
     written."""
@@ -213,8 +234,9 @@ def write_batch(db: store.Database, workspace_id: int, body: Any, limit: int) ->
         detail = "Send a JSON object with the events in `batch`."
         raise InvalidInput(detail, [FieldError("/", detail)])
     unknown = sorted(set(body) - BATCH_FIELDS)
-    if unknown or not isinstance(body.get("batch"), list):
-        errors = [FieldError(f"/{k}", "Unknown field.") for k in unknown]
+    mistyped = _mistyped_batch_fields(body)
+    if unknown or mistyped or not isinstance(body.get("batch"), list):
+        errors = [FieldError(f"/{k}", "Unknown field.") for k in unknown] + mistyped
         if not isinstance(body.get("batch"), list):
             errors.append(FieldError("/batch", "Missing data for required field (a list)."))
         raise InvalidInput("Send a JSON object with the events in `batch`.", errors)
