@@ -50,16 +50,16 @@ def change_zone(
     """Make ``name`` the workspace's zone, in the caller's transaction: at once when the
     workspace holds at most ``inline_limit`` journeys, else as a queued job (returned).
     While a change waits or runs, asking for its zone again is that change; asking
-    for another is refused until it ends."""
-    current = lock_workspace(conn, workspace_id)
-    pending = zones.open_change(conn, workspace_id)
-    if pending is not None and pending.time_zone == name:
-        return pending
+    for another is refused until it ends. The open change is looked at before the
+    write lock is taken, which a running change holds: a request neither waits for it
+    nor misses it."""
+    pending = _pending(conn, workspace_id, name)
     if pending is not None:
-        raise InvalidInput(
-            f"The time zone is being changed to {pending.time_zone}; wait for that change to end.",
-            [FieldError("/time_zone", f"A change to {pending.time_zone} is under way.")],
-        )
+        return pending
+    current = lock_workspace(conn, workspace_id)
+    pending = _pending(conn, workspace_id, name)  # queued while this request waited
+    if pending is not None:
+        return pending
     if name == current:
         return None
     check_zone(conn, name)
@@ -72,6 +72,17 @@ def change_zone(
     job_id = jobs.defer_zone_change(conn, workspace_id, str(change_id))
     zones.link_change(conn, workspace_id, change_id, job_id)
     return zones.get_change(conn, workspace_id, change_id)
+
+
+def _pending(conn: Any, workspace_id: int, name: str) -> zones.ZoneChange | None:
+    """The open change when it is to ``name``; InvalidInput when it is to another."""
+    pending = zones.open_change(conn, workspace_id)
+    if pending is not None and pending.time_zone != name:
+        raise InvalidInput(
+            f"The time zone is being changed to {pending.time_zone}; wait for that change to end.",
+            [FieldError("/time_zone", f"A change to {pending.time_zone} is under way.")],
+        )
+    return pending
 
 
 def execute_change(db: store.Database, workspace_id: int, change_id: UUID) -> None:

@@ -198,3 +198,27 @@ def test_a_write_during_a_change_waits_for_it_and_counts_in_the_new_zone(
     writer.join(timeout=30)
     assert not writer.is_alive()
     assert [day_of(client, auth, j) for j in ("j1", "j2")] == ["2024-03-02"] * 2
+
+
+def test_a_put_during_a_running_change_does_not_wait_for_it(
+    job_client, auth, conn, workspace
+) -> None:
+    client = job_client
+    ingest(client, auth, [late_journey("j1")])
+    change = put_zone(client, auth, "Asia/Tokyo")["time_zone_change"]
+    lock_workspace(conn, workspace.workspace_id)  # as the running job holds it
+    answers: list[Any] = []
+
+    def put_both() -> None:
+        for zone in ("Europe/Paris", "Asia/Tokyo"):
+            answers.append(client.put("/v1/settings", json={"time_zone": zone}, headers=auth))
+
+    putter = threading.Thread(target=put_both)
+    putter.start()
+    putter.join(timeout=20)
+    answered = len(answers)  # before the lock is let go
+    conn.rollback()
+    putter.join()
+    assert answered == 2
+    assert pointers(assert_problem(answers[0], 422)) == ["/time_zone"]
+    assert answers[1].get_json()["time_zone_change"]["change_id"] == change["change_id"]
