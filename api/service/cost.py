@@ -47,8 +47,12 @@ def model_work(name: str, model: Model, unique_paths: int, n: int) -> int:
     if name == "shapley_rate":
         return unique_paths + (1 << min(n, 64)) * n
     if name == "markov":
-        order = int(getattr(model, "order", 1))
-        return unique_paths * order + n * n
+        order = getattr(model, "order", 1)
+        if order == "auto":  # every order compared is fitted, once per fold and once more
+            orders = getattr(model, "auto_orders", (1,))
+            folds = int(getattr(model, "n_folds", 1))
+            return (folds + 1) * sum(unique_paths * k + n * n for k in orders)
+        return unique_paths * int(order) + n * n
     return unique_paths
 
 

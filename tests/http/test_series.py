@@ -203,3 +203,13 @@ def test_models_over_the_work_budget_are_422(settings, auth, two_days) -> None:
     finally:
         app.extensions["pathcredit.db"].close()
         app.extensions["pathcredit.probe_db"].close()
+
+
+def test_markov_choosing_its_own_order_is_estimated_and_runs(client, auth, two_days) -> None:
+    query = {"date_from": "2024-03-01", "date_to": "2024-03-02", "models": "markov",
+             "options": '{"markov": {"order": "auto", "n_folds": 2}}'}  # fmt: skip
+    rows = get_series(client, auth, **query)
+    table = run(client, auth, models=["markov"], date_from="2024-03-01", date_to="2024-03-02",
+                options={"markov": {"order": "auto", "n_folds": 2}})["table"]  # fmt: skip
+    total = sum(r["conversions"] for r in table if r["dimension"] == "channel")
+    assert sum(r["conversions"] for r in rows) == pytest.approx(total) == 3.0
