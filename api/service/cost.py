@@ -48,10 +48,10 @@ def model_work(name: str, model: Model, unique_paths: int, n: int) -> int:
         return unique_paths + (1 << min(n, 64)) * n
     if name == "markov":
         order = getattr(model, "order", 1)
-        if order == "auto":  # every order compared is fitted, once per fold and once more
-            orders = getattr(model, "auto_orders", (1,))
-            folds = int(getattr(model, "n_folds", 1))
-            return (folds + 1) * sum(unique_paths * k + n * n for k in orders)
+        if order == "auto":  # every candidate fitted on every fold, then the chosen one
+            orders = tuple(getattr(model, "auto_orders", (1,)))
+            folds = int(getattr(model, "n_folds", 1)) + 1
+            return folds * sum(unique_paths * int(o) + n * n for o in orders)
         return unique_paths * int(order) + n * n
     return unique_paths
 
