@@ -25,10 +25,12 @@ from ..schemas.attribution import (
     RunListQuery,
     RunOut,
     RunSummary,
+    SeriesQuery,
+    SeriesRow,
 )
 from ..schemas.tables import TableQuery
 from ..schemas.validation import ValidateIn, ValidationOut
-from ..service import export, heartbeat, validation
+from ..service import export, heartbeat, series, validation
 from ..service import runs as run_service
 from ..service.errors import Conflict, FieldError, InvalidInput
 from ..service.tables import CSV_TYPE, NDJSON_TYPE
@@ -207,6 +209,28 @@ class RunTable(MethodView):
         run, rows = _succeeded_run(str(run_id))
         response = tables.render(rows, ROW_COLUMNS, query=query, name=f"attribution-{run_id}")
         return tables.with_warnings(response, run_service.table_notes(run))
+
+
+@bp.route("/series")
+class Series(MethodView):
+    @bp.arguments(SeriesQuery, location="query")
+    @tables.documented(bp, SeriesRow)
+    @bp.problems(401, 422)
+    def get(self, query: dict[str, Any]) -> Response:
+        """Get a daily series of attribution credit as JSON or CSV.
+
+        One row per day x model x channel over `date_from` to `date_to` (days in the
+        workspace time zone), columns day, model, channel, conversions, value. Each
+        model is fitted once over the whole range, on the paths a table run over that
+        range reads; each path's share of the table lands on the days its journeys
+        converted, so a channel's days add up to the range's table. 422 for a range
+        of more than 1096 days, or models over the synchronous work budget
+        (`PATHCREDIT_SYNC_WORK_BUDGET`).
+        """
+        budget = settings().sync_work_budget
+        rows, notes = series.series(database(), workspace().workspace_id, query, budget)
+        response = tables.render(rows, series.COLUMNS, query=query, name="series")
+        return tables.with_warnings(response, notes)
 
 
 @bp.route("/table")

@@ -77,6 +77,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/attribution/runs/{run_id}/journeys"): "get_run_journeys",
     ("get", "/v1/settings"): "get_settings",
     ("put", "/v1/settings"): "set_settings",
+    ("get", "/v1/settings/time-zone-changes/{change_id}"): "get_time_zone_change",
+    ("get", "/v1/attribution/series"): "get_attribution_series",
     ("get", "/v1/reports/transitions"): "report_transitions",
     ("get", "/v1/reports/paths"): "report_top_paths",
     ("get", "/v1/reports/funnel"): "report_funnel",
