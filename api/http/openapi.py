@@ -71,6 +71,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/attribution/runs/{run_id}/table"): "get_run_table",
     ("get", "/v1/attribution/table"): "get_attribution_table",
     ("get", "/v1/attribution/runs/{run_id}/journeys"): "get_run_journeys",
+    ("get", "/v1/attribution/runs/{run_id}/comparison"): "get_run_comparison",
+    ("get", "/v1/spend"): "list_spend",
+    ("put", "/v1/spend"): "store_spend",
+    ("delete", "/v1/spend"): "delete_spend",
     ("get", "/v1/settings"): "get_settings",
     ("put", "/v1/settings"): "set_settings",
     ("get", "/v1/reports/transitions"): "report_transitions",
@@ -122,7 +126,7 @@ class Parser(FlaskParser):
     def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req):
             raise UnsupportedMediaType("Send the body as application/json.")
-        data = _body(req)
+        data = read_body(req)
         if not data:
             raise BadRequest("The request body is empty; send a JSON object.")
         try:
@@ -135,7 +139,8 @@ class Parser(FlaskParser):
         raise BadRequest("The request body is not valid JSON.")
 
 
-def _body(req: Request) -> bytes:
+def read_body(req: Request) -> bytes:
+    """The whole request body; a body sent without a length past the limit is a 413."""
     data = req.get_data(cache=True)
     limit = req.max_content_length
     # werkzeug stops reading a body sent without a length (chunked) at the limit, as if

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from flask.testing import FlaskClient
 
-from attribution import MODEL_NAMES, ROW_COLUMNS
+from api.service.credit import COLUMNS
+from attribution import MODEL_NAMES
 from tests.helpers import assert_problem, journey, pointers, touch
 
 DAY = "2024-03-0{}T{}:00:00Z"
@@ -75,7 +76,7 @@ def test_every_model_runs_and_sums_to_totals(client, auth, small) -> None:
     }
     assert set(out["warnings"]) == set(MODEL_NAMES)
     for row in out["table"]:
-        assert list(row) == list(ROW_COLUMNS)
+        assert list(row) == list(COLUMNS)
     for model in MODEL_NAMES:
         conv = credit(out["table"], model)
         value = credit(out["table"], model, "value")
@@ -145,12 +146,12 @@ def test_csv_and_json_tables_carry_the_same_rows(client, auth, small) -> None:
     as_csv = client.get(url, headers={**auth, "Accept": "text/csv"})
     assert as_csv.mimetype == "text/csv"
     text = as_csv.get_data(as_text=True)
-    assert text.startswith(",".join(ROW_COLUMNS) + "\r\n")
+    assert text.startswith(",".join(COLUMNS) + "\r\n")
     parsed = list(csv.DictReader(io.StringIO(text)))
     assert as_json == out["table"]
     assert len(parsed) == len(as_json)
     for a, b in zip(parsed, as_json, strict=True):
-        for column in ROW_COLUMNS:
+        for column in COLUMNS:
             if b[column] is None:
                 assert a[column] == ""
             elif isinstance(b[column], float):

@@ -1,0 +1,212 @@
+"""The credit tables as served: the run's columns, the engine's, then spend's; and the
+comparison of every model with last touch.
+
+A served row is ``run_id, date_from, date_to`` (so a BI join needs no headers), the
+engine's :data:`~attribution.ROW_COLUMNS`, then ``spend, cost_per_conversion, roas,
+currency``. Spend is joined when the table is read, over the run's date range (all
+time when it has none), so spend sent after a run shows without running it again.
+It is looked up by channel (spend of every campaign summed), or by (channel,
+campaign) on rows that name a campaign; a run's channel groups apply to spend as to
+journeys. Rows of stages and of channels within a stage carry no spend: spend is not
+split by stage. A channel with spend in the range that no journey of the run touched
+still gets a channel row per model, with no credit, cost per conversion null and
+ROAS 0, after the run's own rows. ``cost_per_conversion`` is spend over the row's
+conversions, ``roas`` its value over spend; each is null where it would divide by
+zero. Conversion values are taken to be in the reporting currency, named on every
+row. Spend is not filtered by a run's segment filters: it has no segments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from attribution import ROW_COLUMNS, get_model
+
+from ..store import runs as run_store
+from ..store import spend as spend_store
+from .errors import Conflict
+from .runs import plan_from_parameters
+from .selection import load_selection
+from .spend import reporting_currency
+
+RUN_COLUMNS = ("run_id", "date_from", "date_to")
+SPEND_COLUMNS = ("spend", "cost_per_conversion", "roas", "currency")
+COLUMNS = (*RUN_COLUMNS, *ROW_COLUMNS, *SPEND_COLUMNS)
+"""Columns of a served credit table, in order."""
+
+KEY_COLUMNS = ("channel", "campaign") if "campaign" in ROW_COLUMNS else ("channel",)
+COMPARED = ("conversions", "value")
+COMPARISON_COLUMNS = (
+    *RUN_COLUMNS,
+    "model",
+    "dimension",
+    *KEY_COLUMNS,
+    *COMPARED,
+    *(f"last_touch_{c}" for c in COMPARED),
+    *(f"{c}_diff" for c in COMPARED),
+)
+"""Columns of a run's comparison with last touch, in order."""
+BASELINE = "last_touch"
+
+
+@dataclass(frozen=True)
+class Spend:
+    """Spend over a run's range, per (channel, campaign) after channel grouping."""
+
+    currency: str
+    by_key: Mapping[tuple[str, str | None], float]
+
+    def of_row(self, row: Mapping[str, Any]) -> float | None:
+        """The row's spend: by channel and campaign, by channel, or none (stages)."""
+        channel = row.get("channel")
+        if channel is None or row.get("stage") is not None:
+            return None
+        campaign = row.get("campaign")
+        if campaign is not None:
+            return self.by_key.get((channel, campaign))
+        if row.get("dimension") != "channel":
+            return None
+        return self.by_channel().get(channel)
+
+    def by_channel(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for (channel, _), amount in self.by_key.items():
+            out[channel] = out.get(channel, 0.0) + amount
+        return out
+
+
+def run_range(parameters: Mapping[str, Any]) -> tuple[date | None, date | None]:
+    """A run's date range, from its recorded parameters."""
+    ends = (parameters.get("date_from"), parameters.get("date_to"))
+    return tuple(None if d is None else date.fromisoformat(d) for d in ends)  # type: ignore[return-value]
+
+
+def spend_of(conn: Any, workspace_id: int, parameters: Mapping[str, Any]) -> Spend:
+    """The spend a run's table shows: over its range, grouped as its channels."""
+    date_from, date_to = run_range(parameters)
+    totals = spend_store.spend_totals(conn, workspace_id, date_from, date_to)
+    groups = parameters.get("channel_groups") or {}
+    grouped: dict[tuple[str, str | None], float] = {}
+    for (channel, campaign), amount in totals.items():
+        key = (groups.get(channel, channel), campaign)
+        grouped[key] = grouped.get(key, 0.0) + amount
+    currency = reporting_currency(run_store.get_settings(conn, workspace_id))
+    return Spend(currency, grouped)
+
+
+def served_rows(
+    conn: Any,
+    workspace_id: int,
+    run_id: str,
+    parameters: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """A run's stored rows as served (:data:`COLUMNS`), spend read now."""
+    return with_spend(rows, run_id, parameters, spend_of(conn, workspace_id, parameters))
+
+
+def with_spend(
+    rows: Sequence[Mapping[str, Any]], run_id: str, parameters: Mapping[str, Any], spend: Spend
+) -> list[dict[str, Any]]:
+    """Rows with the run's columns and spend's, and rows for spend no journey touched."""
+    date_from, date_to = run_range(parameters)
+    run = {"run_id": run_id, "date_from": date_from, "date_to": date_to}
+    out = [{**run, **row, **spend_columns(row, spend)} for row in rows]
+    spent = sorted(spend.by_channel())
+    for model in parameters["models"]:
+        credited = {
+            r["channel"] for r in rows if r["model"] == model and r["dimension"] == "channel"
+        }
+        for channel in spent:
+            if channel not in credited:
+                row = untouched(model, channel)
+                out.append({**run, **row, **spend_columns(row, spend)})
+    return out
+
+
+def untouched(model: str, channel: str) -> dict[str, Any]:
+    """The channel row of a channel with spend that no journey touched."""
+    row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
+    row.update(model=model, dimension="channel", channel=channel)
+    row.update(conversions=0.0, value=0.0, share=0.0)
+    return row
+
+
+def spend_columns(row: Mapping[str, Any], spend: Spend) -> dict[str, Any]:
+    amount = spend.of_row(row)
+    if amount is None:
+        return {"spend": None, "cost_per_conversion": None, "roas": None,
+                "currency": spend.currency}  # fmt: skip
+    conversions, value = float(row["conversions"]), float(row["value"])
+    return {
+        "spend": amount,
+        "cost_per_conversion": amount / conversions if conversions > 0 else None,
+        "roas": value / amount if amount > 0 else None,
+        "currency": spend.currency,
+    }
+
+
+# ---------------------------------------------------------------------- comparison
+def comparison(
+    conn: Any, workspace_id: int, run: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every model's credit per channel (and campaign) beside last touch's, and the
+    difference (model minus last touch). A run without last touch has it computed on
+    the run's selection, when the data has not changed since the run."""
+    parameters = run["parameters"]
+    if BASELINE in parameters["models"]:
+        baseline: Sequence[Mapping[str, Any]] = [r for r in rows if r["model"] == BASELINE]
+    else:
+        baseline = last_touch(conn, workspace_id, run)
+    date_from, date_to = run_range(parameters)
+    head = {"run_id": run["run_id"], "date_from": date_from, "date_to": date_to}
+    return compare(rows, baseline, head)
+
+
+def compare(
+    rows: Sequence[Mapping[str, Any]],
+    baseline: Sequence[Mapping[str, Any]],
+    head: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    """Rows of :data:`COMPARISON_COLUMNS` for the models other than last touch; a key
+    last touch does not credit compares with 0."""
+    base = {_key(r): r for r in baseline if _keyed(r)}
+    out = []
+    for row in rows:
+        if row["model"] == BASELINE or not _keyed(row):
+            continue
+        other = base.get(_key(row))
+        item = {**head, **{c: row.get(c) for c in ("model", "dimension", *KEY_COLUMNS)}}
+        for c in COMPARED:
+            mine, theirs = float(row[c]), float(other[c]) if other else 0.0
+            item.update({c: mine, f"last_touch_{c}": theirs, f"{c}_diff": mine - theirs})
+        out.append(item)
+    return out
+
+
+def _keyed(row: Mapping[str, Any]) -> bool:
+    """Rows of channels (and campaigns), not of stages."""
+    return row.get("channel") is not None and row.get("stage") is None
+
+
+def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (row["dimension"], *(row.get(c) for c in KEY_COLUMNS))
+
+
+def last_touch(conn: Any, workspace_id: int, run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Last touch's rows on the run's selection, computed now on the same data."""
+    version = run_store.data_version(conn, workspace_id)
+    if run["data_version"] != version:
+        raise Conflict(
+            f"Run {run['run_id']} has no last_touch model, and its data has changed since "
+            "it ran, so last touch cannot be computed on the same data. Start a run with "
+            'last_touch among its models (POST /v1/attribution/runs with "models": '
+            f"{json.dumps([*run['parameters']['models'], BASELINE])})."
+        )
+    plan = plan_from_parameters(run["parameters"])
+    paths = load_selection(conn, workspace_id, plan.selection, version=version)
+    return get_model(BASELINE).attribute(paths).to_rows()
