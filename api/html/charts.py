@@ -164,19 +164,21 @@ def credit(rows: Sequence[Mapping[str, Any]], models: Sequence[str], most: int =
     """Conversions credited to each channel, one small bar chart per model side by side.
 
     ``rows`` are the attribution table's channel rows (``model``, ``channel``,
-    ``conversions``, ``share``). Channels are ordered by their mean share over models,
-    and every panel shares one scale, so bars compare across models. Past
-    ``most`` channels the rest are counted in a last line (the page's table lists them).
+    ``conversions``, ``value``, ``share``). Each bar is written on: its conversions
+    beside it, its share and value under it, so a printed page carries the numbers.
+    Channels are ordered by their mean share over models, and every panel shares one
+    scale, so bars compare across models. Past ``most`` channels the rest are counted
+    in a last line (the page's table lists them).
     """
     cells = {(r["model"], r["channel"]): r for r in rows}
     ranked = channels_by_mean_share(rows)
     channels = ranked[:most]
-    label_w, top, row_h, gap = 150, 34, 26, 18
+    label_w, top, row_h, gap = 150, 34, 42, 18
     panel_w = (WIDTH - label_w - gap * (len(models) - 1)) / max(len(models), 1)
     biggest = max((float(r["share"] or 0) for r in rows), default=0.0) or 1.0
     body: list[str] = []
     for i, channel in enumerate(channels):
-        body.append(label(label_w - 12, top + i * row_h + 17, channel, "label", "end", fit=20))
+        body.append(label(label_w - 12, top + i * row_h + 22, channel, "label", "end", fit=20))
     for m, model in enumerate(models):
         x0 = label_w + m * (panel_w + gap)
         body.append(label(x0, 18, model.replace("_", " "), "label strong"))
@@ -208,20 +210,17 @@ def _credit_bar(
         f"{row['model']} · {row['channel']}: {count(row['conversions'])} conversions "
         f"({percent(share)}), value {row['value']:,.2f}"
     )
+    key = {"model": row["model"], "channel": row["channel"]}
     return [
         rect(x, y + 5, width, 16, "#eef1f5"),
         rect(x, y + 5, w, 16, model_colour(m), tip),
-        label(
-            x + w + 5,
-            y + 18,
-            f"{float(row['conversions']):,.1f}",
-            "value small",
-            metric="credit.conversions",
-            model=row["model"],
-            channel=row["channel"],
-            value=row["conversions"],
-        ),
-    ]
+        label(x + w + 5, y + 18, f"{float(row['conversions']):,.1f}", "value small",
+              metric="credit.conversions", value=row["conversions"], **key),
+        label(x, y + 35, percent(share), "label muted", metric="credit.share", value=share,
+              **key),
+        label(x + 52, y + 35, f"value {float(row['value']):,.0f}", "label muted",
+              metric="credit.value", value=row["value"], **key),
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- drop-off
