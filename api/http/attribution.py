@@ -211,8 +211,8 @@ class RunComparison(MethodView):
             run = runs.get_run(conn, ws, str(run_id))
             _check_succeeded(run)
             rows = credit.comparison(conn, ws, run, runs.run_rows(conn, ws, str(run_id)))
-        return tables.render(rows, credit.COMPARISON_COLUMNS, query=query,
-                             name=f"comparison-{run_id}")  # fmt: skip
+        name = f"comparison-{run_id}"
+        return tables.render(rows, credit.COMPARISON_COLUMNS, query=query, name=name)
 
 
 @bp.route("/table")
@@ -228,7 +228,9 @@ class Table(MethodView):
         any write to the workspace's journeys, paths or stages makes the next request
         run again. The `Pathcredit-Run` header names the run, `Pathcredit-Cache`
         says `hit` or `miss`. A refreshable URL for BI tools. A run that must be
-        computed has the synchronous bounds of `POST /v1/attribution`.
+        computed has the synchronous bounds of `POST /v1/attribution`. Rows have the
+        columns of the run table, spend read at each request (a cache hit shows
+        today's spend).
         """
         ws = workspace().workspace_id
         # one transaction: this is the hot path of BI refreshes
@@ -237,8 +239,10 @@ class Table(MethodView):
             plan = run_service.plan_run(query, defaults, run_service.QUERY_POINTERS)
             cached = runs.cached_table(conn, ws, plan.parameters_hash())
             if cached is not None:
-                cached = cached[0], credit.served_rows(conn, ws, cached[0], plan.parameters(),
-                                                       cached[1])  # fmt: skip
+                served = credit.served_rows(
+                    conn, ws, cached[0], plan.parameters(), cached[1], defaults
+                )
+                cached = cached[0], served
         if cached is None:
             run_id = run_service.run_sync(
                 database(),

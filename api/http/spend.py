@@ -96,7 +96,12 @@ class Spend(MethodView):
     @bp.response(200, SpendDeleted)
     @bp.problems(401)
     def delete(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Delete spend in a date range (both ends included and required)."""
+        """Delete spend in a date range.
+
+        Both ends are required and included, so that a request without them deletes
+        nothing; answers how many rows went. Tables read afterwards no longer show the
+        spend (it is joined when they are read).
+        """
         with database().transaction() as conn:
             deleted = spend_store.delete_spend(
                 conn, workspace().workspace_id, query["date_from"], query["date_to"]

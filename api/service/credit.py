@@ -85,8 +85,14 @@ def run_range(parameters: Mapping[str, Any]) -> tuple[date | None, date | None]:
     return tuple(None if d is None else date.fromisoformat(d) for d in ends)  # type: ignore[return-value]
 
 
-def spend_of(conn: Any, workspace_id: int, parameters: Mapping[str, Any]) -> Spend:
-    """The spend a run's table shows: over its range, grouped as its channels."""
+def spend_of(
+    conn: Any,
+    workspace_id: int,
+    parameters: Mapping[str, Any],
+    settings: Mapping[str, Any] | None = None,
+) -> Spend:
+    """The spend a run's table shows: over its range, grouped as its channels.
+    ``settings`` are the workspace's, when the caller has read them already."""
     date_from, date_to = run_range(parameters)
     totals = spend_store.spend_totals(conn, workspace_id, date_from, date_to)
     groups = parameters.get("channel_groups") or {}
@@ -94,8 +100,9 @@ def spend_of(conn: Any, workspace_id: int, parameters: Mapping[str, Any]) -> Spe
     for (channel, campaign), amount in totals.items():
         key = (groups.get(channel, channel), campaign)
         grouped[key] = grouped.get(key, 0.0) + amount
-    currency = reporting_currency(run_store.get_settings(conn, workspace_id))
-    return Spend(currency, grouped)
+    if settings is None:
+        settings = run_store.get_settings(conn, workspace_id)
+    return Spend(reporting_currency(settings), grouped)
 
 
 def served_rows(
@@ -104,9 +111,11 @@ def served_rows(
     run_id: str,
     parameters: Mapping[str, Any],
     rows: Sequence[Mapping[str, Any]],
+    settings: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """A run's stored rows as served (:data:`COLUMNS`), spend read now."""
-    return with_spend(rows, run_id, parameters, spend_of(conn, workspace_id, parameters))
+    spend = spend_of(conn, workspace_id, parameters, settings)
+    return with_spend(rows, run_id, parameters, spend)
 
 
 def with_spend(
