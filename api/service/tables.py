@@ -68,6 +68,12 @@ def ndjson_chunks(
     yield "".join(lines)
 
 
+def json_text(value: Any) -> str:
+    """A JSON body as every response writes it, tables and problems alike: compact, with
+    one trailing newline (as Flask writes the other responses), and no NaN."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False) + "\n"
+
+
 def csv_value(value: Any) -> str:
     """A cell: empty for null and NaN, an integral number as an integer (``3``, not
     ``3.0``), every digit of any other float (``repr``), ISO dates."""
