@@ -107,7 +107,7 @@ def costs(
 ) -> list[dict[str, Any]]:
     """Per channel with spend: the spend, and each model's cost per conversion and ROAS
     (the attribution table's columns); channels no journey touched included."""
-    spent = spend.by_channel()
+    spent = spend.channels
     cells = {(r["model"], r["channel"]): r for r in rows}
     ranked = charts.channels_by_mean_share(rows)
     channels = [c for c in ranked if c in spent] + sorted(set(spent) - set(ranked))

@@ -22,6 +22,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 from attribution import ROW_COLUMNS, get_model
@@ -70,9 +71,11 @@ class Spend:
             return self.by_key.get((channel, campaign))
         if row.get("dimension") != "channel":
             return None
-        return self.by_channel().get(channel)
+        return self.channels.get(channel)
 
-    def by_channel(self) -> dict[str, float]:
+    @cached_property
+    def channels(self) -> dict[str, float]:
+        """Spend per channel, every campaign summed."""
         out: dict[str, float] = {}
         for (channel, _), amount in self.by_key.items():
             out[channel] = out.get(channel, 0.0) + amount
@@ -81,8 +84,12 @@ class Spend:
 
 def run_range(parameters: Mapping[str, Any]) -> tuple[date | None, date | None]:
     """A run's date range, from its recorded parameters."""
-    ends = (parameters.get("date_from"), parameters.get("date_to"))
-    return tuple(None if d is None else date.fromisoformat(d) for d in ends)  # type: ignore[return-value]
+    start, end = parameters.get("date_from"), parameters.get("date_to")
+    return _day(start), _day(end)
+
+
+def _day(text: str | None) -> date | None:
+    return None if text is None else date.fromisoformat(text)
 
 
 def spend_of(
@@ -125,7 +132,7 @@ def with_spend(
     date_from, date_to = run_range(parameters)
     run = {"run_id": run_id, "date_from": date_from, "date_to": date_to}
     out = [{**run, **row, **spend_columns(row, spend)} for row in rows]
-    spent = sorted(spend.by_channel())
+    spent = sorted(spend.channels)
     for model in parameters["models"]:
         credited = {
             r["channel"] for r in rows if r["model"] == model and r["dimension"] == "channel"
