@@ -190,7 +190,7 @@ class RunTable(MethodView):
         spend that no journey touched gets a row per model with no credit and ROAS 0.
         `?format=csv` or `Accept: text/csv` gives RFC 4180 CSV with a header row.
         """
-        _, rows = _succeeded_rows(str(run_id))
+        _, rows = _succeeded_run(str(run_id))
         return tables.render(rows, credit.COLUMNS, query=query, name=f"attribution-{run_id}")
 
 
@@ -322,7 +322,7 @@ def _get_run(run_id: str) -> dict[str, Any]:
         return runs.get_run(conn, workspace().workspace_id, run_id)
 
 
-def _succeeded_rows(run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _succeeded_run(run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A succeeded run and its table as served (spend read now)."""
     ws = workspace().workspace_id
     with database().transaction() as conn:
