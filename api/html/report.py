@@ -140,9 +140,15 @@ def page(
         spend = credit.spend_of(conn, workspace_id, selection.parameters())
     with reports.unchecked_floats():
         context = report_view.context(
-            workspace_name, selection, loaded.paths, loaded.stages, models,
-            datetime.now(UTC), spend,
-        )  # fmt: skip
+            workspace_name,
+            selection,
+            loaded.paths,
+            loaded.stages,
+            models,
+            datetime.now(UTC),
+            loaded.notes,
+            spend=spend,
+        )
     context["charts"] = {k: Markup(v) for k, v in context["charts"].items()}
     html = render_template("report.html", **context)
     return Response(html, mimetype=HTML, headers=HEADERS)

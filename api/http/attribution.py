@@ -190,8 +190,9 @@ class RunTable(MethodView):
         spend that no journey touched gets a row per model with no credit and ROAS 0.
         `?format=csv` or `Accept: text/csv` gives RFC 4180 CSV with a header row.
         """
-        _, rows = _succeeded_run(str(run_id))
-        return tables.render(rows, credit.COLUMNS, query=query, name=f"attribution-{run_id}")
+        run, rows = _succeeded_run(str(run_id))
+        response = tables.render(rows, credit.COLUMNS, query=query, name=f"attribution-{run_id}")
+        return tables.with_warnings(response, run_service.table_notes(run))
 
 
 @bp.route("/runs/<uuid:run_id>/comparison")
@@ -215,7 +216,8 @@ class RunComparison(MethodView):
             _check_succeeded(run)
             rows = credit.comparison(conn, ws, run, runs.run_rows(conn, ws, str(run_id)))
         name = f"comparison-{run_id}"
-        return tables.render(rows, credit.COMPARISON_COLUMNS, query=query, name=name)
+        response = tables.render(rows, credit.COMPARISON_COLUMNS, query=query, name=name)
+        return tables.with_warnings(response, run_service.table_notes(run))
 
 
 @bp.route("/table")
@@ -261,7 +263,10 @@ class Table(MethodView):
             hit = "miss"
         else:
             hit = "hit"
+        with database().transaction() as conn:
+            notes = run_service.table_notes(runs.get_run(conn, ws, cached[0]))
         response = tables.render(cached[1], credit.COLUMNS, query=query, name="attribution")
+        tables.with_warnings(response, notes)
         response.headers["Pathcredit-Run"] = cached[0]
         response.headers["Pathcredit-Cache"] = hit
         return response
