@@ -123,7 +123,7 @@ def costs(
     for channel in channels:
         per_model = []
         for model in models:
-            row = cells.get((model, channel)) or served.untouched(model, channel)
+            row = cells.get((model, channel)) or served.untouched(model, "channel", channel)
             got = served.spend_columns(row, spend)
             per_model.append({"model": model, "cpa": _money(got["cost_per_conversion"]),
                               "roas": _ratio(got["roas"])})  # fmt: skip

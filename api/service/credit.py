@@ -10,10 +10,11 @@ campaign) on rows that name a campaign; a run's channel groups apply to spend as
 journeys. Rows of stages and of channels within a stage carry no spend: spend is not
 split by stage. A channel with spend in the range that no journey of the run touched
 still gets a channel row per model, with no credit, cost per conversion null and
-ROAS 0, after the run's own rows. ``cost_per_conversion`` is spend over the row's
-conversions, ``roas`` its value over spend; each is null where it would divide by
-zero. Conversion values are taken to be in the reporting currency, named on every
-row. Spend is not filtered by a run's segment filters: it has no segments.
+ROAS 0, after the run's own rows; so does a campaign, in a table with campaign rows.
+``cost_per_conversion`` is spend over the row's conversions, ``roas`` its value over
+spend; each is null where it would divide by zero. Conversion values are taken to
+be in the reporting currency, named on every row. Spend is not filtered by a run's
+segment filters: it has no segments.
 """
 
 from __future__ import annotations
@@ -132,22 +133,37 @@ def with_spend(
     date_from, date_to = run_range(parameters)
     run = {"run_id": run_id, "date_from": date_from, "date_to": date_to}
     out = [{**run, **row, **spend_columns(row, spend)} for row in rows]
-    spent = sorted(spend.channels)
     for model in parameters["models"]:
-        credited = {
-            r["channel"] for r in rows if r["model"] == model and r["dimension"] == "channel"
-        }
-        for channel in spent:
-            if channel not in credited:
-                row = untouched(model, channel)
-                out.append({**run, **row, **spend_columns(row, spend)})
+        for row in untouched_rows(rows, model, spend):
+            out.append({**run, **row, **spend_columns(row, spend)})
     return out
 
 
-def untouched(model: str, channel: str) -> dict[str, Any]:
-    """The channel row of a channel with spend that no journey touched."""
+def untouched_rows(
+    rows: Sequence[Mapping[str, Any]], model: str, spend: Spend
+) -> list[dict[str, Any]]:
+    """A model's rows for spend no journey touched: a channel row per channel without
+    one, and, in a table with campaign rows, a row per campaign without one."""
+    mine = [r for r in rows if r["model"] == model]
+    credited = {r["channel"] for r in mine if r["dimension"] == "channel"}
+    out = [untouched(model, "channel", c) for c in sorted(spend.channels) if c not in credited]
+    by_campaign = {r["dimension"] for r in rows if r.get("campaign") is not None}
+    for dimension in sorted(by_campaign):
+        credited_keys = {(r["channel"], r["campaign"]) for r in mine if r["dimension"] == dimension}
+        for channel, campaign in sorted(k for k in spend.by_key if k[1] is not None):
+            if (channel, campaign) not in credited_keys:
+                out.append(untouched(model, dimension, channel, campaign))
+    return out
+
+
+def untouched(
+    model: str, dimension: str, channel: str, campaign: str | None = None
+) -> dict[str, Any]:
+    """The row of a channel (or campaign) with spend that no journey touched."""
     row: dict[str, Any] = dict.fromkeys(ROW_COLUMNS)
-    row.update(model=model, dimension="channel", channel=channel)
+    row.update(model=model, dimension=dimension, channel=channel)
+    if campaign is not None:
+        row["campaign"] = campaign
     row.update(conversions=0.0, value=0.0, share=0.0)
     return row
 
