@@ -23,6 +23,7 @@ from typing import Any
 from .. import store
 from ..store import runs as run_store
 from ..store import spend as spend_store
+from .bulk import other_separator
 from .errors import Conflict, FieldError, InvalidInput
 from .ingest import MAX_TEXT, MAX_VALUE, PLAIN
 
@@ -188,6 +189,13 @@ def read_csv(data: bytes, max_rows: int) -> list[dict[str, Any]]:
 
 
 def _check_header(columns: Sequence[str]) -> None:
+    separator = other_separator(columns, COLUMNS)
+    if separator is not None:
+        detail = f"The columns are separated by {separator}; separate them with commas."
+        raise InvalidInput(
+            "The CSV header is not one this endpoint reads; nothing was written.",
+            [FieldError("/header", detail)],
+        )
     unknown = [c for c in columns if c not in COLUMNS]
     missing = [c for c in REQUIRED if c not in columns]
     if unknown or missing:

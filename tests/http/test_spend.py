@@ -299,11 +299,12 @@ GOOD = "2024-03-01,search,,100,,\n"
         (HEADER.replace("rate", "fx") + GOOD, "/header/fx"),
         ("date,channel\n2024-03-01,search\n", "/header/amount"),
         (HEADER, None),
+        (HEADER.replace(",", ";") + GOOD.replace(",", ";"), "/header"),
         (b"date,channel,amount\n2024-03-01,se\xffarch,1\n", "/"),
     ],
     ids=["bad-date", "negative", "not-a-number", "nan", "no-channel", "no-rate",
          "bad-currency", "duplicate", "more-cells", "unknown-column", "missing-column",
-         "header-only", "not-utf8"],
+         "header-only", "semicolons", "not-utf8"],
 )  # fmt: skip
 def test_csv_errors_name_the_row_and_column(client, auth, text, pointer) -> None:
     body = assert_problem(put_csv(client, auth, text), 422)
