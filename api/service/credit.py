@@ -6,8 +6,9 @@ engine's :data:`~attribution.ROW_COLUMNS`, then ``spend, cost_per_conversion, ro
 currency``. Spend is joined when the table is read, over the run's date range (all
 time when it has none), so spend sent after a run shows without running it again.
 It is looked up by channel (spend of every campaign summed), or by (channel,
-campaign) on rows that name a campaign; a run's channel groups apply to spend as to
-journeys. Rows of stages and of channels within a stage carry no spend: spend is not
+campaign) on rows that name a campaign (the engine's ``(not set)`` is spend sent
+without a campaign, its ``(other)`` the channel's campaigns the table does not list);
+a run's channel groups apply to spend as to journeys. Rows of stages and of channels within a stage carry no spend: spend is not
 split by stage. A channel with spend in the range that no journey of the run touched
 still gets a channel row per model, with no credit, cost per conversion null and
 ROAS 0, after the run's own rows; so does a campaign, in a table with campaign rows.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import cached_property
 from typing import Any
@@ -55,12 +56,25 @@ COMPARISON_COLUMNS = (
 BASELINE = "last_touch"
 
 
+NOT_SET = "(not set)"
+"""The engine's campaign of touches that carry none: spend sent without a campaign."""
+OTHER = "(other)"
+"""The engine's campaign of a channel's touches outside the campaigns it lists."""
+
+
 @dataclass(frozen=True)
 class Spend:
-    """Spend over a run's range, per (channel, campaign) after channel grouping."""
+    """Spend over a run's range, per (channel, campaign) after channel grouping, and the
+    (channel, campaign) pairs the table lists, for its ``(other)`` rows."""
 
     currency: str
     by_key: Mapping[tuple[str, str | None], float]
+    listed: frozenset[tuple[str, str]] = frozenset()
+
+    def listing(self, rows: Sequence[Mapping[str, Any]]) -> Spend:
+        """This spend for a table of ``rows``."""
+        pairs = {(r["channel"], r["campaign"]) for r in rows if r.get("campaign") is not None}
+        return replace(self, listed=frozenset(pairs))
 
     def of_row(self, row: Mapping[str, Any]) -> float | None:
         """The row's spend: by channel and campaign, by channel, or none (stages)."""
@@ -69,10 +83,28 @@ class Spend:
             return None
         campaign = row.get("campaign")
         if campaign is not None:
-            return self.by_key.get((channel, campaign))
+            return self.of_campaign(channel, campaign)
         if row.get("dimension") != "channel":
             return None
         return self.channels.get(channel)
+
+    def of_campaign(self, channel: str, campaign: str) -> float | None:
+        """Spend on a campaign row: its own; spend without a campaign for ``(not set)``;
+        for ``(other)``, the channel's campaigns the table does not list."""
+        if campaign == NOT_SET:
+            return self.by_key.get((channel, None))
+        if campaign != OTHER:
+            return self.by_key.get((channel, campaign))
+        folded = [a for (c, k), a in self.by_key.items() if c == channel and self.folded(c, k)]
+        return sum(folded) if folded else None
+
+    def folded(self, channel: str, campaign: str | None) -> bool:
+        """Whether the ``(other)`` row of a channel holds this campaign's spend."""
+        return campaign is not None and (channel, campaign) not in self.listed
+
+    def label(self, campaign: str | None) -> str:
+        """The campaign a campaign row names for spend under ``campaign``."""
+        return NOT_SET if campaign is None else campaign
 
     @cached_property
     def channels(self) -> dict[str, float]:
@@ -132,6 +164,7 @@ def with_spend(
     """Rows with the run's columns and spend's, and rows for spend no journey touched."""
     date_from, date_to = run_range(parameters)
     run = {"run_id": run_id, "date_from": date_from, "date_to": date_to}
+    spend = spend.listing(rows)
     out = [{**run, **row, **spend_columns(row, spend)} for row in rows]
     for model in parameters["models"]:
         for row in untouched_rows(rows, model, spend):
@@ -143,16 +176,19 @@ def untouched_rows(
     rows: Sequence[Mapping[str, Any]], model: str, spend: Spend
 ) -> list[dict[str, Any]]:
     """A model's rows for spend no journey touched: a channel row per channel without
-    one, and, in a table with campaign rows, a row per campaign without one."""
+    one, and, in a table with campaign rows, a campaign row per campaign that neither
+    has one nor is in its channel's ``(other)``."""
     mine = [r for r in rows if r["model"] == model]
     credited = {r["channel"] for r in mine if r["dimension"] == "channel"}
     out = [untouched(model, "channel", c) for c in sorted(spend.channels) if c not in credited]
-    by_campaign = {r["dimension"] for r in rows if r.get("campaign") is not None}
-    for dimension in sorted(by_campaign):
-        credited_keys = {(r["channel"], r["campaign"]) for r in mine if r["dimension"] == dimension}
-        for channel, campaign in sorted(k for k in spend.by_key if k[1] is not None):
-            if (channel, campaign) not in credited_keys:
-                out.append(untouched(model, dimension, channel, campaign))
+    for dimension in sorted({r["dimension"] for r in rows if r.get("campaign") is not None}):
+        for channel, campaign in sorted(spend.by_key, key=lambda k: (k[0], k[1] or "")):
+            label = spend.label(campaign)
+            if (channel, label) in spend.listed:
+                continue
+            if spend.folded(channel, campaign) and (channel, OTHER) in spend.listed:
+                continue
+            out.append(untouched(model, dimension, channel, label))
     return out
 
 

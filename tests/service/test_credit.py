@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from api.service.credit import Spend, with_spend
+from api.service.credit import NOT_SET, OTHER, Spend, with_spend
 
 PARAMETERS = {"models": ["linear"], "date_from": "2024-03-01", "date_to": "2024-03-31"}
 SPEND = Spend("USD", {("search", "spring"): 40.0, ("search", "autumn"): 10.0,
@@ -30,15 +30,44 @@ def test_campaign_rows_carry_their_campaign_spend() -> None:
     assert (search["spend"], search["cost_per_conversion"], search["roas"]) == (100.0, 50.0, 2.0)
     spring = keyed[("campaign", "search", "spring")]
     assert (spring["spend"], spring["cost_per_conversion"], spring["roas"]) == (40.0, 20.0, 5.0)
-    # spend no journey touched: the email channel, and the autumn campaign
+    # spend no journey touched: the email channel; the autumn campaign and spend without
+    # a campaign, on search and on email, as campaign rows
     email = keyed[("channel", "email", None)]
     assert (email["conversions"], email["spend"], email["cost_per_conversion"], email["roas"]) == (
         0.0, 5.0, None, 0.0
     )  # fmt: skip
-    autumn = keyed[("campaign", "search", "autumn")]
-    assert (autumn["conversions"], autumn["spend"], autumn["roas"]) == (0.0, 10.0, 0.0)
-    assert len(out) == 4
+    untouched = {k: r["spend"] for k, r in keyed.items() if r["conversions"] == 0.0}
+    assert untouched == {
+        ("channel", "email", None): 5.0,
+        ("campaign", "email", NOT_SET): 5.0,
+        ("campaign", "search", NOT_SET): 50.0,
+        ("campaign", "search", "autumn"): 10.0,
+    }
+    assert {keyed[k]["roas"] for k in untouched} == {0.0}
+    assert len(out) == 6
     assert {r["run_id"] for r in out} == {"r1"} and {r["currency"] for r in out} == {"USD"}
+
+
+def test_not_set_and_other_campaign_rows() -> None:
+    """(not set) is spend sent without a campaign; (other) the channel's campaigns the
+    table does not list, which are then not untouched."""
+    rows = [
+        row("channel", "search", 4.0, 400.0, campaign=None),
+        row("campaign", "search", 2.0, 100.0, campaign="spring"),
+        row("campaign", "search", 1.0, 200.0, campaign=OTHER),
+        row("campaign", "search", 1.0, 100.0, campaign=NOT_SET),
+    ]
+    spend = Spend("USD", {("search", "spring"): 40.0, ("search", "autumn"): 10.0,
+                          ("search", "winter"): 30.0, ("search", None): 50.0})  # fmt: skip
+    out = with_spend(rows, "r1", PARAMETERS, spend)
+    assert len(out) == 4  # nothing untouched
+    got = {r.get("campaign"): (r["spend"], r["cost_per_conversion"], r["roas"]) for r in out}
+    assert got == {
+        None: (130.0, 32.5, 400 / 130),
+        "spring": (40.0, 20.0, 2.5),
+        OTHER: (40.0, 40.0, 5.0),
+        NOT_SET: (50.0, 50.0, 2.0),
+    }
 
 
 def test_stage_rows_and_zero_spend() -> None:
