@@ -5,16 +5,19 @@ A served row is ``run_id, date_from, date_to`` (so a BI join needs no headers), 
 engine's :data:`~attribution.ROW_COLUMNS`, then ``spend, cost_per_conversion, roas,
 currency``. Spend is joined when the table is read, over the run's date range (all
 time when it has none), so spend sent after a run shows without running it again.
+
 It is looked up by channel (spend of every campaign summed), or by (channel,
 campaign) on rows that name a campaign (the engine's ``(not set)`` is spend sent
 without a campaign, its ``(other)`` the channel's campaigns the table does not list);
 a run's channel groups apply to spend as to journeys. Rows of stages and of channels
-within a stage carry no spend: spend is not split by stage. A channel with spend in the range that no journey of the run touched
-still gets a channel row per model, with no credit, cost per conversion null and
-ROAS 0, after the run's own rows; so does a campaign, in a table with campaign rows.
+within a stage carry no spend: spend is not split by stage. A channel with spend in
+the range that no journey of the run touched still gets a channel row per model, with
+no credit, cost per conversion null and ROAS 0, after the run's own rows; so does a
+campaign, in a table with campaign rows.
+
 ``cost_per_conversion`` is spend over the row's conversions, ``roas`` its value over
-spend; each is null where it would divide by zero. Conversion values are taken to
-be in the reporting currency, named on every row. Spend is not filtered by a run's
+spend; each is null where it would divide by zero. Conversion values are taken to be
+in the reporting currency, named on every row. Spend is not filtered by a run's
 segment filters: it has no segments.
 """
 
