@@ -380,6 +380,8 @@ SETTINGS_CASES: list[tuple[str, Any, int, str]] = [
     ("groups-deep", {"channel_groups": {"a": json.loads(nested(40))}}, 422,
      "/channel_groups/a/value"),
     ("filters-not-a-setting", {"filters": {}}, 422, "/filters"),
+    ("currency-lower-case", {"currency": "usd"}, 422, "/currency"),
+    ("currency-under-other-spend", {"currency": "EUR"}, 409, "/currency"),
 ]  # fmt: skip
 FIELD_CASES: dict[str, list[tuple[str, Any, int, str]]] = {
     "paths": [
