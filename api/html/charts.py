@@ -32,6 +32,8 @@ MODEL_COLOURS = (
 )
 CONVERTED, DROPPED, LOOPED = "#2e9d62", "#d1495b", "#e9a23b"
 DASH = "\u2013"
+NARROW_PANEL = 170.0
+"""Credit panels narrower than this (six models or more) stack a bar's share and value."""
 
 
 # ---------------------------------------------------------------------- formatting
@@ -173,8 +175,10 @@ def credit(rows: Sequence[Mapping[str, Any]], models: Sequence[str], most: int =
     cells = {(r["model"], r["channel"]): r for r in rows}
     ranked = channels_by_mean_share(rows)
     channels = ranked[:most]
-    label_w, top, row_h, gap = 150, 34, 42, 18
+    label_w, top, gap = 150, 34, 18
     panel_w = (WIDTH - label_w - gap * (len(models) - 1)) / max(len(models), 1)
+    stacked = panel_w < NARROW_PANEL  # share and value each on a line of their own
+    row_h = 56 if stacked else 42
     biggest = max((float(r["share"] or 0) for r in rows), default=0.0) or 1.0
     body: list[str] = []
     for i, channel in enumerate(channels):
@@ -185,7 +189,7 @@ def credit(rows: Sequence[Mapping[str, Any]], models: Sequence[str], most: int =
         for i, channel in enumerate(channels):
             row = cells.get((model, channel))
             if row is not None:
-                body += _credit_bar(row, x0, top + i * row_h, panel_w - 52, biggest, m)
+                body += _credit_bar(row, x0, top + i * row_h, panel_w - 52, biggest, m, stacked)
     height = top + len(channels) * row_h + 6
     if len(ranked) > most:
         more = f"and {len(ranked) - most} more channels, in the table below"
@@ -202,7 +206,13 @@ def channels_by_mean_share(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _credit_bar(
-    row: Mapping[str, Any], x: float, y: float, width: float, biggest: float, m: int
+    row: Mapping[str, Any],
+    x: float,
+    y: float,
+    width: float,
+    biggest: float,
+    m: int,
+    stacked: bool = False,
 ) -> list[str]:
     share = float(row["share"] or 0)
     w = width * share / biggest
@@ -218,8 +228,9 @@ def _credit_bar(
               metric="credit.conversions", value=row["conversions"], **key),
         label(x, y + 35, percent(share), "label muted", metric="credit.share", value=share,
               **key),
-        label(x + 52, y + 35, f"value {float(row['value']):,.0f}", "label muted",
-              metric="credit.value", value=row["value"], **key),
+        label(x + (0 if stacked else 52), y + (49 if stacked else 35),
+              f"value {float(row['value']):,.0f}", "label muted", metric="credit.value",
+              value=row["value"], **key),
     ]  # fmt: skip
 
 

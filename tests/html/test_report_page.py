@@ -359,3 +359,23 @@ def test_report_costs_in_a_browser(
     check_comparison(page, ["first_touch", "linear"])
     assert re.search(r'data-metric="credit.value"[^>]*>value 160<', dom)
     assert re.search(r'id="currency">USD<', dom)
+
+
+def test_narrow_credit_panels_still_write_share_and_value(client, auth, spent):
+    models = ["first_touch", "last_touch", "linear", "position_based", "markov", "shapley"]
+    query = {**spend_case.RANGE, "models": models}
+    page = parse(client.get("/report", query_string=query, headers=auth).get_data(True))
+    table = client.get(
+        "/v1/attribution/table",
+        query_string={**spend_case.RANGE, "models": ",".join(models)},
+        headers=auth,
+    ).get_json()
+    touched = {
+        (r["model"], r["channel"]): r
+        for r in table
+        if r["dimension"] == "channel" and r["channel"] != "display"
+    }
+    values = metric(page, "credit.value", "model", "channel")
+    assert values == pytest.approx({k: r["value"] for k, r in touched.items()})
+    shares = metric(page, "credit.share", "model", "channel")
+    assert shares == pytest.approx({k: r["share"] for k, r in touched.items()})
