@@ -379,3 +379,16 @@ def test_narrow_credit_panels_still_write_share_and_value(client, auth, spent):
     assert values == pytest.approx({k: r["value"] for k, r in touched.items()})
     shares = metric(page, "credit.share", "model", "channel")
     assert shares == pytest.approx({k: r["share"] for k, r in touched.items()})
+
+
+def test_a_link_too_long_for_a_url_is_refused(client, auth):
+    """A token over what the server's request line carries would make a dead link."""
+    groups = {f"channel_{i:04d}_with_a_long_name": f"group_{i:04d}_long_name" for i in range(300)}
+    response = client.post("/v1/report-links", json={"channel_groups": groups}, headers=auth)
+    body = assert_problem(response, 422)
+    assert body["errors"] == [
+        {"pointer": "/channel_groups", "detail": "Too large to carry in a link."}
+    ]
+    small = dict(list(groups.items())[:3])
+    ok = client.post("/v1/report-links", json={"channel_groups": small}, headers=auth)
+    assert ok.status_code == 200
