@@ -130,7 +130,9 @@ def migrate(conn: psycopg.Connection, files: list[Migration] | None = None) -> l
                     {"name": migration.name, "checksum": migration.checksum},
                 )
             done.append(migration.name)
-        if files is None:  # views read the whole schema: a run over chosen files leaves them
+        # the views follow the newest schema (a column a later migration adds), so a
+        # database stopped short of the newest migration (an upgrade test) keeps its own
+        if not {m.name for m in migration_files()} - set(applied(conn)):
             apply_views(conn)
         return done
     finally:
