@@ -368,7 +368,8 @@ def test_comparison_with_last_touch_by_hand(client, auth, journeys) -> None:
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == [
         "run_id", "date_from", "date_to", "model", "dimension", "channel", "campaign",
-        "conversions", "value", "last_touch_conversions", "last_touch_value", "conversions_diff", "value_diff",
+        "conversions", "value", "last_touch_conversions", "last_touch_value",
+        "conversions_diff", "value_diff",
     ]  # fmt: skip
     first_search = next(r for r in rows if (r["model"], r["channel"]) == ("first_touch", "search"))
     assert (first_search["conversions_diff"], first_search["value_diff"]) == ("1", "100")
