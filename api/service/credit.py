@@ -31,6 +31,7 @@ from functools import cached_property
 from typing import Any
 
 from attribution import ROW_COLUMNS, get_model
+from attribution.campaigns import NOT_SET, OTHER
 
 from ..store import runs as run_store
 from ..store import spend as spend_store
@@ -57,12 +58,6 @@ COMPARISON_COLUMNS = (
 )
 """Columns of a run's comparison with last touch, in order."""
 BASELINE = "last_touch"
-
-
-NOT_SET = "(not set)"
-"""The engine's campaign of touches that carry none: spend sent without a campaign."""
-OTHER = "(other)"
-"""The engine's campaign of a channel's touches outside the campaigns it lists."""
 
 
 @dataclass(frozen=True)
