@@ -26,7 +26,8 @@ from ..schemas.attribution import (
     RunSummary,
 )
 from ..schemas.tables import TableQuery
-from ..service import credit, export, heartbeat
+from ..schemas.validation import ValidateIn, ValidationOut
+from ..service import credit, export, heartbeat, validation
 from ..service import runs as run_service
 from ..service.errors import Conflict, FieldError, InvalidInput
 from ..service.tables import CSV_TYPE, NDJSON_TYPE
@@ -108,6 +109,29 @@ class Attribution(MethodView):
         timeout = settings().run_timeout_seconds
         run_id = run_service.run_sync(database(), ws, plan, timeout, **_run_limits())
         return _run_out(run_id, with_table=True)
+
+
+@bp.route("/validate")
+class Validate(MethodView):
+    @bp.arguments(ValidateIn)
+    @bp.response(200, ValidationOut)
+    @bp.problems(400, 401, 413, 415)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Score the models that predict conversion on held-out journeys.
+
+        Deals the selected journeys to `n_folds` folds (seeded; a journey is never in
+        two folds), fits each model on the other folds and scores its conversion
+        probability for the journeys held out: Markov chains of each order in
+        `orders` and the data-driven model, by log-loss, Brier score and ROC AUC,
+        each pooled over every held-out journey with an interval across folds.
+        Models that only share out credit are listed under `not_scored` with the
+        reason. `markov` with `order: "auto"` picks the order with the lowest
+        log-loss here (same folds and seed). The selection is read as a run reads
+        it. Runs in the request: a selection whose unique paths times folds exceed
+        2,500,000 is refused with 422.
+        """
+        plan = validation.plan_validation(body, _defaults())
+        return validation.run_validation(database(), workspace().workspace_id, plan)
 
 
 @bp.route("/runs")

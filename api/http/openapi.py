@@ -70,6 +70,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("post", "/v1/attribution"): "run_attribution",
     ("get", "/v1/attribution/runs"): "list_runs",
     ("post", "/v1/attribution/runs"): "start_run",
+    ("post", "/v1/attribution/validate"): "validate_models",
     ("get", "/v1/attribution/runs/{run_id}"): "get_run",
     ("get", "/v1/attribution/runs/{run_id}/table"): "get_run_table",
     ("get", "/v1/attribution/table"): "get_attribution_table",

@@ -140,6 +140,33 @@ class ShapleyOrderedOptions(ma.Schema):
     )
 
 
+class DataDrivenOptions(ma.Schema):
+    alpha = fields.Float(
+        metadata=engine("data_driven", "alpha", "L2 penalty of the conversion model's weights.")
+    )
+    repeats = StrictBoolean(
+        metadata=engine("data_driven", "repeats", "Use touches per channel, not only presence.")
+    )
+    position = StrictBoolean(
+        metadata=engine("data_driven", "position", "Use the first and last touch's channels.")
+    )
+    pairwise = StrictBoolean(
+        metadata=engine("data_driven", "pairwise", "Add a weight per pair of channels.")
+    )
+    max_exact_players = StrictInteger(
+        metadata=engine(
+            "data_driven", "max_exact_players", "Exact per-path values up to this many players."
+        )
+    )
+    n_samples = StrictInteger(
+        metadata=engine("data_driven", "n_samples", "Permutations per path when not exact.")
+    )
+    n_folds = StrictInteger(
+        metadata=engine("data_driven", "n_folds", "Folds of the held-out scores.")
+    )
+    random_state = _seed("data_driven")
+
+
 OPTION_SCHEMAS: dict[str, type[ma.Schema]] = {
     "first_touch": NoOptions,
     "last_touch": NoOptions,
@@ -151,6 +178,7 @@ OPTION_SCHEMAS: dict[str, type[ma.Schema]] = {
     "shapley_simple": NoOptions,
     "shapley_rate": ShapleyRateOptions,
     "shapley_ordered": ShapleyOrderedOptions,
+    "data_driven": DataDrivenOptions,
 }
 """Options schema of every registered model (a test checks it covers the registry)."""
 
@@ -290,6 +318,7 @@ class AttributionIn(SelectionIn):
     shapley_simple = _alias("shapley_simple")
     shapley_rate = _alias("shapley_rate")
     shapley_ordered = _alias("shapley_ordered")
+    data_driven = _alias("data_driven")
 
 
 class AttributionQuery(SelectionQuery, TableQuery):

@@ -22,7 +22,7 @@ from attribution import MODEL_NAMES, Credit, PathSet, get_model, model_class
 
 NEEDS_TIMES = frozenset({"time_decay"})
 HEURISTICS = frozenset({"first_touch", "last_touch", "linear", "position_based", "time_decay"})
-ZERO_WITHOUT_CONVERSIONS = HEURISTICS | {"shapley_simple"}
+ZERO_WITHOUT_CONVERSIONS = HEURISTICS | {"shapley_simple", "data_driven"}
 NON_NEGATIVE = HEURISTICS | {"shapley_simple", "markov", "shapley"}
 
 # small sets keep the exact Shapley games (players = channel-stage pairs) cheap
