@@ -24,7 +24,7 @@ class ValidateIn(SelectionIn):
         "seed": 0,
         "date_from": "2024-03-01",
         "date_to": "2024-03-31",
-        "data_driven": {"alpha": 1.0, "pairwise": False},
+        "options": {"data_driven": {"alpha": 1.0, "pairwise": False}},
     }
 
     n_folds = StrictInteger(
@@ -51,9 +51,22 @@ class ValidateIn(SelectionIn):
             **param_schema(CONSTRAINTS["level"]),
         }
     )
+    options = fields.Nested(
+        ma.Schema.from_dict(
+            {"data_driven": fields.Nested(DataDrivenOptions)}, name="ValidateOptionsIn"
+        ),
+        metadata={
+            "description": 'Options per model, as a run takes them: `{"data_driven": {...}}` '
+            "(its fit options are the ones scored)."
+        },
+    )
     data_driven = fields.Nested(
         DataDrivenOptions,
-        metadata={"description": "Options of data_driven (its fit options are the ones used)."},
+        metadata={
+            "description": "Older spelling of `options.data_driven`; where both name an "
+            "option, `options.data_driven` wins.",
+            "deprecated": True,
+        },
     )
 
 

@@ -55,6 +55,7 @@ def plan_validation(data: Mapping[str, Any], defaults: Mapping[str, Any]) -> Val
             raise InvalidInput(detail, [FieldError(f"/{key}", detail)])
     options = {**(defaults.get("options") or {}).get("data_driven", {})}
     options.update(data.get("data_driven") or {})
+    options.update((data.get("options") or {}).get("data_driven") or {})
     model = cast(DataDriven, build_model("data_driven", options))
     return ValidationPlan(
         selection=selection_from(data, defaults),

@@ -81,6 +81,13 @@ def test_orders_and_fit_options_are_used(client, auth, even) -> None:
     assert out["parameters"]["data_driven"]["alpha"] == 3.0
     assert out["parameters"]["data_driven"]["position"] is False
     assert out["journeys"] == 15
+    # the shape runs take: options under "options"; it wins over the older spelling
+    older = body["data_driven"]
+    shaped = {"orders": [2], "options": {"data_driven": {"alpha": 2.0}}, "data_driven": older}
+    again = validate(client, auth, **shaped).get_json()
+    assert "parameters" in again, again
+    assert again["parameters"]["data_driven"]["alpha"] == 2.0
+    assert again["parameters"]["data_driven"]["position"] is False  # from the older spelling
 
 
 @pytest.mark.parametrize(
@@ -92,6 +99,7 @@ def test_orders_and_fit_options_are_used(client, auth, even) -> None:
         ({"orders": [5]}, "/orders/0"),
         ({"data_driven": {"alpha": 0}}, "/data_driven/alpha"),
         ({"data_driven": {"shrink": 1}}, "/data_driven/shrink"),
+        ({"options": {"data_driven": {"alpha": 0}}}, "/options/data_driven/alpha"),
     ],
 )
 def test_bad_options_are_invalid_input(client, auth, even, body, pointer) -> None:
