@@ -24,6 +24,7 @@ from .http import (
     openapi,
     paths,
     reports,
+    spend,
 )
 from .http import settings as settings_views
 from .store import probes
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         meta.health,
         attribution.bp,
         settings_views.bp,
+        spend.bp,
     ):
         api.register_blueprint(bp)
     api.register_blueprint(reports.bp)

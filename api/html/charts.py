@@ -32,6 +32,8 @@ MODEL_COLOURS = (
 )
 CONVERTED, DROPPED, LOOPED = "#2e9d62", "#d1495b", "#e9a23b"
 DASH = "\u2013"
+NARROW_PANEL = 170.0
+"""Credit panels narrower than this (six models or more) stack a bar's share and value."""
 
 
 # ---------------------------------------------------------------------- formatting
@@ -164,26 +166,30 @@ def credit(rows: Sequence[Mapping[str, Any]], models: Sequence[str], most: int =
     """Conversions credited to each channel, one small bar chart per model side by side.
 
     ``rows`` are the attribution table's channel rows (``model``, ``channel``,
-    ``conversions``, ``share``). Channels are ordered by their mean share over models,
-    and every panel shares one scale, so bars compare across models. Past
-    ``most`` channels the rest are counted in a last line (the page's table lists them).
+    ``conversions``, ``value``, ``share``). Each bar is written on: its conversions
+    beside it, its share and value under it, so a printed page carries the numbers.
+    Channels are ordered by their mean share over models, and every panel shares one
+    scale, so bars compare across models. Past ``most`` channels the rest are counted
+    in a last line (the page's table lists them).
     """
     cells = {(r["model"], r["channel"]): r for r in rows}
     ranked = channels_by_mean_share(rows)
     channels = ranked[:most]
-    label_w, top, row_h, gap = 150, 34, 26, 18
+    label_w, top, gap = 150, 34, 18
     panel_w = (WIDTH - label_w - gap * (len(models) - 1)) / max(len(models), 1)
+    stacked = panel_w < NARROW_PANEL  # share and value each on a line of their own
+    row_h = 56 if stacked else 42
     biggest = max((float(r["share"] or 0) for r in rows), default=0.0) or 1.0
     body: list[str] = []
     for i, channel in enumerate(channels):
-        body.append(label(label_w - 12, top + i * row_h + 17, channel, "label", "end", fit=20))
+        body.append(label(label_w - 12, top + i * row_h + 22, channel, "label", "end", fit=20))
     for m, model in enumerate(models):
         x0 = label_w + m * (panel_w + gap)
         body.append(label(x0, 18, model.replace("_", " "), "label strong"))
         for i, channel in enumerate(channels):
             row = cells.get((model, channel))
             if row is not None:
-                body += _credit_bar(row, x0, top + i * row_h, panel_w - 52, biggest, m)
+                body += _credit_bar(row, x0, top + i * row_h, panel_w - 52, biggest, m, stacked)
     height = top + len(channels) * row_h + 6
     if len(ranked) > most:
         more = f"and {len(ranked) - most} more channels, in the table below"
@@ -200,7 +206,13 @@ def channels_by_mean_share(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def _credit_bar(
-    row: Mapping[str, Any], x: float, y: float, width: float, biggest: float, m: int
+    row: Mapping[str, Any],
+    x: float,
+    y: float,
+    width: float,
+    biggest: float,
+    m: int,
+    stacked: bool = False,
 ) -> list[str]:
     share = float(row["share"] or 0)
     w = width * share / biggest
@@ -208,20 +220,18 @@ def _credit_bar(
         f"{row['model']} · {row['channel']}: {count(row['conversions'])} conversions "
         f"({percent(share)}), value {row['value']:,.2f}"
     )
+    key = {"model": row["model"], "channel": row["channel"]}
     return [
         rect(x, y + 5, width, 16, "#eef1f5"),
         rect(x, y + 5, w, 16, model_colour(m), tip),
-        label(
-            x + w + 5,
-            y + 18,
-            f"{float(row['conversions']):,.1f}",
-            "value small",
-            metric="credit.conversions",
-            model=row["model"],
-            channel=row["channel"],
-            value=row["conversions"],
-        ),
-    ]
+        label(x + w + 5, y + 18, f"{float(row['conversions']):,.1f}", "value small",
+              metric="credit.conversions", value=row["conversions"], **key),
+        label(x, y + 35, percent(share), "label muted", metric="credit.share", value=share,
+              **key),
+        label(x + (0 if stacked else 52), y + (49 if stacked else 35),
+              f"value {float(row['value']):,.0f}", "label muted", metric="credit.value",
+              value=row["value"], **key),
+    ]  # fmt: skip
 
 
 # ---------------------------------------------------------------------- drop-off

@@ -23,7 +23,7 @@ from ..http.context import database, settings, workspace
 from ..http.openapi import Blueprint
 from ..problems import FieldError, InvalidInput, ServiceUnavailable, Unauthorized
 from ..schemas.reports import ReportLinkIn, ReportLinkOut, ReportPageQuery
-from ..service import reports, signing
+from ..service import credit, reports, signing
 from ..service.selection import Selection
 from . import view as report_view
 
@@ -51,7 +51,10 @@ class Report(MethodView):
         """The journey report as one HTML page.
 
         Stage funnel, journey flow between stages (Sankey), attribution by channel for
-        each model side by side, drop-off hot spots and stage removal effects, for one
+        each model side by side (conversions, share and value on the bars), cost per
+        conversion and ROAS per model beside the spend of each channel (`PUT
+        /v1/spend`, in the reporting currency), each model against last touch,
+        drop-off hot spots and stage removal effects, for one
         data selection (the parameters of the reports). Self-contained: no script and
         nothing fetched, so it can be saved or printed. Open it with an API key, or
         with a signed link's `token` alone (`POST /v1/report-links`), which carries the
@@ -139,6 +142,8 @@ def page(
 ) -> Response:
     """Load the selection and render the page."""
     loaded = reports.load(database(), workspace_id, selection)
+    with database().transaction() as conn:
+        spend = credit.spend_of(conn, workspace_id, selection.parameters())
     with reports.unchecked_floats():
         context = report_view.context(
             workspace_name,
@@ -148,6 +153,7 @@ def page(
             models,
             datetime.now(UTC),
             loaded.notes,
+            spend=spend,
         )
     context["charts"] = {k: Markup(v) for k, v in context["charts"].items()}
     html = render_template("report.html", **context)

@@ -14,6 +14,7 @@ from typing import Any
 
 from attribution import PathSet, attribute
 
+from ..service import credit as served
 from ..service import reports as rt
 from ..service.selection import Selection
 from . import charts, flow_chart
@@ -33,9 +34,12 @@ def context(
     models: Sequence[str],
     now: datetime,
     notes: Sequence[str] = (),
+    *,
+    spend: served.Spend,
 ) -> dict[str, Any]:
     """Template variables of ``report.html``. ``notes`` say what the selection left out;
-    the models' own warnings (sampled values, say) are shown with them."""
+    the models' own warnings (sampled values, say) are shown with them. ``spend`` is
+    the selection's, by channel."""
     order = rt.stage_order(paths, workspace_stages)
     staged = paths.has_stages and paths.n_paths > 0
     credit_rows, model_notes = channel_credit(paths, models)
@@ -51,6 +55,9 @@ def context(
         | other_charts(paths, credit_rows, models),
         "models": [m.replace("_", " ") for m in models],
         "credit_table": credit_table(credit_rows, models),
+        "currency": spend.currency,
+        "costs": costs(credit_rows, models, spend),
+        "comparison": comparison(paths, credit_rows, models),
         "sources": sources(),
     }
 
@@ -101,6 +108,67 @@ def credit_table(
              for m in models])
         for c in channels
     ]  # fmt: skip
+
+
+def costs(
+    rows: Sequence[Mapping[str, Any]], models: Sequence[str], spend: served.Spend
+) -> list[dict[str, Any]]:
+    """Per channel with spend: the spend, and each model's cost per conversion and ROAS
+    (the attribution table's columns); channels no journey touched included."""
+    spent = spend.channels
+    cells = {(r["model"], r["channel"]): r for r in rows}
+    ranked = charts.channels_by_mean_share(rows)
+    channels = [c for c in ranked if c in spent] + sorted(set(spent) - set(ranked))
+    out = []
+    for channel in channels:
+        per_model = []
+        for model in models:
+            row = cells.get((model, channel)) or served.untouched(model, "channel", channel)
+            got = served.spend_columns(row, spend)
+            per_model.append({"model": model, "cpa": _money(got["cost_per_conversion"]),
+                              "roas": _ratio(got["roas"])})  # fmt: skip
+        out.append({"channel": channel, "spend": _money(spent[channel]), "models": per_model})
+    return out
+
+
+def comparison(
+    paths: PathSet, rows: Sequence[Mapping[str, Any]], models: Sequence[str]
+) -> dict[str, Any]:
+    """Each model's conversions per channel minus last touch's (computed when the
+    report does not show it), as the run comparison's ``conversions_diff``."""
+    if not rows:
+        return {"models": [], "channels": []}
+    baseline = [r for r in rows if r["model"] == served.BASELINE]
+    if not baseline:
+        baseline = [r for r in attribute(paths, served.BASELINE).to_rows()
+                    if r["dimension"] == "channel"]  # fmt: skip
+    others = [m for m in models if m != served.BASELINE]
+    diffs = {(r["model"], r["channel"]): r for r in served.compare(rows, baseline, {})}
+    base = {r["channel"]: float(r["conversions"]) for r in baseline}
+    channels = []
+    for channel in charts.channels_by_mean_share(rows):
+        cells = [_diff(diffs.get((m, channel)), m, channel) for m in others]
+        channels.append({"channel": channel, "last_touch": _number(base.get(channel, 0.0)),
+                         "cells": cells})  # fmt: skip
+    return {"models": [m.replace("_", " ") for m in others], "channels": channels}
+
+
+def _diff(row: Mapping[str, Any] | None, model: str, channel: str) -> dict[str, Any]:
+    value = float(row["conversions_diff"]) if row else 0.0
+    text = "0.0" if abs(value) < 0.05 else f"{value:+,.1f}".replace("-", "\u2212")
+    return {"model": model, "channel": channel, "value": value, "text": text}
+
+
+def _money(x: float | None) -> dict[str, Any]:
+    return {"value": x, "text": charts.DASH if x is None else f"{x:,.2f}"}
+
+
+def _ratio(x: float | None) -> dict[str, Any]:
+    return {"value": x, "text": charts.DASH if x is None else f"{x:,.2f}\u00d7"}
+
+
+def _number(x: float) -> dict[str, Any]:
+    return {"value": x, "text": f"{x:,.1f}"}
 
 
 def kpis(paths: PathSet, order: Sequence[str] | None) -> list[dict[str, Any]]:

@@ -13,11 +13,10 @@ from uuid import UUID
 from flask import Response, request, url_for
 from flask.views import MethodView
 
-from attribution import ROW_COLUMNS
-
 from ..schemas.attribution import (
     AttributionIn,
     AttributionQuery,
+    ComparisonRow,
     CreditRow,
     JourneyCreditQuery,
     JourneyCreditRow,
@@ -30,7 +29,7 @@ from ..schemas.attribution import (
 )
 from ..schemas.tables import TableQuery
 from ..schemas.validation import ValidateIn, ValidationOut
-from ..service import export, heartbeat, series, validation
+from ..service import credit, export, heartbeat, series, validation
 from ..service import runs as run_service
 from ..service.errors import Conflict, FieldError, InvalidInput
 from ..service.tables import CSV_TYPE, NDJSON_TYPE
@@ -63,6 +62,11 @@ def _run_links(pointer: str) -> dict[str, Any]:
             "operationId": "get_run_table",
             "parameters": {"run_id": run_id},
             "description": "The run's tidy table, as JSON or CSV.",
+        },
+        "GetRunComparison": {
+            "operationId": "get_run_comparison",
+            "parameters": {"run_id": run_id},
+            "description": "Each model's credit per channel beside last touch's.",
         },
         "GetRunJourneys": {
             "operationId": "get_run_journeys",
@@ -202,12 +206,41 @@ class RunTable(MethodView):
         """Get a run's tidy table as JSON or CSV.
 
         One row per model x dimension (`channel`, `stage`, `channel_stage`) x key,
-        columns in a fixed order: model, dimension, channel, stage, conversions,
-        value, share, removal_effect, ci_low, ci_high. `?format=csv` or
-        `Accept: text/csv` gives RFC 4180 CSV with a header row.
+        columns in a fixed order: run_id, date_from, date_to (the run's), model,
+        dimension, channel, stage, conversions, value, share, removal_effect, ci_low,
+        ci_high, spend, cost_per_conversion, roas, currency. Spend is read with the
+        table, over the run's dates (all dates when it has none), so spend sent after
+        the run shows; channel rows carry it, stage rows do not, and a channel with
+        spend that no journey touched gets a row per model with no credit and ROAS 0.
+        `?format=csv` or `Accept: text/csv` gives RFC 4180 CSV with a header row.
         """
         run, rows = _succeeded_run(str(run_id))
-        response = tables.render(rows, ROW_COLUMNS, query=query, name=f"attribution-{run_id}")
+        response = tables.render(rows, credit.COLUMNS, query=query, name=f"attribution-{run_id}")
+        return tables.with_warnings(response, run_service.table_notes(run))
+
+
+@bp.route("/runs/<uuid:run_id>/comparison")
+class RunComparison(MethodView):
+    @bp.arguments(TableQuery, location="query")
+    @tables.documented(bp, ComparisonRow)
+    @bp.problems(401, 404, 409)
+    def get(self, query: dict[str, Any], run_id: UUID) -> Response:
+        """Compare each model's credit per channel with last touch's, as JSON or CSV.
+
+        One row per model (last touch left out) x channel row of the run's table:
+        the model's conversions and value, last touch's, and the differences (model
+        minus last touch), so a positive `conversions_diff` is credit last touch
+        does not give. A channel last touch does not credit compares with 0. A run
+        without last touch among its models has it computed on the run's selection
+        when its data has not changed since (else 409: run it with last_touch).
+        """
+        ws = workspace().workspace_id
+        with database().transaction() as conn:
+            run = runs.get_run(conn, ws, str(run_id))
+            _check_succeeded(run)
+            rows = credit.comparison(conn, ws, run, runs.run_rows(conn, ws, str(run_id)))
+        name = f"comparison-{run_id}"
+        response = tables.render(rows, credit.COMPARISON_COLUMNS, query=query, name=name)
         return tables.with_warnings(response, run_service.table_notes(run))
 
 
@@ -229,7 +262,8 @@ class Series(MethodView):
         """
         budget = settings().sync_work_budget
         rows, notes = series.series(database(), workspace().workspace_id, query, budget)
-        response = tables.render(rows, series.COLUMNS, query=query, name="series")
+        columns = (*series.COLUMNS, *series.SPEND_COLUMNS)
+        response = tables.render(rows, columns, query=query, name="series")
         return tables.with_warnings(response, notes)
 
 
@@ -246,7 +280,9 @@ class Table(MethodView):
         any write to the workspace's journeys, paths or stages makes the next request
         run again. The `Pathcredit-Run` header names the run, `Pathcredit-Cache`
         says `hit` or `miss`. A refreshable URL for BI tools. A run that must be
-        computed has the synchronous bounds of `POST /v1/attribution`.
+        computed has the synchronous bounds of `POST /v1/attribution`. Rows have the
+        columns of the run table, spend read at each request (a cache hit shows
+        today's spend).
         """
         ws = workspace().workspace_id
         # one transaction: this is the hot path of BI refreshes
@@ -254,6 +290,11 @@ class Table(MethodView):
             defaults = runs.get_settings(conn, ws)
             plan = run_service.plan_run(query, defaults, run_service.QUERY_POINTERS)
             cached = runs.cached_table(conn, ws, plan.parameters_hash())
+            if cached is not None:
+                served = credit.served_rows(
+                    conn, ws, cached[0], plan.parameters(), cached[1], defaults
+                )
+                cached = cached[0], served
         if cached is None:
             run_id = run_service.run_sync(
                 database(),
@@ -264,13 +305,14 @@ class Table(MethodView):
                 **_run_limits(),
             )
             with database().transaction() as conn:
-                cached = run_id, runs.run_rows(conn, ws, run_id)
+                rows = runs.run_rows(conn, ws, run_id)
+                cached = run_id, credit.served_rows(conn, ws, run_id, plan.parameters(), rows)
             hit = "miss"
         else:
             hit = "hit"
         with database().transaction() as conn:
             notes = run_service.table_notes(runs.get_run(conn, ws, cached[0]))
-        response = tables.render(cached[1], ROW_COLUMNS, query=query, name="attribution")
+        response = tables.render(cached[1], credit.COLUMNS, query=query, name="attribution")
         tables.with_warnings(response, notes)
         response.headers["Pathcredit-Run"] = cached[0]
         response.headers["Pathcredit-Cache"] = hit
@@ -333,12 +375,19 @@ def _get_run(run_id: str) -> dict[str, Any]:
 
 
 def _succeeded_run(run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A succeeded run and its table as served (spend read now)."""
+    ws = workspace().workspace_id
     with database().transaction() as conn:
-        heartbeat.sweep(conn, workspace().workspace_id)
-        run = runs.get_run(conn, workspace().workspace_id, run_id)
-        if run["status"] != "succeeded":
-            raise Conflict(f"Run {run_id} is {run['status']}; its table is not ready.")
-        return run, runs.run_rows(conn, workspace().workspace_id, run_id)
+        heartbeat.sweep(conn, ws)
+        run = runs.get_run(conn, ws, run_id)
+        _check_succeeded(run)
+        rows = runs.run_rows(conn, ws, run_id)
+        return run, credit.served_rows(conn, ws, run_id, run["parameters"], rows)
+
+
+def _check_succeeded(run: dict[str, Any]) -> None:
+    if run["status"] != "succeeded":
+        raise Conflict(f"Run {run['run_id']} is {run['status']}; its table is not ready.")
 
 
 def _run_out(run_id: str, *, with_table: bool) -> dict[str, Any]:
@@ -348,7 +397,8 @@ def _run_out(run_id: str, *, with_table: bool) -> dict[str, Any]:
         run = runs.get_run(conn, ws, run_id)
         table = None
         if with_table and run["status"] == "succeeded":
-            table = runs.run_rows(conn, ws, run_id)
+            rows = runs.run_rows(conn, ws, run_id)
+            table = credit.served_rows(conn, ws, run_id, run["parameters"], rows)
     return {**_summary(run), "table": table}
 
 

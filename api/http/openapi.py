@@ -75,6 +75,10 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/attribution/runs/{run_id}/table"): "get_run_table",
     ("get", "/v1/attribution/table"): "get_attribution_table",
     ("get", "/v1/attribution/runs/{run_id}/journeys"): "get_run_journeys",
+    ("get", "/v1/attribution/runs/{run_id}/comparison"): "get_run_comparison",
+    ("get", "/v1/spend"): "list_spend",
+    ("put", "/v1/spend"): "store_spend",
+    ("delete", "/v1/spend"): "delete_spend",
     ("get", "/v1/settings"): "get_settings",
     ("put", "/v1/settings"): "set_settings",
     ("get", "/v1/settings/time-zone-changes/{change_id}"): "get_time_zone_change",
@@ -130,7 +134,7 @@ class Parser(FlaskParser):
     def _raw_load_json(self, req: Request) -> Any:
         if not is_json_request(req):
             raise UnsupportedMediaType("Send the body as application/json.")
-        data = _body(req)
+        data = read_body(req)
         if not data:
             raise BadRequest("The request body is empty; send a JSON object.")
         try:
@@ -143,7 +147,7 @@ class Parser(FlaskParser):
         raise BadRequest("The request body is not valid JSON.")
 
 
-def _body(req: Request) -> bytes:
+def read_body(req: Request) -> bytes:
     """The body (gzip or not) within the request's size limit."""
     limit = req.max_content_length
     return bodies.whole(limit if limit is not None else sys.maxsize, req)

@@ -10,7 +10,7 @@ from flask.views import MethodView
 
 from ..schemas.attribution import SettingsIn, SettingsOut, TimeZoneChangeOut
 from ..service import runs as run_service
-from ..service import zones
+from ..service import spend, zones
 from ..store import runs
 from .context import database, settings, workspace
 from .openapi import Blueprint
@@ -19,7 +19,7 @@ bp = Blueprint(
     "settings", __name__, url_prefix="/v1", description="Workspace defaults for attribution runs."
 )
 
-BUILT_IN = run_service.BUILT_IN_SETTINGS
+BUILT_IN = {**run_service.BUILT_IN_SETTINGS, "currency": spend.DEFAULT_CURRENCY}
 
 
 @bp.route("/settings")
@@ -34,6 +34,8 @@ class Settings(MethodView):
         `options` (merged key by key with the request's), `lookback_days`,
         `channel_groups`, `collapse_repeats` and `confidence`. `time_zone` is the
         zone every day is counted in; `time_zone_change` a change of it under way.
+        `currency` is the reporting currency of spend, cost per conversion and ROAS
+        (ISO 4217).
         """
         ws = workspace().workspace_id
         with database().transaction() as conn:
@@ -42,7 +44,7 @@ class Settings(MethodView):
 
     @bp.arguments(SettingsIn)
     @bp.response(200, SettingsOut)
-    @bp.problems(400, 401, 413, 415, 422)
+    @bp.problems(400, 401, 409, 413, 415, 422)
     def put(self, body: dict[str, Any]) -> dict[str, Any]:
         """Replace the workspace's defaults for attribution runs.
 
@@ -51,7 +53,9 @@ class Settings(MethodView):
         every run read raw journeys instead of the rollups (see the README on its
         cost). A new `time_zone` re-buckets the stored journeys: within this request
         for a small workspace, else as a job shown in `time_zone_change` (422 for a
-        name outside the IANA database, or while another change is under way).
+        name outside the IANA database, or while another change is under way). The
+        reporting `currency` cannot change while spend is stored in another (409):
+        delete the spend first, or send the currency it is in.
         """
         for model, options in (body.get("options") or {}).items():
             run_service.build_model(model, options, "/options")
@@ -60,6 +64,7 @@ class Settings(MethodView):
         zone = body.pop("time_zone", zones.DEFAULT_ZONE)
         ws = workspace().workspace_id
         with database().transaction() as conn:
+            spend.check_currency_change(conn, ws, body.get("currency", spend.DEFAULT_CURRENCY))
             zones.change_zone(conn, ws, zone, settings().rebucket_inline_journeys)
             stored = runs.put_settings(conn, ws, body)
             return _out(conn, ws, stored)

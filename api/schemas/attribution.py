@@ -14,7 +14,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 from webargs.fields import DelimitedList
 
-from attribution import MODEL_NAMES, model_class
+from attribution import MODEL_NAMES, ROW_COLUMNS, model_class
 from attribution.bootstrap import CONSTRAINTS, METHODS
 from attribution.campaigns import DEFAULT_TOP_N, MAX_TOP_N, NOT_SET, OTHER
 from attribution.markov import ORDERS
@@ -23,6 +23,7 @@ from attribution.result import DIMENSIONS
 
 from .common import StrictBoolean, StrictInteger
 from .selection import JSONObject, SelectionIn, SelectionQuery
+from .spend import CURRENCY
 from .tables import TableQuery
 
 
@@ -369,10 +370,38 @@ class SeriesRow(ma.Schema):
     value = fields.Float(
         required=True, metadata={"description": "Credited value landing on this day."}
     )
+    spend = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Spend on the channel that day; null without spend."},
+    )
+    cost_per_conversion = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Spend / credited conversions; null without either."},
+    )
+    roas = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Credited value / spend; null without spend."},
+    )
 
 
-class CreditRow(ma.Schema):
-    """One row of the tidy table: a model's credit for one key of one dimension."""
+class RunColumns(ma.Schema):
+    """The run's id and date range, on every row so a BI join needs no headers."""
+
+    run_id = fields.UUID(required=True, metadata={"description": "The run."})
+    date_from = fields.Date(
+        required=True, allow_none=True, metadata={"description": "The run's first date."}
+    )
+    date_to = fields.Date(
+        required=True, allow_none=True, metadata={"description": "The run's last date."}
+    )
+
+
+class CreditRow(RunColumns):
+    """One row of the tidy table: a model's credit for one key of one dimension, with
+    the spend on it over the run's dates (read when the table is)."""
 
     model = fields.String(required=True, metadata={"enum": list(MODEL_NAMES)})
     dimension = fields.String(
@@ -393,6 +422,36 @@ class CreditRow(ma.Schema):
     removal_effect = fields.Float(allow_none=True, metadata={"description": "Markov only."})
     ci_low = fields.Float(allow_none=True, metadata={"description": "Lower bound, conversions."})
     ci_high = fields.Float(allow_none=True, metadata={"description": "Upper bound, conversions."})
+    spend = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Over the run's dates; null in stage rows and without spend."},
+    )
+    cost_per_conversion = fields.Float(
+        required=True, allow_none=True, metadata={"description": "spend / conversions."}
+    )
+    roas = fields.Float(required=True, allow_none=True, metadata={"description": "value / spend."})
+    currency = fields.String(
+        required=True, metadata={"description": "The reporting currency of spend and value."}
+    )
+
+
+class ComparisonRow(RunColumns):
+    """A model's credit for a channel beside last touch's, and the difference."""
+
+    model = fields.String(required=True, metadata={"enum": list(MODEL_NAMES)})
+    dimension = fields.String(required=True, metadata={"enum": list(DIMENSIONS)})
+    channel = fields.String(required=True)
+    if "campaign" in ROW_COLUMNS:  # the engine's campaign column, where it has one
+        campaign = fields.String(required=True, allow_none=True)
+    conversions = fields.Float(required=True, metadata={"description": "This model's."})
+    value = fields.Float(required=True, metadata={"description": "This model's."})
+    last_touch_conversions = fields.Float(required=True)
+    last_touch_value = fields.Float(required=True)
+    conversions_diff = fields.Float(
+        required=True, metadata={"description": "conversions - last_touch_conversions."}
+    )
+    value_diff = fields.Float(required=True, metadata={"description": "value - last_touch_value."})
 
 
 class Totals(ma.Schema):
@@ -486,6 +545,10 @@ class SettingsIn(ma.Schema):
             "rollup days, date ranges, series); `UTC` when left out. Changing it "
             "re-buckets the stored journeys (see the README on its cost)."
         },
+    )
+    currency = fields.String(
+        validate=CURRENCY,
+        metadata={"description": "Reporting currency of spend (ISO 4217), USD by default."},
     )
 
 

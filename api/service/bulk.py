@@ -440,7 +440,7 @@ def _csv_journeys(
         ) from None
     unknown = [c for c in columns if c not in CSV_COLUMNS]
     missing = [c for c in CSV_REQUIRED if c not in columns]
-    separator = _other_separator(columns)
+    separator = other_separator(columns)
     if separator is not None:
         raise InvalidInput(
             "The CSV header is not one this endpoint reads; nothing was written.",
@@ -519,13 +519,14 @@ def _convert_group(first: int, group: list[dict[str, str]], out: _Collector) -> 
 SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "vertical bars"}
 
 
-def _other_separator(columns: Sequence[str]) -> str | None:
-    """What a one-column header whose name splits into known columns is separated by."""
+def other_separator(columns: Sequence[str], known: Sequence[str] = CSV_COLUMNS) -> str | None:
+    """What a one-column header whose name splits into ``known`` columns is separated
+    by (spreadsheets set to some locales write semicolons)."""
     if len(columns) != 1:
         return None
     for char, name in SEPARATORS.items():
         parts = columns[0].split(char)
-        if len(parts) > 1 and any(p.strip() in CSV_COLUMNS for p in parts):
+        if len(parts) > 1 and any(p.strip() in known for p in parts):
             return name
     return None
 

@@ -32,13 +32,14 @@ from attribution.run import prepare
 
 from .. import store
 from ..store import runs
+from ..store import spend as spend_store
 from . import cost, zones
 from .errors import FieldError, InvalidInput
 from .runs import QUERY_POINTERS, TIMED_MODELS, RunPlan, plan_run
 from .selection import read_selection, selection_warnings
 
 COLUMNS = ("day", "model", "channel", "conversions", "value")
-SPEND_COLUMNS = ("spend", "cpa", "roas")
+SPEND_COLUMNS = ("spend", "cost_per_conversion", "roas")
 MAX_DAYS = 1096
 """Longest range a series covers (three years)."""
 EPOCH = date(2000, 1, 1)  # the store's day numbers count from here
@@ -138,6 +139,7 @@ def series(
         notes = selection_warnings(
             conn, workspace_id, plan.selection, need_times=plan.need_times, paths=sets[True][0]
         )
+        spend = _grouped(spend_store.spend_by_day(conn, workspace_id, first, last), plan)
     check_budget(plan, sets[False][0], budget)
     n_days = (last - first).days + 1
     grids = {}
@@ -148,7 +150,17 @@ def series(
         grids[model] = (days.land(paths, conv, days.conversions, n_days),
                         days.land(paths, value, days.value, n_days))  # fmt: skip
     channels = sets[False][0].channel_names
-    return series_rows(first, channels, grids), notes
+    return series_rows(first, channels, grids, spend), notes
+
+
+def _grouped(spend: Spend, plan: RunPlan) -> Spend:
+    """Spend per (day, channel) under the run's channel grouping."""
+    groups = plan.selection.channel_groups
+    grouped: dict[tuple[date, str], float] = {}
+    for (day, channel), amount in spend.items():
+        key = (day, groups.get(channel, channel))
+        grouped[key] = grouped.get(key, 0.0) + amount
+    return grouped
 
 
 Sets = dict[bool, tuple[PathSet, Days]]
@@ -230,8 +242,8 @@ def series_rows(
 ) -> list[dict[str, Any]]:
     """One row per day x model x channel (days in order, then models as asked, then
     channels), from per-model ``(n_days, n_channels)`` conversion and value grids.
-    With ``spend`` per (day, channel), each row also has ``spend``, ``cpa`` (spend per
-    conversion) and ``roas`` (value per unit of spend), None where undefined."""
+    With ``spend`` per (day, channel), each row also has ``spend``, ``cost_per_conversion``
+    and ``roas`` (value per unit of spend), None where undefined."""
     rows = []
     n_days = next(iter(grids.values()))[0].shape[0] if grids else 0
     for d in range(n_days):
@@ -241,15 +253,18 @@ def series_rows(
                 row = {"day": day.isoformat(), "model": model, "channel": channel,
                        "conversions": float(conv[d, c]), "value": float(value[d, c])}  # fmt: skip
                 if spend is not None:
-                    row.update(_spend_columns(spend.get((day, channel), 0.0), row))
+                    row.update(_spend_columns(spend.get((day, channel)), row))
                 rows.append(row)
     return rows
 
 
-def _spend_columns(spent: float, row: Mapping[str, Any]) -> dict[str, float | None]:
+def _spend_columns(spent: float | None, row: Mapping[str, Any]) -> dict[str, float | None]:
+    """As in the credit tables: null without spend that day, null where undefined."""
     conversions, value = row["conversions"], row["value"]
     return {
         "spend": spent,
-        "cpa": spent / conversions if conversions > 0 else None,
-        "roas": value / spent if spent > 0 else None,
+        "cost_per_conversion": spent / conversions
+        if spent is not None and conversions > 0
+        else None,
+        "roas": value / spent if spent else None,
     }

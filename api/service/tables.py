@@ -6,6 +6,11 @@ CSV cells are opened by spreadsheets, which run a cell starting with ``=``, ``+`
 ``-``, ``@``, a tab or a carriage return as a formula. Text cells (names and ids that
 clients sent) starting so get a leading ``'``, as OWASP's guidance on CSV injection
 recommends; numbers are written as they are.
+
+A number with no fractional part is written as an integer in every numeric column,
+so counts read as counts (``3``); a column that can hold fractions (credit shared
+between channels: ``2.5``) holds both forms, and is typed ``number`` in the spec, which
+is how a BI tool should read it. Past 2^53 floats keep their ``repr``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ CSV_TYPE = "text/csv"
 NDJSON_TYPE = "application/x-ndjson"
 CHUNK_ROWS = 2000
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+MAX_EXACT = 2.0**53  # past it, a float's integer digits are not all its own
 
 Rows = Iterable[Mapping[str, Any]]
 
@@ -69,7 +75,8 @@ def json_text(value: Any) -> str:
 
 
 def csv_value(value: Any) -> str:
-    """A cell: empty for null and NaN, every digit of a float (``repr``), ISO dates."""
+    """A cell: empty for null and NaN, an integral number as an integer (``3``, not
+    ``3.0``), every digit of any other float (``repr``), ISO dates."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -77,7 +84,9 @@ def csv_value(value: Any) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, float):
-        return "" if math.isnan(value) else repr(value)
+        if math.isnan(value):
+            return ""
+        return str(int(value)) if value.is_integer() and abs(value) <= MAX_EXACT else repr(value)
     if isinstance(value, str):
         return "'" + value if value.startswith(FORMULA_STARTS) else value
     return str(value)

@@ -19,6 +19,7 @@ from api.service import signing
 from api.service.selection import Selection
 from tests.browser import Chromium, serve
 from tests.helpers import assert_problem
+from tests.http import test_spend as spend_case
 from tests.http.test_reports import JOURNEYS, ingest, journey_record
 
 SECRET = "test-secret-0123456789abcdef"
@@ -72,10 +73,11 @@ def test_report_page_with_an_api_key(client, auth, journeys):
 
 
 def metric(page: Numbers, name: str, *keys: str) -> dict[Any, float]:
-    """The numbers a chart shows for one metric, keyed by their data attributes."""
+    """The numbers a chart shows for one metric, keyed by their data attributes (a
+    cell with no number, shown as a dash, has no value)."""
     out = {}
     for d in page.items:
-        if d.get("metric") == name:
+        if d.get("metric") == name and "value" in d:
             key = tuple(d[k] for k in keys)
             out[key[0] if len(key) == 1 else key] = float(d["value"])
     return out
@@ -272,6 +274,111 @@ def test_report_in_a_browser_shows_the_api_numbers(
     credit = metric(page, "credit.conversions", "model", "channel")
     assert {c: v for (m, c), v in credit.items() if m == "linear"} == pytest.approx(linear)
     assert re.search(r'data-kpi="conversions"[^>]*>4<', dom)
+
+
+# ----------------------------------------------------------------- spend, ROAS, last touch
+SPEND_QUERY = {**spend_case.RANGE, "models": spend_case.MODELS}
+
+
+@pytest.fixture
+def spent(client, auth) -> None:
+    """The hand-worked journeys and spend of tests/http/test_spend.py."""
+    ingest(client, auth, spend_case.JOURNEYS)
+    assert spend_case.put_spend(client, auth, spend_case.SPEND).status_code == 200
+
+
+def check_costs(page: Numbers, models: list[str]) -> None:
+    """Cost per conversion, ROAS and spend as worked by hand in test_spend."""
+    cpa = metric(page, "spend.cost_per_conversion", "model", "channel")
+    roas = metric(page, "spend.roas", "model", "channel")
+    for model in models:
+        for channel, (_, _, _, want_cpa, want_roas) in spend_case.EXPECTED[model].items():
+            if want_cpa is None:
+                assert (model, channel) not in cpa  # shown as a dash, with no value
+            else:
+                assert cpa[(model, channel)] == pytest.approx(want_cpa)
+            assert roas[(model, channel)] == pytest.approx(want_roas)
+    spend = metric(page, "spend.spend", "channel")
+    assert spend == pytest.approx({"search": 160.0, "email": 60.0, "display": 30.0})
+
+
+def check_comparison(page: Numbers, models: list[str]) -> None:
+    diffs = metric(page, "compare.conversions_diff", "model", "channel")
+    want = {
+        (m, c): conv - last
+        for m in models
+        for c, (conv, last, _, _) in spend_case.COMPARISON[m].items()
+    }
+    assert diffs == pytest.approx(want)
+    assert metric(page, "compare.last_touch", "channel") == {"search": 1.0, "email": 2.0}
+
+
+def test_report_shows_costs_roas_and_last_touch(client, auth, spent):
+    html = client.get("/report", query_string=SPEND_QUERY, headers=auth).get_data(True)
+    page = parse(html)
+    check_costs(page, spend_case.MODELS)
+    check_comparison(page, ["first_touch", "linear"])
+    assert '<strong id="currency">USD</strong>' in html
+    # shares and values are written on the bars, as the attribution table has them
+    query = {**spend_case.RANGE, "models": ",".join(spend_case.MODELS)}
+    table = client.get("/v1/attribution/table", query_string=query, headers=auth).get_json()
+    rows = {(r["model"], r["channel"]): r for r in table if r["dimension"] == "channel"}
+    touched = {k: r for k, r in rows.items() if k[1] != "display"}
+    shares = metric(page, "credit.share", "model", "channel")
+    assert shares == pytest.approx({k: r["share"] for k, r in touched.items()})
+    values = metric(page, "credit.value", "model", "channel")
+    assert values == pytest.approx({k: r["value"] for k, r in touched.items()})
+    assert re.search(r'data-metric="credit.share"[^>]*>50.0%<', html)
+
+
+def test_report_computes_last_touch_it_does_not_show(client, auth, spent):
+    query = {**spend_case.RANGE, "models": ["first_touch", "linear"]}
+    page = parse(client.get("/report", query_string=query, headers=auth).get_data(True))
+    check_comparison(page, ["first_touch", "linear"])
+    check_costs(page, ["first_touch", "linear"])
+
+
+def test_report_without_spend_says_how_to_send_it(client, auth, journeys):
+    html = client.get("/report", headers=auth).get_data(True)
+    assert "PUT /v1/spend" in html
+    assert not metric(parse(html), "spend.roas", "model", "channel")
+
+
+def test_report_costs_in_a_browser(
+    app: Flask, client, auth, spent, chromium: Chromium, tmp_path: Path
+):
+    body = {**spend_case.RANGE, "models": spend_case.MODELS}
+    token = client.post("/v1/report-links", json=body, headers=auth).get_json()["token"]
+    with serve(app) as base:
+        url = f"{base}/report?token={token}"
+        shot = chromium.screenshot(url, tmp_path / "costs.png", height=4000)
+        dom = chromium.dump_dom(url)
+    assert png_size(shot) == (1280, 4000)
+    page = parse(dom)
+    check_costs(page, spend_case.MODELS)
+    check_comparison(page, ["first_touch", "linear"])
+    assert re.search(r'data-metric="credit.value"[^>]*>value 160<', dom)
+    assert re.search(r'id="currency">USD<', dom)
+
+
+def test_narrow_credit_panels_still_write_share_and_value(client, auth, spent):
+    models = ["first_touch", "last_touch", "linear", "position_based", "markov", "shapley"]
+    query = {**spend_case.RANGE, "models": models}
+    page = parse(client.get("/report", query_string=query, headers=auth).get_data(True))
+    table = client.get(
+        "/v1/attribution/table",
+        query_string={**spend_case.RANGE, "models": ",".join(models)},
+        headers=auth,
+    ).get_json()
+    touched = {
+        (r["model"], r["channel"]): r
+        for r in table
+        if r["dimension"] == "channel" and r["channel"] != "display"
+    }
+    values = metric(page, "credit.value", "model", "channel")
+    assert values == pytest.approx({k: r["value"] for k, r in touched.items()})
+    shares = metric(page, "credit.share", "model", "channel")
+    assert shares == pytest.approx({k: r["share"] for k, r in touched.items()})
 
 
 def test_a_link_too_long_for_a_url_is_refused(client, auth):

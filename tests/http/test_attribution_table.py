@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from api import store
 from api.service import jobs
-from attribution import ROW_COLUMNS
+from api.service.credit import COLUMNS
 from tests.helpers import assert_problem, pointers
 from tests.http.test_attribution import SMALL, credit, ingest, small_journey
 
@@ -60,7 +60,7 @@ def test_deleting_a_journey_misses_the_cache(client, auth, small) -> None:
 def test_the_table_url_speaks_csv(client, auth, small) -> None:
     response = client.get(TABLE + "&format=csv", headers=auth)
     assert response.mimetype == "text/csv"
-    assert response.get_data(as_text=True).splitlines()[0] == ",".join(ROW_COLUMNS)
+    assert response.get_data(as_text=True).splitlines()[0] == ",".join(COLUMNS)
 
 
 def test_query_options_and_errors_point_into_the_query(client, auth, small) -> None:

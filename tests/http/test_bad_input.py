@@ -100,6 +100,7 @@ def seed(client: FlaskClient, auth: dict[str, str]) -> None:
         ),
         ("post", "/v1/paths", {"paths": [{"path": ["email", "direct"], "conversions": 2}]}),
         ("put", "/v1/settings", {"models": ["last_touch", "linear"]}),
+        ("put", "/v1/spend", {"spend": [SPEND_ROW, {**SPEND_ROW, "date": "2024-03-02"}]}),
         ("post", "/v1/attribution", {}),
     ]
     for method, url, body in writes:
@@ -163,6 +164,9 @@ def csv_row(journey_id: str = "j1", **cells: str) -> str:
     return out.getvalue()
 
 
+SPEND_ROW = {"date": "2024-03-01", "channel": "email", "amount": 5}
+SPEND_HEADER = "date,channel,campaign,amount,currency,rate\n"
+SPEND_CSV = SPEND_HEADER + "2024-03-03,email,,5,,\n"
 EVENT = {"type": "page", "messageId": "m-new", "anonymousId": "a-new",
          "timestamp": "2024-03-01T10:00:00Z"}  # fmt: skip
 ROUTES = {
@@ -179,9 +183,11 @@ ROUTES = {
     "events": Route("POST", "/v1/events", {"batch": [EVENT]}),
     "bulk-events": Route("POST", "/v1/events", ndjson(EVENT), NDJSON),
     "event-rules": Route("PUT", "/v1/event-rules", {"session_timeout_minutes": 20}),
+    "spend": Route("PUT", "/v1/spend", {"spend": [{**SPEND_ROW, "date": "2024-03-04"}]}),
+    "spend-csv": Route("PUT", "/v1/spend", SPEND_CSV.encode(), CSV),
 }
 TAKES_NDJSON = {"events"}  # JSON routes that read NDJSON too (a JSON body is one bad line)
-JSON_ROUTES = [name for name, route in ROUTES.items() if not name.startswith("bulk")]
+JSON_ROUTES = [name for name, route in ROUTES.items() if route.content_type == "application/json"]
 
 
 def send(
@@ -436,6 +442,8 @@ SETTINGS_CASES: list[tuple[str, Any, int, str]] = [
     ("groups-deep", {"channel_groups": {"a": json.loads(nested(40))}}, 422,
      "/channel_groups/a/value"),
     ("filters-not-a-setting", {"filters": {}}, 422, "/filters"),
+    ("currency-lower-case", {"currency": "usd"}, 422, "/currency"),
+    ("currency-under-other-spend", {"currency": "EUR"}, 409, "/currency"),
 ]  # fmt: skip
 FIELD_CASES: dict[str, list[tuple[str, Any, int, str]]] = {
     "paths": [
@@ -461,6 +469,28 @@ FIELD_CASES: dict[str, list[tuple[str, Any, int, str]]] = {
     "settings": SETTINGS_CASES,
     "attribution": RUN_CASES + SELECTION_CASES,
     "runs": RUN_CASES + SELECTION_CASES,
+    "spend": [
+        ("not-a-list", {"spend": SPEND_ROW}, 422, "/spend"),
+        ("empty", {"spend": []}, 422, "/spend"),
+        ("no-date", {"spend": [{"channel": "e", "amount": 1}]}, 422, "/spend/0/date"),
+        ("date-year-0", {"spend": [{**SPEND_ROW, "date": "0000-01-01"}]}, 422,
+         "/spend/0/date"),
+        ("amount-huge", {"spend": [{**SPEND_ROW, "amount": HUGE}]}, 422, "/spend/0/amount"),
+        ("amount-negative", {"spend": [{**SPEND_ROW, "amount": -1}]}, 422, "/spend/0/amount"),
+        ("amount-string", {"spend": [{**SPEND_ROW, "amount": "5"}]}, 422, "/spend/0/amount"),
+        ("nul-in-channel", {"spend": [{**SPEND_ROW, "channel": "e\x00"}]}, 422,
+         "/spend/0/channel"),
+        ("campaign-too-long", {"spend": [{**SPEND_ROW, "campaign": "c" * 201}]}, 422,
+         "/spend/0/campaign"),
+        ("currency-unknown-shape", {"spend": [{**SPEND_ROW, "currency": "EURO"}]}, 422,
+         "/spend/0/currency"),
+        ("currency-without-rate", {"spend": [{**SPEND_ROW, "currency": "EUR"}]}, 422,
+         "/spend/0/rate"),
+        ("rate-huge", {"spend": [{**SPEND_ROW, "currency": "EUR", "rate": HUGE}]}, 422,
+         "/spend/0/rate"),
+        ("duplicate-key", {"spend": [SPEND_ROW, SPEND_ROW]}, 422, "/spend/1"),
+        ("unknown-field", {"spend": [{**SPEND_ROW, "bogus": 1}]}, 422, "/spend/0/bogus"),
+    ],
     "validate": [
         ("folds-string", {"n_folds": "5"}, 422, "/n_folds"),
         ("folds-float", {"n_folds": 5.5}, 422, "/n_folds"),
@@ -650,6 +680,26 @@ def _bulk_cases() -> Iterator[Any]:
         yield pytest.param("bulk-csv", data, CSV, status, pointer, id=f"csv-{case_id}")
     for kind in ("application/json", "text/plain", "application/octet-stream"):
         yield pytest.param("bulk-ndjson", ok, kind, 415, None, id=f"bulk-{kind}")
+    good = "2024-03-05,email,,5,,\n"
+    spend_cases: list[tuple[str, bytes | str, int, str | None]] = [
+        ("empty", "", 422, "/header/date"),
+        ("header-only", SPEND_HEADER, 422, None),
+        ("unknown-column", SPEND_HEADER.replace("rate", "fx") + good, 422, "/header/fx"),
+        ("missing-column", "date,channel\n2024-03-01,email\n", 422, "/header/amount"),
+        ("more-cells", SPEND_HEADER + good.rstrip() + ",extra\n", 422, "/0"),
+        ("date-year-0", SPEND_HEADER + "0000-01-01,email,,5,,\n", 422, "/0/date"),
+        ("amount-huge", SPEND_HEADER + f"2024-03-05,email,,{HUGE},,\n", 422, "/0/amount"),
+        ("amount-inf", SPEND_HEADER + "2024-03-05,email,,inf,,\n", 422, "/0/amount"),
+        ("nul-in-channel", SPEND_HEADER + "2024-03-05,em\x00il,,5,,\n", 422, "/0/channel"),
+        ("currency-without-rate", SPEND_HEADER + "2024-03-05,email,,5,EUR,\n", 422, "/0/rate"),
+        ("duplicate-key", SPEND_HEADER + good + good, 422, "/1"),
+        ("not-utf8", (SPEND_HEADER + good).encode().replace(b"email", b"em\xe9il"), 422, "/"),
+        ("campaign-too-long", SPEND_HEADER + "2024-03-05,email," + "c" * 201 + ",5,,\n", 422,
+         "/0/campaign"),
+    ]  # fmt: skip
+    for case_id, body, status, pointer in spend_cases:
+        data = body.encode() if isinstance(body, str) else body
+        yield pytest.param("spend-csv", data, CSV, status, pointer, id=f"spend-csv-{case_id}")
 
 
 @pytest.mark.parametrize(
@@ -734,6 +784,7 @@ FAMILIES = {
     "/v1/attribution/runs": {"GET", "POST"},
     "/v1/attribution/validate": {"POST"},
     "/v1/report-links": {"POST"},
+    "/v1/spend": {"GET", "PUT", "DELETE"},
 }
 
 
@@ -749,12 +800,33 @@ def test_wrong_method_names_the_allowed_ones(
         assert set(response.headers["Allow"].split(", ")) == allowed
 
 
+# ----------------------------------------------------------------- deletion by range
+SPEND_RANGES = {
+    "no-range": {},
+    "no-end": {"date_from": "2024-03-01"},
+    "reversed": {"date_from": "2024-03-02", "date_to": "2024-03-01"},
+    "not-a-date": {"date_from": "2024-03-01", "date_to": "March"},
+    "year-0": {"date_from": "0000-01-01", "date_to": "2024-03-01"},
+    "unknown": {"date_from": "2024-03-01", "date_to": "2024-03-02", "bogus": "1"},
+}
+
+
+@pytest.mark.parametrize("query", SPEND_RANGES.values(), ids=SPEND_RANGES.keys())
+@pytest.mark.usefixtures("unchanged")
+def test_spend_deletion_with_a_bad_range(
+    client: FlaskClient, auth: dict[str, str], query: dict[str, str]
+) -> None:
+    response = client.delete("/v1/spend", query_string=query, headers=auth)
+    assert pointers(check(response, 422))[0].startswith("/query/")
+
+
 def test_every_write_route_is_in_the_battery(app: Flask) -> None:
     """A new route that writes joins the battery (or this test names it)."""
     writing = {"POST", "PUT", "PATCH", "DELETE"}
     rules = app.url_map.iter_rules()
     wanted = {(m, r.rule) for r in rules for m in writing & set(r.methods or ())}
     covered = {(route.method, route.url) for route in ROUTES.values()}
+    covered.add(("DELETE", "/v1/spend"))  # test_spend_deletion_with_a_bad_range
     covered |= {("DELETE", rule.rule) for rule in app.url_map.iter_rules()
                 if any(url.startswith(rule.rule.split("<")[0]) for url in DELETES.values())
                 and "DELETE" in (rule.methods or ())}  # fmt: skip

@@ -59,7 +59,7 @@ def two_days(client: FlaskClient, auth: dict[str, str]) -> None:
 def test_a_hand_worked_series_of_two_days_and_two_paths(client, auth, two_days) -> None:
     rows = get_series(client, auth, date_from="2024-03-01", date_to="2024-03-02",
                       models="linear,last_touch")  # fmt: skip
-    assert [list(r) for r in rows[:1]] == [list(COLUMNS)]
+    assert [list(r) for r in rows[:1]] == [[*COLUMNS, *SPEND_COLUMNS]]
     assert [(r["day"], r["model"], r["channel"]) for r in rows[:4]] == [
         ("2024-03-01", "linear", "search"), ("2024-03-01", "linear", "email"),
         ("2024-03-01", "last_touch", "search"), ("2024-03-01", "last_touch", "email"),
@@ -87,8 +87,10 @@ def test_the_series_comes_as_csv_with_the_same_columns(client, auth, two_days) -
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
     got = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert got == [list(COLUMNS), ["2024-03-02", "linear", "search", "0.5", "25.0"],
-                   ["2024-03-02", "linear", "email", "0.5", "25.0"]]  # fmt: skip
+    no_spend = ["", "", ""]
+    assert got == [[*COLUMNS, *SPEND_COLUMNS],
+                   ["2024-03-02", "linear", "search", "0.5", "25", *no_spend],
+                   ["2024-03-02", "linear", "email", "0.5", "25", *no_spend]]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -187,10 +189,27 @@ def test_spend_adds_cost_per_conversion_and_return_on_spend() -> None:
     spend = {(date(2024, 3, 1), "search"): 20.0, (date(2024, 3, 1), "email"): 5.0}
     rows = series_rows(date(2024, 3, 1), ("search", "email"), grids, spend)
     assert [{k: r[k] for k in SPEND_COLUMNS} for r in rows] == [
-        {"spend": 20.0, "cpa": 10.0, "roas": 2.5},
-        {"spend": 5.0, "cpa": None, "roas": 0.0},
+        {"spend": 20.0, "cost_per_conversion": 10.0, "roas": 2.5},
+        {"spend": 5.0, "cost_per_conversion": None, "roas": 0.0},
     ]
     assert list(series_rows(date(2024, 3, 1), ("search", "email"), grids)[0]) == list(COLUMNS)
+
+
+def test_stored_spend_lands_on_its_day(client, auth, two_days) -> None:
+    """Linear on the two days above: search earns 0.5 conversions and 50 of value on
+    day 1; 20 spent on search that day (10 + 10 of two campaigns) costs 40 a conversion
+    and returns 2.5; a day and channel without spend leave the three columns null."""
+    spend = [
+        {"date": "2024-03-01", "channel": "search", "campaign": "a", "amount": 10},
+        {"date": "2024-03-01", "channel": "search", "campaign": "b", "amount": 10},
+    ]
+    assert client.put("/v1/spend", json={"spend": spend}, headers=auth).status_code == 200
+    rows = get_series(client, auth, date_from="2024-03-01", date_to="2024-03-02", models="linear")
+    by_key = {(r["day"], r["channel"]): r for r in rows}
+    day1 = by_key[("2024-03-01", "search")]
+    assert (day1["spend"], day1["cost_per_conversion"], day1["roas"]) == (20.0, 40.0, 2.5)
+    quiet = by_key[("2024-03-02", "search")]
+    assert (quiet["spend"], quiet["cost_per_conversion"], quiet["roas"]) == (None, None, None)
 
 
 def test_models_over_the_work_budget_are_422(settings, auth, two_days) -> None:

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from api.config import Settings
 from api.http.openapi import METHODS, spec_dict
+from api.service.credit import COLUMNS, COMPARISON_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 JSON_QUERY = {"attributes", "channel_groups", "options", "confidence"}
@@ -104,6 +105,7 @@ def test_runs_link_to_their_table_and_journeys(spec) -> None:
         "get_run",
         "get_run_table",
         "get_run_journeys",
+        "get_run_comparison",
     }
     for _, path, operation in operations(spec):
         for response in operation["responses"].values():
@@ -121,6 +123,7 @@ BODIES = [
     ("put", "/v1/event-rules", 200),
     ("post", "/v1/events", 200),
     ("post", "/v1/report-links", 200),
+    ("put", "/v1/spend", 200),
 ]
 
 
@@ -152,6 +155,24 @@ def test_bulk_examples_are_accepted(client: FlaskClient, auth, spec) -> None:
             "/v1/journeys/bulk", data=content["example"], content_type=media, headers=auth
         )
         assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_spend_takes_json_and_csv_and_its_csv_example_is_accepted(client, auth, spec) -> None:
+    body = spec["paths"]["/v1/spend"]["put"]["requestBody"]["content"]
+    assert set(body) == {"application/json", "text/csv"}
+    assert body["text/csv"]["schema"]["type"] == "string"
+    example = body["text/csv"]["example"]
+    response = client.put("/v1/spend", data=example, content_type="text/csv", headers=auth)
+    assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def test_credit_rows_are_typed_column_by_column(spec) -> None:
+    """Every served column is in the row schema, typed; in the served order."""
+    for name, columns in (("CreditRow", COLUMNS), ("ComparisonRow", COMPARISON_COLUMNS)):
+        properties = spec["components"]["schemas"][name]["properties"]
+        assert list(properties) == list(columns), name
+        for column, schema in properties.items():
+            assert "type" in schema, (name, column)
 
 
 def test_the_readme_bulk_example_file_is_accepted(client: FlaskClient, auth) -> None:

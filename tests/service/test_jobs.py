@@ -24,7 +24,7 @@ from flask.testing import FlaskClient
 
 from api import store
 from api.service import jobs
-from tests.http.test_attribution import SMALL, ingest, small_journey
+from tests.http.test_attribution import SMALL, ingest, small_journey, unrun
 from tests.http.test_attribution_table import wait_for
 
 BODY = {"models": ["last_touch", "markov", "shapley"]}
@@ -78,7 +78,7 @@ def test_a_background_run_is_a_job_a_worker_runs_with_the_synchronous_numbers(
     done = wait_for(client, auth, f"/v1/attribution/runs/{run_id}")
     assert done["status"] == "succeeded", done
     assert done["progress"] == {"done": 3, "total": 3}
-    assert done["table"] == sync["table"]
+    assert unrun(done["table"]) == unrun(sync["table"])
     assert done["totals"] == sync["totals"]
     assert job_of(conn, run_id) is None  # the run is the record; succeeded jobs go
 
@@ -136,7 +136,7 @@ def test_a_try_that_loses_the_database_is_retried(
         dropping.close()
     done = get(client, auth, run_id)
     assert done["status"] == "succeeded"
-    assert done["table"] == sync["table"]
+    assert unrun(done["table"]) == unrun(sync["table"])
 
 
 def test_the_last_try_records_that_the_database_was_unavailable(
@@ -205,7 +205,7 @@ def test_a_stopping_worker_puts_its_run_back_in_the_queue_between_models(
     run_due_jobs(db_of(client), conn)
     done = get(client, auth, run_id)
     assert done["status"] == "succeeded"
-    assert done["table"] == sync["table"]
+    assert unrun(done["table"]) == unrun(sync["table"])
 
 
 @asynccontextmanager

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from datetime import date
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -14,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from api import store
 from api.store import runs
+from api.store.spend import SpendRow, put_spend
 
 ROW = {
     "model": "markov",
@@ -96,6 +98,25 @@ def test_the_bi_role_reads_its_workspace_only(conn, two_workspaces, bi_url) -> N
             found = bi.execute(f"SELECT DISTINCT workspace_id, run_id::text FROM {view}").fetchall()
             assert found == [(mine, own)], view
         assert bi.execute("SELECT count(*) FROM attribution_rows").fetchone() == (1,)
+
+
+def test_the_bi_role_reads_its_workspace_spend_only(conn, two_workspaces, bi_url) -> None:
+    mine, theirs = two_workspaces
+    for workspace_id, amount in ((mine, "12.5"), (theirs, "99")):
+        row = SpendRow(date(2024, 3, 1), "email", None, Decimal(amount), "EUR", Decimal("1.2"))
+        put_spend(conn, workspace_id, "USD", [row])
+    conn.commit()
+    with psycopg.connect(bi_url) as bi:
+        found = bi.execute(
+            "SELECT workspace_id, day, channel, campaign, amount, currency, original_amount,"
+            " original_currency FROM spend_v1"
+        ).fetchall()
+        assert found == [
+            (mine, date(2024, 3, 1), "email", None, Decimal("15.00"), "USD", Decimal("12.5"),
+             "EUR")
+        ]  # fmt: skip
+        with pytest.raises(psycopg.Error):
+            bi.execute("DELETE FROM spend")
 
 
 def test_the_bi_role_cannot_change_its_workspace(conn, two_workspaces, bi_url) -> None:
