@@ -26,9 +26,6 @@ from contextlib import contextmanager  # noqa: E402
 from dataclasses import replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
-from urllib.parse import quote, urlencode  # noqa: E402
-
-from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
 from .. import store  # noqa: E402
 from ..config import Settings, with_secret_key  # noqa: E402
@@ -185,30 +182,11 @@ def cmd_bi_role_create(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         db.close()
     print(f"Created read-only role {args.role!r} for workspace {workspace.name!r}.")
-    print(f"Connect as: {role_url(url, args.role)}")
+    print(f"Connect as: {bi.login_url(url, args.role)}")
     if generated:
         print("Its password (shown once):")
         print(password)
     return 0
-
-
-def role_url(url: str, role: str) -> str:
-    """The service's database URI with ``role`` as its user and no password, socket
-    directory (or host), port and database spelled out: it works from psql and from BI
-    tools on the machine of the embedded server, which listens on a socket only."""
-    params = {k: str(v) for k, v in conninfo_to_dict(url).items() if k not in ("user", "password")}
-    host = params.pop("host", "") or "localhost"
-    port = params.pop("port", "") or "5432"
-    database = params.pop("dbname", "") or role
-    if host.startswith("/"):  # a socket directory goes in the query, as libpq reads it
-        authority = ""
-        params = {"host": host, "port": port, **params}
-    else:
-        authority = f"{host}:{port}"
-    query = urlencode(params, safe="/")
-    return f"postgresql://{quote(role)}@{authority}/{quote(database)}" + (
-        f"?{query}" if query else ""
-    )
 
 
 def cmd_bi_role_drop(args: argparse.Namespace, settings: Settings) -> int:
