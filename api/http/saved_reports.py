@@ -42,6 +42,26 @@ bp = Blueprint(
 TABLE_ENDPOINT = "saved_reports.SavedReportTable"
 """Opens with an API key or with a table link's token (see :mod:`api.http.auth`)."""
 
+REPORT_LINKS = {
+    "GetSavedReportTable": {
+        "operationId": "get_saved_report_table",
+        "parameters": {"name": "$response.body#/name"},
+        "description": "The report's table, run or from cache.",
+    },
+    "CreateTableLink": {
+        "operationId": "create_table_link",
+        "parameters": {"name": "$response.body#/name"},
+        "description": "A link to the table that needs no API key.",
+    },
+}
+OPENS_TABLE = {
+    "OpenTable": {
+        "operationId": "get_saved_report_table",
+        "parameters": {"name": "$request.path.name", "token": "$response.body#/token"},
+        "description": "Read the table with the link's token alone.",
+    }
+}
+
 
 @bp.route("")
 class SavedReports(MethodView):
@@ -55,6 +75,7 @@ class SavedReports(MethodView):
 
     @bp.arguments(SavedReportIn)
     @bp.response(201, SavedReportOut, headers={"Location": {"schema": {"type": "string"}}})
+    @bp.doc(responses={201: {"links": REPORT_LINKS}})
     @bp.problems(400, 401, 409, 413, 415)
     def post(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
         """Save run parameters under a name.
@@ -151,6 +172,7 @@ class TableLinks(MethodView):
 
     @bp.arguments(TableLinkIn)
     @bp.response(201, TableLinkOut)
+    @bp.doc(responses={201: {"links": OPENS_TABLE}})
     @bp.problems(400, 401, 404, 413, 415, 503)
     def post(self, body: dict[str, Any], name: str) -> dict[str, Any]:
         """Make a read-only link to a saved report's table.
