@@ -108,7 +108,6 @@ def refresh(
     deadline = time.monotonic() + timeout
     while True:
         with db.transaction() as conn:
-            sweep(conn, workspace_id)  # a refresh whose process died is not waited for
             state = saved.refresh_state(conn, workspace_id, name)
             defaults = runs.get_settings(conn, workspace_id)
         plan = run_service.plan_run(loaded(state.body), defaults)
@@ -119,7 +118,7 @@ def refresh(
             assert state.pending_run_id is not None
             _settle(db, workspace_id, state.report_id, state.pending_run_id)
         elif state.pending_status in ("queued", "running"):
-            _wait(name, deadline, poll)
+            _wait(db, workspace_id, name, deadline, poll)
         else:
             left = max(1.0, deadline - time.monotonic())
             run_id = _run(db, workspace_id, state, plan, left, budget=budget, max_runs=max_runs)
@@ -135,7 +134,11 @@ def _answers(state: saved.RefreshState, parameters_hash: str) -> bool:
     )
 
 
-def _wait(name: str, deadline: float, poll: float) -> None:
+def _wait(db: store.Database, workspace_id: int, name: str, deadline: float, poll: float) -> None:
+    """Wait for the refresh under way, unless its process died (it is then failed, and
+    the next look claims the report) or the time is up."""
+    with db.transaction() as conn:
+        sweep(conn, workspace_id)
     if time.monotonic() >= deadline:
         raise Unavailable(
             f"A refresh of saved report {name!r} is under way and has not finished; "

@@ -4,6 +4,7 @@ both answer with it."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from flask.testing import FlaskClient
 
 from api.config import Settings
 from api.service import saved_reports
+from api.service.errors import Unavailable
 from tests.http.test_attribution import SMALL, ingest, small_journey
 
 ROUNDS = 4
@@ -61,3 +63,48 @@ def test_two_refreshes_at_once_make_one_run(
         assert runs == (round_ + 1,)
     state = conn.execute("SELECT run_id::text, pending_run_id FROM saved_reports").fetchone()
     assert state == (first.run_id, None)
+
+
+def pending_run(conn: Any, workspace_id: int, *, silent_for: str) -> str:
+    """A running synchronous run claimed by the report, last heard of ``silent_for`` ago."""
+    row = conn.execute(
+        "INSERT INTO attribution_runs (workspace_id, status, parameters, parameters_hash,"
+        " models_total, started_at, heartbeat_at)"
+        " VALUES (%s, 'running', '{}', 'x', 1, now() - %s::interval, now() - %s::interval)"
+        " RETURNING run_id::text",
+        (workspace_id, silent_for, silent_for),
+    ).fetchone()
+    conn.execute("UPDATE saved_reports SET pending_run_id = %s", (row[0],))
+    conn.commit()
+    return str(row[0])
+
+
+@pytest.fixture
+def both(client: FlaskClient, auth: dict[str, str]) -> None:
+    ingest(client, auth, [small_journey(*j) for j in SMALL])
+    body = {"name": "both", "models": ["last_touch"]}
+    assert client.post("/v1/saved-reports", json=body, headers=auth).status_code == 201
+
+
+def test_a_refresh_under_way_is_waited_for_up_to_the_time_limit(app, conn, workspace, both):
+    ws = workspace.workspace_id
+    live = pending_run(conn, ws, silent_for="1 second")
+    db = app.extensions["pathcredit.db"]
+    started = time.monotonic()
+    with pytest.raises(Unavailable, match="under way"):
+        saved_reports.refresh(db, ws, "both", timeout=0.5, budget=10**9, poll=0.05)
+    assert 0.5 <= time.monotonic() - started < 5
+    assert conn.execute("SELECT count(*) FROM attribution_runs").fetchone() == (1,)
+    assert conn.execute("SELECT pending_run_id::text FROM saved_reports").fetchone() == (live,)
+
+
+def test_a_refresh_whose_process_died_is_taken_over(app, conn, workspace, both):
+    ws = workspace.workspace_id
+    dead = pending_run(conn, ws, silent_for="1 hour")
+    db = app.extensions["pathcredit.db"]
+    refreshed = saved_reports.refresh(db, ws, "both", timeout=30, budget=10**9, poll=0.05)
+    assert not refreshed.hit and refreshed.run_id != dead
+    status = conn.execute("SELECT status FROM attribution_runs WHERE run_id = %s", (dead,))
+    assert status.fetchone() == ("failed",)
+    state = conn.execute("SELECT run_id::text, pending_run_id FROM saved_reports").fetchone()
+    assert state == (refreshed.run_id, None)
