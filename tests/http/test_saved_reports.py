@@ -176,7 +176,7 @@ def test_the_table_speaks_csv(client, auth, march) -> None:
     assert [r["channel"] for r in rows] == [r["channel"] for r in json_rows]
 
 
-def test_a_failed_refresh_keeps_the_last_answer(client, auth, conn, march) -> None:
+def test_a_refused_refresh_keeps_the_last_answer(client, auth, conn, march) -> None:
     answered = client.get(TABLE, headers=auth).headers["Pathcredit-Run"]
     ingest(client, auth, [small_journey("j6", ["social"], True, 10.0)])
     client.application.extensions["pathcredit.settings"] = Settings(
@@ -185,8 +185,21 @@ def test_a_failed_refresh_keeps_the_last_answer(client, auth, conn, march) -> No
     assert_problem(client.get(TABLE, headers=auth), 422)
     report = client.get("/v1/saved-reports/march", headers=auth).get_json()
     assert report["run_id"] == answered
-    pending = conn.execute("SELECT pending_run_id FROM saved_reports").fetchone()
-    assert pending == (None,)
+    assert run_count(conn) == 1
+
+
+def test_a_failed_refresh_lets_go_of_the_report(client, auth, conn, small) -> None:
+    # the engine refuses a game of 3 channels with max_players 2, once the run has started
+    body = {"name": "tight", "models": ["shapley_rate"], "shapley_rate": {"max_players": 2}}
+    assert client.post("/v1/saved-reports", json=body, headers=auth).status_code == 201
+    problem = assert_problem(client.get("/v1/saved-reports/tight/table", headers=auth), 422)
+    assert "max_players" in problem["detail"]
+    state = conn.execute("SELECT run_id, pending_run_id FROM saved_reports").fetchone()
+    assert state == (None, None)
+    assert conn.execute("SELECT status FROM attribution_runs").fetchall() == [("failed",)]
+    # the next request tries again, and is refused again
+    assert_problem(client.get("/v1/saved-reports/tight/table", headers=auth), 422)
+    assert run_count(conn) == 2
 
 
 # ---------------------------------------------------------------------- table links
