@@ -140,24 +140,11 @@ class SavedReportTable(MethodView):
         those of `GET /v1/attribution/runs/{run_id}/table`.
         """
         token = query.pop("token", None)
-        workspace_id = _reader(token, name)
-        limits = settings()
-        refreshed = service.refresh(
-            database(),
-            workspace_id,
-            name,
-            timeout=limits.run_timeout_seconds,
-            budget=limits.sync_work_budget,
-            max_runs=limits.max_runs,
-        )
+        workspace_id, refreshed = _refreshed(token, name)
         with database().transaction() as conn:
             rows = runs.run_rows(conn, workspace_id, refreshed.run_id)
         response = tables.render(rows, ROW_COLUMNS, query=query, name=f"saved-{name}")
-        response.headers["Pathcredit-Run"] = refreshed.run_id
-        response.headers["Pathcredit-Cache"] = "hit" if refreshed.hit else "miss"
-        if token is not None:
-            response.headers["Referrer-Policy"] = "no-referrer"
-        return response
+        return _answered(response, refreshed, token)
 
 
 @bp.route("/<name>/links")
@@ -196,6 +183,30 @@ class TableLink(MethodView):
     def delete(self, name: str, link_id: UUID) -> None:
         """Revoke a table link: from now on it answers 410."""
         service.revoke_link(database(), workspace().workspace_id, name, str(link_id))
+
+
+def _refreshed(token: str | None, name: str) -> tuple[int, service.Refreshed]:
+    """The workspace the request reads and the run answering its saved report now:
+    what every sub-resource of a saved report serves from."""
+    workspace_id = _reader(token, name)
+    limits = settings()
+    refreshed = service.refresh(
+        database(),
+        workspace_id,
+        name,
+        timeout=limits.run_timeout_seconds,
+        budget=limits.sync_work_budget,
+        max_runs=limits.max_runs,
+    )
+    return workspace_id, refreshed
+
+
+def _answered(response: Response, refreshed: service.Refreshed, token: str | None) -> Response:
+    response.headers["Pathcredit-Run"] = refreshed.run_id
+    response.headers["Pathcredit-Cache"] = "hit" if refreshed.hit else "miss"
+    if token is not None:  # the URL is a credential: keep it out of Referer headers
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _reader(token: str | None, name: str) -> int:
