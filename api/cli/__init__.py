@@ -38,6 +38,24 @@ DEFAULT_WORKSPACE = "default"
 CHUNK = 1 << 20
 
 
+def command_name() -> str:
+    """How the user can type this command: ``pathcredit`` when that name on PATH is this
+    very script, else the script's path (``.venv/bin/pathcredit`` after ``make run``,
+    whose virtual environment is not activated)."""
+    import shutil
+
+    script = Path(sys.argv[0])
+    on_path = shutil.which("pathcredit")
+    if script.name != "pathcredit":
+        script = Path(sys.executable).with_name("pathcredit")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "pathcredit"
+    try:
+        return str(script.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(script)
+
+
 def resolve_url(settings: Settings) -> str:
     """DATABASE_URL, or the embedded server's database (started on demand)."""
     if settings.database_url:
@@ -72,7 +90,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
         show_new_key(DEFAULT_WORKSPACE, key, settings.data_dir)
     else:
-        print(f"A new API key: pathcredit key create {DEFAULT_WORKSPACE}", file=sys.stderr)
+        print(f"A new API key: {command_name()} key create {DEFAULT_WORKSPACE}", file=sys.stderr)
     settings = replace(
         with_secret_key(settings),
         database_url=url,

@@ -43,9 +43,20 @@ def run_demo(
     rows = [r for r in credit.to_rows() if r["dimension"] == "channel"]
     print(f"\nMarkov order 1 over {len(arrays['offsets']) - 1} unique paths, credit per channel:")
     _print_table(rows[:TOP_ROWS])
-    if key:
-        print(f"\nAPI key of workspace {args.workspace!r} (shown once):\n{key}")
+    _print_access(args.workspace, key)
     return 0
+
+
+def _print_access(workspace: str, key: str | None) -> None:
+    """The demo data lives in its own workspace, not the server's ``default``: say so,
+    and how to reach it over the API."""
+    from . import command_name
+
+    print(f"\nThe journeys are in workspace {workspace!r}, apart from 'default'.")
+    if key:
+        print(f"Its API key (shown once; use it instead of the default key):\n{key}")
+    else:
+        print(f"It existed already; another key for it: {command_name()} key create {workspace}")
 
 
 def _lines(journeys: Any, batch: int = 5000) -> Iterator[bytes]:

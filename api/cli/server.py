@@ -18,7 +18,6 @@ at most ``threads - 1`` of them at once per worker (others wait in the main loop
 from __future__ import annotations
 
 import errno
-import json
 import logging
 import os
 import selectors
@@ -45,6 +44,7 @@ from gunicorn.workers.gthread import TConn, ThreadWorker
 
 from ..config import Settings
 from ..problems import PROBLEM_TYPE, RequestTimeout, of_status
+from ..service.tables import json_text
 
 LIMIT_REQUEST_LINE = 8190
 """Longest request line (method, target, version) in bytes: gunicorn's most. A
@@ -206,7 +206,7 @@ class PacedUnreader(SocketUnreader):
 def problem_bytes(status: int, detail: str, request_id: str) -> bytes:
     """A whole HTTP/1.1 response carrying the problem, closing the connection."""
     problem = of_status(status, detail)
-    body = json.dumps(problem.body()).encode()
+    body = json_text(problem.body()).encode()
     head = [
         f"HTTP/1.1 {status} {problem.title}",
         "Connection: close",

@@ -24,6 +24,7 @@ from collections.abc import Callable
 
 from .. import store
 from ..service import jobs
+from . import command_name
 
 log = logging.getLogger("pathcredit.worker")
 
@@ -41,7 +42,7 @@ def run(url: str, *, concurrency: int = 1, parent: int | None = None) -> int:
     finally:
         db.close()
     if waiting:
-        log.error("%d migrations are pending: run `pathcredit migrate`", len(waiting))
+        log.error("%d migrations are pending: run `%s migrate`", len(waiting), command_name())
         return 1
     return asyncio.run(_supervise(url, concurrency, parent))
 

@@ -87,7 +87,10 @@ class Attribution(MethodView):
         """Run attribution models and return the run with its table.
 
         Credits conversions and value of the selected data with each model named in
-        `models` (options under the model's name, e.g. `{"markov": {"order": 2}}`).
+        `models`, with their options under `options` (e.g.
+        `"options": {"markov": {"order": 2}}`, the shape the run echoes and
+        `/v1/settings` and the table URL take; options under the model's own name at the
+        top level are still read, but not both in one request).
         Fields left out take the workspace defaults (`GET /v1/settings`). The run is
         stored; it must finish within the service's time limit
         (`PATHCREDIT_RUN_TIMEOUT_SECONDS`), else the answer is a 503 problem: start

@@ -12,7 +12,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, Response, json, request
+import marshmallow as ma
+from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from attribution import AttributionError
@@ -28,13 +29,16 @@ from ..problems import (
     problem_for,
 )
 from ..service.errors import ServiceError
+from ..service.tables import json_text
 from .logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
+# marshmallow's message for a value that should have been an object
+TYPE_MESSAGE = "Invalid input type."
 
 
 def problem_response(problem: Problem) -> Response:
-    response = Response(json.dumps(problem.body()), status=problem.status, mimetype=PROBLEM_TYPE)
+    response = Response(json_text(problem.body()), status=problem.status, mimetype=PROBLEM_TYPE)
     response.headers.update(problem.headers)
     return response
 
@@ -52,7 +56,7 @@ def _problem_of(error: HTTPException) -> Problem:
     data = getattr(error, "data", None) or {}
     messages = data.get("messages")
     if code == 422 and isinstance(messages, Mapping):
-        return invalid_from_messages(messages)
+        return invalid_from_messages(messages, data.get("schema"))
     if code == 400 and isinstance(messages, Mapping):
         return BadRequest("The request body is not valid JSON.")
     if code == 413:
@@ -60,17 +64,32 @@ def _problem_of(error: HTTPException) -> Problem:
     return of_status(code, error.description)
 
 
-def invalid_from_messages(messages: Mapping[str, Any]) -> InvalidInput:
+def invalid_from_messages(messages: Mapping[str, Any], schema: Any = None) -> InvalidInput:
     """Marshmallow messages keyed by request location -> one problem with pointers.
 
     Body errors point into the body (``/journeys/17/touchpoints/3/timestamp``); query,
-    path and header errors point at the parameter (``/query/format``).
+    path and header errors point at the parameter (``/query/format``). Where an object
+    was expected and something else came, the message says so, and at the top of the
+    body it names the fields the object takes.
     """
     errors: list[FieldError] = []
     for location, tree in messages.items():
         prefix = "" if location in ("json", "form") else f"/{location}"
         errors.extend(field_errors(tree, prefix))
+    errors = [_name_the_shape(e, schema) for e in errors]
     return InvalidInput(_invalid_detail(errors), errors)
+
+
+def _name_the_shape(error: FieldError, schema: Any) -> FieldError:
+    if error.detail != TYPE_MESSAGE:
+        return error
+    if error.pointer != "/" or not isinstance(schema, ma.Schema):
+        return FieldError(error.pointer, "Expected a JSON object here.")
+    names = [f.data_key or name for name, f in schema.load_fields.items()]
+    required = [f.data_key or name for name, f in schema.load_fields.items() if f.required]
+    shape = ", ".join(f'"{n}"' for n in names)
+    needs = f" ({', '.join(required)} required)" if required else ""
+    return FieldError("/", f"The body must be a JSON object with the fields {shape}{needs}.")
 
 
 def field_errors(tree: Any, prefix: str = "") -> list[FieldError]:

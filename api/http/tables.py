@@ -5,14 +5,21 @@ The text itself comes from the one writer, :mod:`api.service.tables`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import marshmallow as ma
 from flask import Response, request
 
-from ..service.tables import CSV_TYPE, NDJSON_TYPE, csv_chunks, json_rows, ndjson_chunks, to_csv
+from ..service.tables import (
+    CSV_TYPE,
+    NDJSON_TYPE,
+    csv_chunks,
+    json_rows,
+    json_text,
+    ndjson_chunks,
+    to_csv,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,9 +42,7 @@ def render(
     """The table as JSON or CSV, whichever the request asked for."""
     if wants_csv(query):
         return _csv_response(to_csv(rows, columns), name)
-    return Response(
-        json.dumps(json_rows(rows, columns), allow_nan=False), mimetype="application/json"
-    )
+    return Response(json_text(json_rows(rows, columns)), mimetype="application/json")
 
 
 def stream(

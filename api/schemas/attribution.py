@@ -150,6 +150,17 @@ def _options(name: str) -> fields.Nested:
     return fields.Nested(OPTION_SCHEMAS[name], metadata={"description": f"Options of {name}."})
 
 
+def _alias(name: str) -> fields.Nested:
+    """The older place of a model's options in a run body, beside ``options``."""
+    return fields.Nested(
+        OPTION_SCHEMAS[name],
+        metadata={
+            "description": f"Older spelling of `options.{name}`; give one or the other.",
+            "deprecated": True,
+        },
+    )
+
+
 ModelOptionsIn = ma.Schema.from_dict(
     {name: _options(name) for name in OPTION_SCHEMAS}, name="ModelOptionsIn"
 )
@@ -189,32 +200,52 @@ _MODELS = fields.List(
 
 
 class AttributionIn(SelectionIn):
-    """A run: models, their options under their names, the data selection and
-    confidence intervals. Absent fields take the workspace defaults."""
+    """A run: models, their options under `options` (the shape the run echoes, the
+    settings and the table URL take), the data selection and confidence intervals.
+    Absent fields take the workspace defaults."""
 
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "models": ["last_touch", "linear", "markov"],
-        "markov": {"order": 2},
+        "options": {"markov": {"order": 2}},
         "date_from": "2024-03-01",
         "date_to": "2024-03-31",
     }
 
     models = _MODELS
+    options = fields.Nested(
+        ModelOptionsIn,
+        metadata={"description": 'Options per model, e.g. `{"markov": {"order": 2}}`.'},
+    )
     confidence = fields.Nested(
         ConfidenceIn,
         allow_none=True,
         metadata={"description": "Compute bootstrap intervals; null turns a default off."},
     )
-    first_touch = _options("first_touch")
-    last_touch = _options("last_touch")
-    linear = _options("linear")
-    position_based = _options("position_based")
-    time_decay = _options("time_decay")
-    markov = _options("markov")
-    shapley = _options("shapley")
-    shapley_simple = _options("shapley_simple")
-    shapley_rate = _options("shapley_rate")
-    shapley_ordered = _options("shapley_ordered")
+    first_touch = _alias("first_touch")
+    last_touch = _alias("last_touch")
+    linear = _alias("linear")
+    position_based = _alias("position_based")
+    time_decay = _alias("time_decay")
+    markov = _alias("markov")
+    shapley = _alias("shapley")
+    shapley_simple = _alias("shapley_simple")
+    shapley_rate = _alias("shapley_rate")
+    shapley_ordered = _alias("shapley_ordered")
+
+    @ma.validates_schema
+    def _options_in_one_place(self, data: dict[str, Any], **kwargs: Any) -> None:
+        if "options" not in data:
+            return
+        twice = [m for m in OPTION_SCHEMAS if m in data]
+        if twice:
+            raise ma.ValidationError(
+                {
+                    m: [
+                        f'Options are under "options" in this request: move these to "options.{m}".'
+                    ]
+                    for m in twice
+                }
+            )
 
 
 class AttributionQuery(SelectionQuery, TableQuery):

@@ -132,12 +132,15 @@ def plan_run(
     key; ``confidence`` given as null turns a default off.
     """
     models = tuple(data.get("models") or defaults.get("models") or DEFAULT_MODELS)
-    given = data.get("options") or {m: data[m] for m in models if m in data}
+    if "options" in data:
+        given, base = data["options"], pointers.options or "/options"
+    else:  # the older spelling: each model's options under its own name
+        given, base = {m: data[m] for m in models if m in data}, pointers.options
     default_options = defaults.get("options") or {}
     built = {}
     for m in models:
         merged = {**default_options.get(m, {}), **given.get(m, {})}
-        built[m] = build_model(m, merged, pointers.options)
+        built[m] = build_model(m, merged, base)
     confidence = data["confidence"] if "confidence" in data else defaults.get("confidence")
     return RunPlan(
         models=models,

@@ -62,6 +62,12 @@ def ndjson_chunks(
     yield "".join(lines)
 
 
+def json_text(value: Any) -> str:
+    """A JSON body as every response writes it, tables and problems alike: compact, with
+    one trailing newline (as Flask writes the other responses), and no NaN."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False) + "\n"
+
+
 def csv_value(value: Any) -> str:
     """A cell: empty for null and NaN, every digit of a float (``repr``), ISO dates."""
     if value is None:

@@ -19,6 +19,8 @@ from api.cli import build_parser, main
 from api.config import Settings
 from tests.helpers import journey, ndjson
 
+ROOT = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture
 def env(monkeypatch: pytest.MonkeyPatch, database_url: str) -> str:
@@ -131,7 +133,12 @@ def test_demo_loads_and_attributes(env: str, capsys: pytest.CaptureFixture[str])
     assert code == 0
     assert out[0].startswith("Loaded 500 generated journeys")
     assert out[-1].startswith("pck_")
+    assert "The journeys are in workspace 'demo', apart from 'default'." in out
     assert any("paid_search" in line for line in out)
+    code, again = run(capsys, "demo", "--journeys", "500")
+    assert code == 0
+    assert again[-1].startswith("It existed already; another key for it: ")
+    assert again[-1].endswith("key create demo")
 
 
 def test_spec_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -140,3 +147,20 @@ def test_spec_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["spec", "--output", str(target), "--check"]) == 0
     target.write_text("stale")
     assert main(["spec", "--output", str(target), "--check"]) == 1
+
+
+def test_messages_name_the_command_as_the_user_can_type_it(tmp_path: Path) -> None:
+    """`make run` leaves `.venv` unactivated: a message telling the user to run
+    `pathcredit ...` must then name `.venv/bin/pathcredit`, and the bare name only when
+    PATH finds this very script."""
+    script = Path(sys.executable).with_name("pathcredit")
+    code = "import sys; from api.cli import command_name; print(command_name())"
+    argv = [sys.executable, "-c", code]
+    bare_path = {**os.environ, "PATH": "/usr/bin:/bin"}
+    relative = subprocess.run(argv, capture_output=True, text=True, env=bare_path, cwd=ROOT)
+    assert relative.stdout.strip() == str(script.resolve().relative_to(ROOT))
+    elsewhere = subprocess.run(argv, capture_output=True, text=True, env=bare_path, cwd=tmp_path)
+    assert elsewhere.stdout.strip() == str(script.resolve())
+    with_venv = {**os.environ, "PATH": f"{script.parent}:/usr/bin:/bin"}
+    found = subprocess.run(argv, capture_output=True, text=True, env=with_venv, cwd=tmp_path)
+    assert found.stdout.strip() == "pathcredit"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import json
 from typing import Any
 
 import numpy as np
@@ -191,6 +192,32 @@ def test_engine_errors_point_at_the_option(client, auth, small) -> None:
         headers=auth,
     )
     assert pointers(assert_problem(response, 422)) == ["/confidence/replicates"]
+
+
+def test_options_take_one_shape_in_the_body_the_run_and_the_settings(client, auth, small) -> None:
+    """`options` keyed by model is the shape of the run body, of the run's echoed
+    parameters, of `/v1/settings` and of the table URL; the older top-level spelling
+    gives the same run, and the two mixed are refused."""
+    options = {"markov": {"order": 2}}
+    new = run(client, auth, models=["markov"], options=options)
+    old = run(client, auth, models=["markov"], markov={"order": 2})
+    assert new["parameters"]["options"] == old["parameters"]["options"]
+    assert new["parameters"]["options"]["markov"]["order"] == 2
+    assert new["table"] == old["table"]
+    put = client.put("/v1/settings", json={"options": new["parameters"]["options"]}, headers=auth)
+    assert put.status_code == 200, put.get_json()
+    query = {"models": "markov", "options": json.dumps(options), "format": "json"}
+    table = client.get("/v1/attribution/table", query_string=query, headers=auth)
+    assert table.get_json() == new["table"]
+    bad = {"models": ["markov"], "options": {"markov": {"order": 9}}}
+    assert pointers(
+        assert_problem(client.post("/v1/attribution", json=bad, headers=auth), 422)
+    ) == ["/options/markov/order"]
+    mixed = {"models": ["markov"], "options": options, "markov": {"order": 1}}
+    body = assert_problem(client.post("/v1/attribution", json=mixed, headers=auth), 422)
+    assert pointers(body) == ["/markov"]
+    assert "options.markov" in body["errors"][0]["detail"]
+    client.put("/v1/settings", json={}, headers=auth)
 
 
 @pytest.mark.parametrize(
