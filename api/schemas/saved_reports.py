@@ -26,7 +26,7 @@ class SavedReportIn(AttributionIn):
     EXAMPLE: ClassVar[dict[str, Any]] = {
         "name": "march-markov",
         "models": ["last_touch", "markov"],
-        "markov": {"order": 2},
+        "options": {"markov": {"order": 2}},
         "date_from": "2024-03-01",
         "date_to": "2024-03-31",
     }

@@ -84,6 +84,10 @@ def test_create_get_list_replace_delete(client, auth, conn, march) -> None:
         ({"name": "x" * 101}, "/name"),
         ({"models": ["linear"]}, "/name"),
         ({"name": "ok", "models": ["nope"]}, "/models/0"),
+        (
+            {"name": "ok", "options": {"markov": {"order": 9}}, "models": ["markov"]},
+            "/options/markov/order",
+        ),
         ({"name": "ok", "markov": {"order": 9}, "models": ["markov"]}, "/markov/order"),
         ({"name": "ok", "confidence": {"replicates": 0}}, "/confidence/replicates"),
         ({"name": "ok", "date_from": "2024-03-02", "date_to": "2024-03-01"}, "/date_to"),
@@ -105,9 +109,9 @@ def test_a_taken_name_is_a_conflict(client, auth, conn, march) -> None:
 
 
 def test_a_bad_replacement_changes_nothing(client, auth, march) -> None:
-    bad = {"models": ["markov"], "markov": {"order": 0}}
+    bad = {"models": ["markov"], "options": {"markov": {"order": 0}}}
     problem = assert_problem(client.put("/v1/saved-reports/march", json=bad, headers=auth), 422)
-    assert pointers(problem) == ["/markov/order"]
+    assert pointers(problem) == ["/options/markov/order"]
     assert client.get("/v1/saved-reports/march", headers=auth).get_json() == march
     missing = client.put("/v1/saved-reports/april", json={"models": ["linear"]}, headers=auth)
     assert_problem(missing, 404)
@@ -190,7 +194,8 @@ def test_a_refused_refresh_keeps_the_last_answer(client, auth, conn, march) -> N
 
 def test_a_failed_refresh_lets_go_of_the_report(client, auth, conn, small) -> None:
     # the engine refuses a game of 3 channels with max_players 2, once the run has started
-    body = {"name": "tight", "models": ["shapley_rate"], "shapley_rate": {"max_players": 2}}
+    options = {"shapley_rate": {"max_players": 2}}
+    body = {"name": "tight", "models": ["shapley_rate"], "options": options}
     assert client.post("/v1/saved-reports", json=body, headers=auth).status_code == 201
     problem = assert_problem(client.get("/v1/saved-reports/tight/table", headers=auth), 422)
     assert "max_players" in problem["detail"]
