@@ -374,8 +374,10 @@ def _add_bi_role(verbs: Any) -> None:
     create = actions.add_parser(
         "create",
         help="create a login role that reads one workspace's runs",
-        description="Without a password option, a random password is generated and "
-        "printed as the last line. The database role the service uses needs CREATEROLE.",
+        description="Prints a connection string for the role (socket directory or host, "
+        "port, database; no password). Without a password option, a random password is "
+        "generated and printed as the last line. The database role the service uses needs "
+        "CREATEROLE.",
     )
     create.add_argument("workspace", help="workspace name")
     create.add_argument("role", help="name of the new database role")
