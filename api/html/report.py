@@ -135,7 +135,13 @@ def page(
     loaded = reports.load(database(), workspace_id, selection)
     with reports.unchecked_floats():
         context = report_view.context(
-            workspace_name, selection, loaded.paths, loaded.stages, models, datetime.now(UTC)
+            workspace_name,
+            selection,
+            loaded.paths,
+            loaded.stages,
+            models,
+            datetime.now(UTC),
+            loaded.notes,
         )
     context["charts"] = {k: Markup(v) for k, v in context["charts"].items()}
     html = render_template("report.html", **context)

@@ -32,18 +32,20 @@ def context(
     workspace_stages: Sequence[str],
     models: Sequence[str],
     now: datetime,
+    notes: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Template variables of ``report.html``."""
+    """Template variables of ``report.html``. ``notes`` say what the selection left out;
+    the models' own warnings (sampled values, say) are shown with them."""
     order = rt.stage_order(paths, workspace_stages)
     staged = paths.has_stages and paths.n_paths > 0
-    credit_rows = channel_credit(paths, models)
+    credit_rows, model_notes = channel_credit(paths, models)
     return {
         "workspace": workspace,
         "period": period(selection),
         "generated": now.strftime("%Y-%m-%d %H:%M UTC"),
         "selection": describe(selection, models),
         "kpis": kpis(paths, order if staged else None),
-        "warnings": [],
+        "warnings": [*notes, *model_notes],
         "no_stages": NO_STAGES,
         "charts": (stage_charts(paths, order) if staged else {})
         | other_charts(paths, credit_rows, models),
@@ -74,14 +76,18 @@ def other_charts(
     return out
 
 
-def channel_credit(paths: PathSet, models: Sequence[str]) -> list[dict[str, Any]]:
-    """The attribution table's channel rows for each model (the selection is applied)."""
+def channel_credit(paths: PathSet, models: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The attribution table's channel rows for each model (the selection is applied),
+    and each model's warnings, named by model."""
     if paths.n_paths == 0 or paths.total_conversions == 0:
-        return []
+        return [], []
     rows: list[dict[str, Any]] = []
+    notes: list[str] = []
     for model in models:
-        rows += [r for r in attribute(paths, model).to_rows() if r["dimension"] == "channel"]
-    return rows
+        credit = attribute(paths, model)
+        rows += [r for r in credit.to_rows() if r["dimension"] == "channel"]
+        notes += [f"{model.replace('_', ' ')}: {w}" for w in credit.warnings]
+    return rows, notes
 
 
 def credit_table(

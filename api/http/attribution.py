@@ -182,8 +182,9 @@ class RunTable(MethodView):
         value, share, removal_effect, ci_low, ci_high. `?format=csv` or
         `Accept: text/csv` gives RFC 4180 CSV with a header row.
         """
-        rows = _succeeded_rows(str(run_id))
-        return tables.render(rows, ROW_COLUMNS, query=query, name=f"attribution-{run_id}")
+        run, rows = _succeeded_run(str(run_id))
+        response = tables.render(rows, ROW_COLUMNS, query=query, name=f"attribution-{run_id}")
+        return tables.with_warnings(response, run_service.table_notes(run))
 
 
 @bp.route("/table")
@@ -221,7 +222,10 @@ class Table(MethodView):
             hit = "miss"
         else:
             hit = "hit"
+        with database().transaction() as conn:
+            notes = run_service.table_notes(runs.get_run(conn, ws, cached[0]))
         response = tables.render(cached[1], ROW_COLUMNS, query=query, name="attribution")
+        tables.with_warnings(response, notes)
         response.headers["Pathcredit-Run"] = cached[0]
         response.headers["Pathcredit-Cache"] = hit
         return response
@@ -282,13 +286,13 @@ def _get_run(run_id: str) -> dict[str, Any]:
         return runs.get_run(conn, workspace().workspace_id, run_id)
 
 
-def _succeeded_rows(run_id: str) -> list[dict[str, Any]]:
+def _succeeded_run(run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     with database().transaction() as conn:
         heartbeat.sweep(conn, workspace().workspace_id)
         run = runs.get_run(conn, workspace().workspace_id, run_id)
         if run["status"] != "succeeded":
             raise Conflict(f"Run {run_id} is {run['status']}; its table is not ready.")
-        return runs.run_rows(conn, workspace().workspace_id, run_id)
+        return run, runs.run_rows(conn, workspace().workspace_id, run_id)
 
 
 def _run_out(run_id: str, *, with_table: bool) -> dict[str, Any]:

@@ -56,8 +56,9 @@ def report(
     need_times: bool = False,
 ) -> Response:
     """The report's rows for the request's selection, rendered."""
-    rows = rt.table(database(), workspace().workspace_id, query, build, need_times=need_times)
-    return tables.render(rows, columns, query=query, name=name)
+    ws = workspace().workspace_id
+    rows, notes = rt.noted_table(database(), ws, query, build, need_times=need_times)
+    return tables.with_warnings(tables.render(rows, columns, query=query, name=name), notes)
 
 
 @bp.route("/transitions")

@@ -54,6 +54,24 @@ def stream(
     return _csv_response(csv_chunks(rows, columns), name)
 
 
+WARNING_HEADER = "Pathcredit-Warning"
+WARNING_DOC = {
+    WARNING_HEADER: {
+        "description": "What the selection left out (lookback window, client paths the "
+        "selection cannot use) or why it is empty, one header per note; absent when "
+        "nothing was left out.",
+        "schema": {"type": "string"},
+    }
+}
+
+
+def with_warnings(response: Response, notes: Iterable[str]) -> Response:
+    """Carry ``notes`` beside a table whose body has no room for them."""
+    for note in dict.fromkeys(notes):
+        response.headers.add(WARNING_HEADER, note)
+    return response
+
+
 def _csv_response(body: str | Iterable[str], name: str) -> Response:
     response = Response(body, mimetype=CSV_TYPE)
     response.headers["Content-Disposition"] = f'inline; filename="{name}.csv"'
@@ -69,7 +87,9 @@ def documented(blp: Any, row_schema: type[ma.Schema]) -> Callable[[F], F]:
             schema={"type": "string", "description": "RFC 4180 CSV with a header row"},
             content_type=CSV_TYPE,
             success=True,
+            headers=WARNING_DOC,
         )(func)
-        return blp.response(200, row_schema(many=True))(func)  # type: ignore[no-any-return]
+        documented = blp.response(200, row_schema(many=True), headers=WARNING_DOC)(func)
+        return documented  # type: ignore[no-any-return]
 
     return decorator

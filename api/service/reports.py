@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -23,7 +23,7 @@ from attribution.paths import NO_STAGE
 
 from .. import store
 from ..store import runs
-from .selection import Selection, load_selection, selection_from
+from .selection import Selection, load_selection, selection_from, selection_warnings
 
 TRANSITION_COLUMNS = ("source", "target", "count", "probability")
 PATH_COLUMNS = (
@@ -56,6 +56,8 @@ class Loaded:
 
     paths: PathSet
     stages: list[str]
+    notes: list[str] = field(default_factory=list)
+    """What the selection left out, and why it is empty if it is."""
 
     @property
     def order(self) -> list[str]:
@@ -86,11 +88,23 @@ def table(
     need_times: bool = False,
 ) -> Rows:
     """A report's rows: the request's selection loaded, then ``build`` over it."""
+    return noted_table(db, workspace_id, query, build, need_times=need_times)[0]
+
+
+def noted_table(
+    db: store.Database,
+    workspace_id: int,
+    query: Mapping[str, Any],
+    build: Callable[[Loaded], Rows],
+    *,
+    need_times: bool = False,
+) -> tuple[Rows, list[str]]:
+    """A report's rows, and what its selection left out (see :class:`Loaded`)."""
     with db.transaction() as conn:
         runs.begin_snapshot(conn)
         loaded = _load(conn, workspace_id, selection_of(conn, workspace_id, query), need_times)
     with unchecked_floats():
-        return build(loaded)
+        return build(loaded), loaded.notes
 
 
 def _load(conn: Any, workspace_id: int, selection: Selection, need_times: bool) -> Loaded:
@@ -98,7 +112,8 @@ def _load(conn: Any, workspace_id: int, selection: Selection, need_times: bool) 
     version = runs.data_version(conn, workspace_id)
     paths = load_selection(conn, workspace_id, selection, need_times=need_times, version=version)
     stages = [s.name for s in store.list_stages(conn, workspace_id)]
-    return Loaded(paths, stages)
+    notes = selection_warnings(conn, workspace_id, selection, need_times=need_times, paths=paths)
+    return Loaded(paths, stages, notes)
 
 
 @contextmanager

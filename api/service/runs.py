@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -455,7 +455,7 @@ def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, Pa
         version = runs.data_version(conn, workspace_id)
         need = plan.need_times
         paths = load_selection(conn, workspace_id, plan.selection, need_times=need, version=version)
-        notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need)
+        notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need, paths=paths)
     return version, paths, notes
 
 
@@ -537,3 +537,14 @@ def plan_from_parameters(parameters: Mapping[str, Any]) -> RunPlan:
         selection=selection_from(selection),
         confidence=parameters.get("confidence"),
     )
+
+
+def table_notes(run: Mapping[str, Any]) -> list[str]:
+    """A run's warnings for a table's headers: a note every model has (what the
+    selection left out) once, a model's own note prefixed with the model."""
+    by_model: Mapping[str, Sequence[str]] = run.get("warnings") or {}
+    shared = set.intersection(*(set(n) for n in by_model.values())) if by_model else set()
+    notes = [n for n in next(iter(by_model.values()), []) if n in shared]
+    for model, model_notes in by_model.items():
+        notes += [f"{model}: {n}" for n in model_notes if n not in shared]
+    return notes

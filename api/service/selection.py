@@ -35,7 +35,12 @@ from attribution import PathSet
 from attribution.run import prepare
 
 from .. import store
-from ..store.selections import count_aggregated_paths, load_selected_paths
+from ..store.selections import (
+    count_aggregated_paths,
+    count_lookback_trim,
+    load_selected_paths,
+    workspace_extent,
+)
 
 SECONDS_PER_DAY = 86_400.0
 MAX_LOOKBACK_DAYS = 3650
@@ -57,6 +62,8 @@ class Selection:
     channel_groups: Mapping[str, str] = field(default_factory=dict)
     collapse_repeats: bool = False
     lookback_days: int | None = None
+    from_settings: frozenset[str] = field(default=frozenset(), compare=False)
+    """Which of the fields above came from the workspace defaults, not the request."""
 
     @property
     def has_filters(self) -> bool:
@@ -105,6 +112,7 @@ def selection_from(data: Mapping[str, Any], defaults: Mapping[str, Any] | None =
         if key in data:
             filters[key] = data[key]
     merged = {k: v for k, v in (defaults or {}).items() if k in SELECTION_DEFAULTS}
+    from_settings = frozenset(k for k, v in merged.items() if k not in data and v is not None)
     merged.update({k: data[k] for k in SELECTION_DEFAULTS if k in data})
     return Selection(
         date_from=data.get("date_from"),
@@ -115,6 +123,7 @@ def selection_from(data: Mapping[str, Any], defaults: Mapping[str, Any] | None =
         channel_groups=dict(merged.get("channel_groups") or {}),
         collapse_repeats=bool(merged.get("collapse_repeats", False)),
         lookback_days=merged.get("lookback_days"),
+        from_settings=from_settings,
     )
 
 
@@ -248,9 +257,27 @@ def read_selection(
 
 
 def selection_warnings(
-    conn: Any, workspace_id: int, selection: Selection, *, need_times: bool = False
+    conn: Any,
+    workspace_id: int,
+    selection: Selection,
+    *,
+    need_times: bool = False,
+    paths: PathSet | None = None,
 ) -> list[str]:
-    """Caveats on what a selection read: client-aggregated paths it had to leave out."""
+    """What a selection leaves out, said plainly, so no table or report is short or
+    empty without a reason: client-aggregated paths it cannot use, touches and journeys
+    its lookback window drops, and, when ``paths`` is empty, why."""
+    notes = _aggregated_note(conn, workspace_id, selection, need_times)
+    if selection.lookback_days is not None:
+        notes += _lookback_note(conn, workspace_id, selection)
+    if paths is not None and paths.total_conversions + paths.total_nulls == 0:
+        notes.append(_empty_note(conn, workspace_id, selection))
+    return notes
+
+
+def _aggregated_note(
+    conn: Any, workspace_id: int, selection: Selection, need_times: bool
+) -> list[str]:
     if not selection.reads_journeys(need_times):
         return []
     n = count_aggregated_paths(
@@ -263,6 +290,52 @@ def selection_warnings(
         f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no {why}, "
         "which this selection needs."
     ]
+
+
+def _origin(selection: Selection, name: str) -> str:
+    if name in selection.from_settings:
+        return " (a workspace default from /v1/settings)"
+    return ""
+
+
+def _lookback_note(conn: Any, workspace_id: int, selection: Selection) -> list[str]:
+    days = selection.lookback_days
+    assert days is not None
+    trim = count_lookback_trim(
+        conn, workspace_id, filter=selection.journey_filter(), lookback_days=days
+    )
+    if not trim.touches_out:
+        return []
+    gone = f", and {trim.journeys_out} journeys with none left" if trim.journeys_out else ""
+    return [
+        f"lookback_days={days}{_origin(selection, 'lookback_days')} left out "
+        f"{trim.touches_out} of {trim.touches} touches, those over {days} days before "
+        f"their journey's conversion (or last touch){gone}."
+    ]
+
+
+def _empty_note(conn: Any, workspace_id: int, selection: Selection) -> str:
+    extent = workspace_extent(conn, workspace_id)
+    if not extent.journeys and not extent.paths:
+        return "The selection is empty: the workspace holds no journeys or paths yet."
+    limits = []
+    if selection.date_from is not None or selection.date_to is not None:
+        since = selection.date_from.isoformat() if selection.date_from else "the start"
+        until = selection.date_to.isoformat() if selection.date_to else "the end"
+        limits.append(f"days {since} to {until}")
+    for name in ("attributes", "device", "campaign"):
+        if (value := getattr(selection, name)) is not None:
+            limits.append(f"filter {name}={json.dumps(value)}")
+    if selection.lookback_days is not None:
+        limits.append(
+            f"lookback_days={selection.lookback_days}{_origin(selection, 'lookback_days')}"
+        )
+    held = f"{extent.journeys} journeys and {extent.paths} client-aggregated paths"
+    span = f", days {extent.first_day} to {extent.last_day}" if extent.first_day else ""
+    return (
+        f"The selection is empty: nothing matches {', '.join(limits) or 'it'}; "
+        f"the workspace holds {held}{span}."
+    )
 
 
 def trim_to_window(arrays: Mapping[str, Any], lookback_days: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ Queries live in ``sql/queries/selections.sql``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -49,3 +50,43 @@ def count_aggregated_paths(
     params = {"workspace_id": workspace_id, "date_from": date_from, "date_to": date_to}
     row = conn.execute(query("count_aggregated_paths"), params).fetchone()
     return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class LookbackTrim:
+    """What a lookback window leaves out of a selection's journeys."""
+
+    journeys: int
+    touches: int
+    touches_out: int
+    journeys_out: int
+
+
+def count_lookback_trim(
+    conn: psycopg.Connection,
+    workspace_id: int,
+    *,
+    filter: JourneyFilter = NO_FILTER,
+    lookback_days: int,
+) -> LookbackTrim:
+    """Touches and journeys of the selection that ``lookback_days`` leaves out."""
+    params = filter.params(workspace_id, lookback_days=lookback_days)
+    row = conn.execute(query("count_lookback_trim"), params).fetchone()
+    assert row is not None
+    return LookbackTrim(*(int(v) for v in row))
+
+
+@dataclass(frozen=True)
+class Extent:
+    """A workspace's data: journeys, client-aggregated paths, first and last day."""
+
+    journeys: int
+    paths: int
+    first_day: date | None
+    last_day: date | None
+
+
+def workspace_extent(conn: psycopg.Connection, workspace_id: int) -> Extent:
+    row = conn.execute(query("workspace_extent"), {"workspace_id": workspace_id}).fetchone()
+    assert row is not None
+    return Extent(int(row[0]), int(row[1]), row[2], row[3])

@@ -90,3 +90,42 @@ SELECT EXISTS (
       AND day BETWEEN coalesce(%(date_from)s::date, '-infinity')
                   AND coalesce(%(date_to)s::date, 'infinity')
 ) AS found
+
+-- name: count_lookback_trim
+-- What a lookback window leaves out of a selection's journeys: touches older than
+-- %(lookback_days)s days before the journey's conversion (its last touch when it did
+-- not convert), and journeys left with none. Touches are stored in time order, so a
+-- journey loses touches only when its first touch is outside the window, and loses
+-- them all when its last one is.
+WITH picked AS (
+    SELECT j.touched_at,
+        coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
+            - make_interval(days => %(lookback_days)s::int) AS window_start
+    FROM journeys j
+    WHERE j.workspace_id = %(workspace_id)s
+      -- include: journey_filter
+)
+SELECT
+    count(*) AS journeys,
+    coalesce(sum(cardinality(p.touched_at)), 0) AS touches,
+    coalesce(sum((SELECT count(*) FROM unnest(p.touched_at) AS t(at) WHERE t.at < p.window_start))
+        FILTER (WHERE p.touched_at[1] < p.window_start), 0) AS touches_out,
+    count(*) FILTER (WHERE p.touched_at[cardinality(p.touched_at)] < p.window_start)
+        AS journeys_out
+FROM picked p
+
+-- name: workspace_extent
+-- How many journeys and client-aggregated paths a workspace holds, and their days.
+SELECT
+    (SELECT count(*) FROM journeys WHERE workspace_id = %(workspace_id)s) AS journeys,
+    (SELECT count(*) FROM aggregated_paths WHERE workspace_id = %(workspace_id)s) AS paths,
+    (SELECT min(day) FROM (
+        SELECT min(day) AS day FROM journeys WHERE workspace_id = %(workspace_id)s
+        UNION ALL
+        SELECT min(day) FROM aggregated_paths WHERE workspace_id = %(workspace_id)s) d)
+        AS first_day,
+    (SELECT max(day) FROM (
+        SELECT max(day) AS day FROM journeys WHERE workspace_id = %(workspace_id)s
+        UNION ALL
+        SELECT max(day) FROM aggregated_paths WHERE workspace_id = %(workspace_id)s) d)
+        AS last_day

@@ -117,6 +117,37 @@ def test_report_of_an_empty_workspace(client, auth):
     response = client.get("/report", headers=auth)
     assert response.status_code == 200
     assert "No journeys in this selection" in response.get_data(True)
+    notices = notices_of(response.get_data(True))
+    assert notices == ["The selection is empty: the workspace holds no journeys or paths yet."]
+
+
+def test_report_shows_what_the_selection_left_out_and_the_models_warnings(client, auth, journeys):
+    """The same notes as the JSON reports' Pathcredit-Warning headers, and a model's own
+    warning named by its model."""
+    empty = {"date_from": "2030-01-01", "date_to": "2030-01-31"}
+    page = client.get("/report", query_string=empty, headers=auth).get_data(True)
+    funnel = client.get("/v1/reports/funnel", query_string=empty, headers=auth)
+    selection_notes = funnel.headers.getlist("Pathcredit-Warning")
+    assert selection_notes and selection_notes[0].startswith("The selection is empty")
+    assert notices_of(page) == selection_notes
+    # j1 alone: every journey converts, which each model warns about
+    only_j1 = {"date_from": "2025-01-01", "date_to": "2025-01-01", "models": ["last_touch"]}
+    page = client.get("/report", query_string=only_j1, headers=auth).get_data(True)
+    run = client.post(
+        "/v1/attribution",
+        json={**only_j1, "models": ["last_touch"]},
+        headers=auth,
+    ).get_json()
+    assert run["warnings"]["last_touch"]
+    assert notices_of(page) == [f"last touch: {n}" for n in run["warnings"]["last_touch"]]
+
+
+def notices_of(html: str) -> list[str]:
+    import html as entities
+    import re
+
+    found = re.findall(r'<div class="notice">(.*?)</div>', html, flags=re.S)
+    return [entities.unescape(n) for n in found]
 
 
 def test_report_needs_a_key_or_a_link(client):
