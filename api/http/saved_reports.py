@@ -24,6 +24,7 @@ from ..schemas.saved_reports import (
     TableLinkList,
     TableLinkOut,
 )
+from ..service import runs as run_service
 from ..service import saved_reports as service
 from ..service.errors import FieldError, InvalidInput, Unauthorized, Unavailable
 from ..store import runs
@@ -142,8 +143,10 @@ class SavedReportTable(MethodView):
         token = query.pop("token", None)
         workspace_id, refreshed = _refreshed(token, name)
         with database().transaction() as conn:
+            run = runs.get_run(conn, workspace_id, refreshed.run_id)
             rows = runs.run_rows(conn, workspace_id, refreshed.run_id)
         response = tables.render(rows, ROW_COLUMNS, query=query, name=f"saved-{name}")
+        tables.with_warnings(response, run_service.table_notes(run))
         return _answered(response, refreshed, token)
 
 

@@ -180,6 +180,24 @@ def test_the_table_speaks_csv(client, auth, march) -> None:
     assert [r["channel"] for r in rows] == [r["channel"] for r in json_rows]
 
 
+def test_the_table_says_what_its_selection_left_out(client, auth, small) -> None:
+    body = {
+        "name": "future",
+        "models": ["linear"],
+        "date_from": "2030-01-01",
+        "date_to": "2030-01-31",
+    }
+    empty = (
+        "The selection is empty: nothing matches days 2030-01-01 to 2030-01-31; the workspace "
+        "holds 5 journeys and 0 client-aggregated paths, days 2024-03-01 to 2024-03-01."
+    )
+    assert client.post("/v1/saved-reports", json=body, headers=auth).status_code == 201
+    for _ in range(2):  # run, then from cache
+        table = client.get("/v1/saved-reports/future/table", headers=auth)
+        assert table.get_json() == []
+        assert table.headers.getlist("Pathcredit-Warning") == [empty]
+
+
 def test_a_refused_refresh_keeps_the_last_answer(client, auth, conn, march) -> None:
     answered = client.get(TABLE, headers=auth).headers["Pathcredit-Run"]
     ingest(client, auth, [small_journey("j6", ["social"], True, 10.0)])
