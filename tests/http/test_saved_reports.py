@@ -346,3 +346,12 @@ def test_bad_expiries_are_refused(client, auth, conn, march, expires_in) -> None
     )
     assert pointers(assert_problem(response, 422)) == ["/expires_in"]
     assert conn.execute("SELECT count(*) FROM table_links").fetchone() == (0,)
+
+
+def test_deleting_the_workspace_deletes_its_reports_and_links(client, auth, conn, march) -> None:
+    client.get(TABLE, headers=auth)
+    link(client, auth)
+    conn.execute("DELETE FROM workspaces")
+    conn.commit()
+    for table in ("saved_reports", "table_links", "attribution_runs"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
