@@ -29,7 +29,7 @@ from ..service import saved_reports as service
 from ..service.errors import FieldError, InvalidInput, Unauthorized, Unavailable
 from ..store import runs
 from ..store import saved_reports as saved
-from . import tables
+from . import limits, tables
 from .context import database, settings, workspace
 from .openapi import Blueprint
 
@@ -227,7 +227,9 @@ def _reader(token: str | None, name: str) -> int:
     secret = settings().secret_key
     if not secret:
         raise Unauthorized("Table links are turned off on this server.")
-    return service.open_link(database(), secret, token, name)
+    workspace_id = service.open_link(database(), secret, token, name)
+    limits.count(workspace_id)  # a link's reads count against its workspace's budget
+    return workspace_id
 
 
 def _secret() -> str:

@@ -355,3 +355,16 @@ def test_deleting_the_workspace_deletes_its_reports_and_links(client, auth, conn
     conn.commit()
     for table in ("saved_reports", "table_links", "attribution_runs"):
         assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+
+
+def test_a_links_reads_count_against_its_workspaces_budget(app: Flask, client, auth, march):
+    token = link(client, auth)["token"]
+    app.extensions["pathcredit.settings"] = Settings(
+        database_url="unused", secret_key=SECRET, workspace_reads=2, key_reads=0
+    )
+    first = client.get(TABLE, query_string={"token": token})
+    assert first.status_code == 200
+    assert first.headers["RateLimit-Remaining"] == "1"
+    assert client.get(TABLE, query_string={"token": token}).status_code == 200
+    assert_problem(client.get(TABLE, query_string={"token": token}), 429)
+    assert_problem(client.get(TABLE, headers=auth), 429)  # the same workspace's budget
