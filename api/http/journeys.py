@@ -106,7 +106,7 @@ JOURNEY_LINKS = {
 }
 
 
-@bp.route("/journeys/<id:journey_id>", merge_slashes=False)
+@bp.route("/journeys/<journey_id:journey_id>", merge_slashes=False)
 class Journey(MethodView):
     @bp.response(200, JourneyOut)
     @bp.doc(responses={200: {"links": JOURNEY_LINKS}})

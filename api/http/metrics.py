@@ -261,6 +261,9 @@ def exposition(collectors: Iterable[Collector]) -> bytes:
 
 def _check_token() -> None:
     token = settings().metrics_token
+    if "Authorization" not in request.headers:  # no credentials: 401, on or off
+        off = "" if token else " (metrics are off here: set PATHCREDIT_METRICS_TOKEN)"
+        raise Unauthorized(f"Send the metrics token as `Authorization: Bearer <token>`{off}.")
     if not token:
         raise NotFound("Metrics are turned off: set PATHCREDIT_METRICS_TOKEN.")
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")

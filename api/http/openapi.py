@@ -185,6 +185,10 @@ class Blueprint(flask_smorest.Blueprint):
         return decorator
 
 
+RESERVED_ID = "bulk"
+"""The one id a journey path cannot name: the bulk upload's path segment."""
+
+
 class IdConverter(BaseConverter):
     """A client's id in a URL path, as ingestion takes them: 1-200 characters, none a
     control character, "/" included (sent as it is or as %2F). Its rules do not merge
@@ -194,13 +198,25 @@ class IdConverter(BaseConverter):
     part_isolating = False
 
 
+class JourneyIdConverter(IdConverter):
+    """A journey id in a URL path: any id but ``bulk``, since ``/v1/journeys/bulk`` is the
+    bulk upload's own path (its ``Allow`` header lists that route's methods alone)."""
+
+    regex = f"(?!{RESERVED_ID}$){IdConverter.regex}"
+    part_isolating = False  # werkzeug would infer True from a regex without "/"
+
+
 def _id_schema(converter: IdConverter) -> dict[str, Any]:
-    return {
+    schema: dict[str, Any] = {
         "type": "string",
         "minLength": 1,
         "maxLength": MAX_TEXT,
         "description": "The id as ingested, percent-encoded (a / may also be sent as it is).",
     }
+    if isinstance(converter, JourneyIdConverter):
+        schema["not"] = {"enum": [RESERVED_ID]}
+        schema["description"] += f" `{RESERVED_ID}` is the bulk upload's path, not an id."
+    return schema
 
 
 NO_NUL = "^[^\\u0000]*$"
@@ -270,8 +286,10 @@ class Api(flask_smorest.Api):
 
     def __init__(self, app: Flask) -> None:
         app.url_map.converters["id"] = IdConverter
+        app.url_map.converters["journey_id"] = JourneyIdConverter
         super().__init__(app, spec_kwargs={"marshmallow_plugin": Plugin()})
         self.register_converter(IdConverter, _id_schema)
+        self.register_converter(JourneyIdConverter, _id_schema)
 
     def _register_error_handlers(self) -> None:
         """errors.register installs the only handlers."""

@@ -15,9 +15,11 @@ from webargs.fields import DelimitedList
 
 from attribution import MODEL_NAMES, model_class
 from attribution.bootstrap import CONSTRAINTS, METHODS
+from attribution.markov import ORDERS
 from attribution.params import Param
 from attribution.result import DIMENSIONS
 
+from .common import StrictBoolean, StrictInteger
 from .selection import JSONObject, SelectionIn, SelectionQuery
 from .tables import TableQuery
 
@@ -61,8 +63,8 @@ class OrderField(fields.Field[Any]):
         raise ma.ValidationError('Must be an integer or "auto".')
 
 
-def _seed(model: str) -> fields.Integer:
-    return fields.Integer(
+def _seed(model: str) -> StrictInteger:
+    return StrictInteger(
         allow_none=True,
         metadata=engine(model, "random_state", "Seed; null draws a fresh one."),
     )
@@ -100,33 +102,37 @@ class MarkovOptions(ma.Schema):
             "markov", "order", 'Touches per state, 1 to 4, or "auto" (cross-validated).'
         )
     )
-    auto_orders = fields.List(fields.Integer(), metadata={"description": 'Orders "auto" tries.'})
-    n_folds = fields.Integer(
+    auto_orders = fields.List(
+        StrictInteger(validate=validate.Range(min=min(ORDERS), max=max(ORDERS))),
+        validate=validate.Length(min=1),
+        metadata={"description": 'Orders "auto" tries, distinct.', "uniqueItems": True},
+    )
+    n_folds = StrictInteger(
         metadata=engine("markov", "n_folds", 'Cross-validation folds for "auto".')
     )
     random_state = _seed("markov")
 
 
 class ShapleyOptions(ma.Schema):
-    max_exact_players = fields.Integer(
+    max_exact_players = StrictInteger(
         metadata=engine(
             "shapley", "max_exact_players", "Exact values up to this many channels, sampled above."
         )
     )
-    n_samples = fields.Integer(
+    n_samples = StrictInteger(
         metadata=engine("shapley", "n_samples", "Permutations sampled when not exact.")
     )
     random_state = _seed("shapley")
 
 
 class ShapleyRateOptions(ma.Schema):
-    max_players = fields.Integer(
+    max_players = StrictInteger(
         metadata=engine("shapley_rate", "max_players", "Most channels the game allows.")
     )
 
 
 class ShapleyOrderedOptions(ma.Schema):
-    max_position = fields.Integer(
+    max_position = StrictInteger(
         metadata=engine("shapley_ordered", "max_position", "Positions told apart.")
     )
 
@@ -176,7 +182,7 @@ class ConfidenceIn(ma.Schema):
             **param_schema(CONSTRAINTS["level"]),
         }
     )
-    replicates = fields.Integer(
+    replicates = StrictInteger(
         metadata={
             "description": "Bootstrap replicates, default 200.",
             **param_schema(CONSTRAINTS["n_replicates"]),
@@ -186,7 +192,7 @@ class ConfidenceIn(ma.Schema):
         validate=validate.OneOf(METHODS),
         metadata={"description": "How path counts are resampled, default poisson."},
     )
-    seed = fields.Integer(
+    seed = StrictInteger(
         allow_none=True,
         metadata={"description": "Seed, default 0.", **param_schema(CONSTRAINTS["random_state"])},
     )
@@ -231,21 +237,6 @@ class AttributionIn(SelectionIn):
     shapley_simple = _alias("shapley_simple")
     shapley_rate = _alias("shapley_rate")
     shapley_ordered = _alias("shapley_ordered")
-
-    @ma.validates_schema
-    def _options_in_one_place(self, data: dict[str, Any], **kwargs: Any) -> None:
-        if "options" not in data:
-            return
-        twice = [m for m in OPTION_SCHEMAS if m in data]
-        if twice:
-            raise ma.ValidationError(
-                {
-                    m: [
-                        f'Options are under "options" in this request: move these to "options.{m}".'
-                    ]
-                    for m in twice
-                }
-            )
 
 
 class AttributionQuery(SelectionQuery, TableQuery):
@@ -369,7 +360,7 @@ class SettingsIn(ma.Schema):
     options = fields.Nested(ModelOptionsIn, metadata={"description": "Options per model."})
     lookback_days = SelectionIn._declared_fields["lookback_days"]
     channel_groups = SelectionIn._declared_fields["channel_groups"]
-    collapse_repeats = fields.Boolean()
+    collapse_repeats = StrictBoolean()
     confidence = fields.Nested(ConfidenceIn, allow_none=True)
 
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from .common import TEXT
+from .common import TEXT, StrictInteger
 
 NAMES = fields.List(fields.String(validate=TEXT), validate=validate.Length(max=1000))
 
@@ -94,8 +94,8 @@ class EventRulesIn(ma.Schema):
     )
     fallback_channel = fields.String(validate=TEXT)
     stages = fields.Nested(StageRulesIn)
-    session_timeout_minutes = fields.Integer(validate=validate.Range(min=1, max=24 * 60))
-    lookback_days = fields.Integer(validate=validate.Range(min=1, max=3650))
+    session_timeout_minutes = StrictInteger(validate=validate.Range(min=1, max=24 * 60))
+    lookback_days = StrictInteger(validate=validate.Range(min=1, max=3650))
 
 
 class EventRulesOut(EventRulesIn):

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from attribution import MODEL_NAMES
 
 from ..service import reports as rt
+from .common import StrictInteger
 from .selection import SelectionIn, SelectionQuery
 from .tables import TableQuery
 
@@ -119,7 +120,7 @@ class ReportLinkIn(SelectionIn):
     }
 
     models = _MODELS
-    expires_in = fields.Integer(
+    expires_in = StrictInteger(
         load_default=7 * 86_400,
         validate=validate.Range(min=60, max=MAX_LINK_SECONDS),
         metadata={"description": "Seconds until the link stops working (at most 90 days)."},

@@ -15,7 +15,7 @@ from marshmallow import fields, validate
 
 from ..service.ingest import TOO_DEEP
 from ..service.selection import MAX_LOOKBACK_DAYS
-from .common import shallow
+from .common import StrictBoolean, StrictInteger, shallow
 
 
 def no_nul(value: Any) -> None:
@@ -115,10 +115,10 @@ class SelectionIn(_DateRange):
         values=_NAME,
         metadata={"description": "Raw channel name -> group name; grouped channels merge."},
     )
-    collapse_repeats = fields.Boolean(
+    collapse_repeats = StrictBoolean(
         metadata={"description": "Merge consecutive touches on the same channel and stage."}
     )
-    lookback_days = fields.Integer(
+    lookback_days = StrictInteger(
         allow_none=True,
         validate=validate.Range(min=1, max=MAX_LOOKBACK_DAYS),
         metadata={

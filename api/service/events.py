@@ -139,6 +139,10 @@ def _occurred_at(obj: dict[str, Any], errors: list[FieldError]) -> datetime | No
         errors.append(FieldError("/timestamp", "Missing data for required field."))
         return None
     sent, received = _time(obj.get("sentAt")), _time(obj.get("receivedAt"))
+    for other, value in (("sentAt", sent), ("receivedAt", received)):
+        if value is None and obj.get(other) is not None:
+            errors.append(FieldError(f"/{other}", NOT_A_TIME))
+            return None
     if sent is not None and received is not None and name != "receivedAt":
         with contextlib.suppress(OverflowError):
             at = received - (sent - at)
@@ -206,6 +210,20 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
 # ------------------------------------------------------------------ requests
 
 
+def _mistyped_batch_fields(body: dict[str, Any]) -> list[FieldError]:
+    """The batch's own fields, read or not, must still be what the spec says they are."""
+    errors = [
+        FieldError(f"/{k}", "Must be a JSON object.")
+        for k in ("context", "integrations")
+        if k in body and not isinstance(body[k], dict)
+    ]
+    if "writeKey" in body and not isinstance(body["writeKey"], str):
+        errors.append(FieldError("/writeKey", "Must be a string."))
+    if "sentAt" in body and _time(body["sentAt"]) is None:
+        errors.append(FieldError("/sentAt", NOT_A_TIME))
+    return errors
+
+
 def write_batch(db: store.Database, workspace_id: int, body: Any, limit: int) -> dict[str, Any]:
     """A JSON batch ``{"batch": [event, ...]}``: all valid, or InvalidInput and nothing
     written."""
@@ -213,8 +231,9 @@ def write_batch(db: store.Database, workspace_id: int, body: Any, limit: int) ->
         detail = "Send a JSON object with the events in `batch`."
         raise InvalidInput(detail, [FieldError("/", detail)])
     unknown = sorted(set(body) - BATCH_FIELDS)
-    if unknown or not isinstance(body.get("batch"), list):
-        errors = [FieldError(f"/{k}", "Unknown field.") for k in unknown]
+    mistyped = _mistyped_batch_fields(body)
+    if unknown or mistyped or not isinstance(body.get("batch"), list):
+        errors = [FieldError(f"/{k}", "Unknown field.") for k in unknown] + mistyped
         if not isinstance(body.get("batch"), list):
             errors.append(FieldError("/batch", "Missing data for required field (a list)."))
         raise InvalidInput("Send a JSON object with the events in `batch`.", errors)

@@ -132,14 +132,13 @@ def plan_run(
     key; ``confidence`` given as null turns a default off.
     """
     models = tuple(data.get("models") or defaults.get("models") or DEFAULT_MODELS)
-    if "options" in data:
-        given, base = data["options"], pointers.options or "/options"
-    else:  # the older spelling: each model's options under its own name
-        given, base = {m: data[m] for m in models if m in data}, pointers.options
+    given = data.get("options") or {}
+    older = {m: data[m] for m in models if m in data}  # each model's options under its name
     default_options = defaults.get("options") or {}
     built = {}
     for m in models:
-        merged = {**default_options.get(m, {}), **given.get(m, {})}
+        merged = {**default_options.get(m, {}), **older.get(m, {}), **given.get(m, {})}
+        base = pointers.options or ("/options" if m in given else "")
         built[m] = build_model(m, merged, base)
     confidence = data["confidence"] if "confidence" in data else defaults.get("confidence")
     return RunPlan(

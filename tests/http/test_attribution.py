@@ -197,7 +197,7 @@ def test_engine_errors_point_at_the_option(client, auth, small) -> None:
 def test_options_take_one_shape_in_the_body_the_run_and_the_settings(client, auth, small) -> None:
     """`options` keyed by model is the shape of the run body, of the run's echoed
     parameters, of `/v1/settings` and of the table URL; the older top-level spelling
-    gives the same run, and the two mixed are refused."""
+    gives the same run, and where both name an option, `options` wins."""
     options = {"markov": {"order": 2}}
     new = run(client, auth, models=["markov"], options=options)
     old = run(client, auth, models=["markov"], markov={"order": 2})
@@ -213,10 +213,9 @@ def test_options_take_one_shape_in_the_body_the_run_and_the_settings(client, aut
     assert pointers(
         assert_problem(client.post("/v1/attribution", json=bad, headers=auth), 422)
     ) == ["/options/markov/order"]
-    mixed = {"models": ["markov"], "options": options, "markov": {"order": 1}}
-    body = assert_problem(client.post("/v1/attribution", json=mixed, headers=auth), 422)
-    assert pointers(body) == ["/markov"]
-    assert "options.markov" in body["errors"][0]["detail"]
+    mixed = {"models": ["markov"], "options": options, "markov": {"order": 1, "n_folds": 3}}
+    both = run(client, auth, **mixed)["parameters"]["options"]["markov"]
+    assert (both["order"], both["n_folds"]) == (2, 3)  # `options` wins where both say
     client.put("/v1/settings", json={}, headers=auth)
 
 

@@ -460,7 +460,8 @@ def test_huge_integer_options(
         body = {"options": body}
     elif model != "confidence":
         body["models"] = [model]
-    check(send(client, auth, ROUTES[name], body), 422, f"{under}/{model}/{option}")
+    item = "/0" if isinstance(value, list) else ""  # the schema checks each item's range
+    check(send(client, auth, ROUTES[name], body), 422, f"{under}/{model}/{option}{item}")
 
 
 @pytest.mark.parametrize(
@@ -652,7 +653,7 @@ def test_deletion_of_a_malformed_id(
 # ----------------------------------------------------------------- methods
 FAMILIES = {
     "/v1/journeys": {"POST"},
-    "/v1/journeys/bulk": {"POST", "GET", "DELETE"},  # also the journey with id "bulk"
+    "/v1/journeys/bulk": {"POST"},  # "bulk" is no journey id
     "/v1/journeys/j1": {"GET", "DELETE"},
     "/v1/paths": {"POST"},
     "/v1/stages": {"GET", "PUT"},

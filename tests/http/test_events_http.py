@@ -158,6 +158,19 @@ def test_bodies_that_are_not_events(client: FlaskClient, auth: dict[str, str]) -
     assert pointers(assert_problem(r, 422)) == ["/batch"]
 
 
+def test_fields_read_and_not_kept_are_still_checked(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """The spec types every field of a batch and of an event, used or not."""
+    batch = {"batch": [event("m1")], "sentAt": 5, "context": [], "integrations": 1, "writeKey": 2}
+    r = client.post("/v1/events", json=batch, headers=auth)
+    assert pointers(assert_problem(r, 422)) == ["/context", "/integrations", "/writeKey", "/sentAt"]
+    bad_times = [event("m2", sentAt=1_709_287_200), event("m3", receivedAt="yesterday")]
+    r = client.post("/v1/events", json={"batch": bad_times}, headers=auth)
+    assert pointers(assert_problem(r, 422)) == ["/batch/0/sentAt", "/batch/1/receivedAt"]
+    assert post(client, auth, event("m4", sentAt="2024-03-01T10:00:05Z")).status_code == 200
+
+
 def test_unknown_fields_are_kept(
     client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection
 ) -> None:

@@ -233,3 +233,15 @@ def test_nul_characters_in_attributes_are_invalid(
 ) -> None:
     body = assert_problem(post(client, auth, journey(attributes={"note": "a\u0000b"})), 422)
     assert pointers(body) == ["/journeys/0/attributes"]
+
+
+def test_the_bulk_path_is_not_a_journey_id(client: FlaskClient, auth: dict[str, str]) -> None:
+    """`/v1/journeys/bulk` is the upload's own path: its Allow lists that route alone, a
+    GET there is 405, and every other id (one starting with "bulk" too) is a journey."""
+    options = client.options("/v1/journeys/bulk", headers=auth)
+    assert sorted(options.headers["Allow"].split(", ")) == ["OPTIONS", "POST"]
+    assert assert_problem(client.get("/v1/journeys/bulk", headers=auth), 405)
+    assert_problem(client.get("/v1/journeys/bulky", headers=auth), 404)
+    sent = client.post("/v1/journeys", json={"journeys": [journey("bulk/2")]}, headers=auth)
+    assert sent.status_code == 200
+    assert client.get("/v1/journeys/bulk/2", headers=auth).get_json()["journey_id"] == "bulk/2"
