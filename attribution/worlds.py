@@ -41,10 +41,12 @@ is monotone (removing touches never raises ``p``), so these are never negative.
 The *true credit* scales the incremental conversions to the total conversions, so
 that it can be compared with a model's credit:
 ``true_credit[c] = total conversions * incremental[c] / sum of incremental``
-(zero everywhere when no channel changes anything). Conversions that no channel
-caused (the base rate) and conversions that two channels each caused on their own
-(synergy) are shared in proportion to the incremental conversions; that choice is
-the definition, not an estimate.
+(zero everywhere when no channel changes anything); the *true value credit* scales
+the incremental value (value generated minus value with ``c`` switched off) to the
+total value the same way. Conversions that no channel caused (the base rate) and
+conversions that two channels each caused on their own (synergy) are shared in
+proportion to the incremental conversions; that choice is the definition, not an
+estimate.
 
 References
 ----------
@@ -125,9 +127,11 @@ class Simulation:
         w = np.ones(self.n_journeys) if weights is None else np.asarray(weights, np.float64)
         return _scale(w @ self.lifts, float(w @ self.converted))
 
-    def true_value_credit(self) -> FloatArray:
-        """True value credit per channel: incremental value scaled to the total value."""
-        return _scale(self.incremental_value, float(self.values @ self.converted))
+    def true_value_credit(self, weights: ArrayLike | None = None) -> FloatArray:
+        """True value credit per channel: incremental value scaled to the total value;
+        ``weights`` counts each journey that often."""
+        w = self.values if weights is None else self.values * np.asarray(weights, np.float64)
+        return _scale(w @ self.lifts, float(w @ self.converted))
 
     def converted_without(self, channel: str) -> BoolArray:
         """Which journeys convert with ``channel`` switched off (same draws otherwise)."""

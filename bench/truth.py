@@ -1,10 +1,11 @@
 """Which model is right? Every model against the known truth of simulated worlds.
 
 For each world of :data:`attribution.worlds.WORLDS`, journeys are drawn from a seed,
-the true credit of each channel is worked out by switching the channel off with
-common random numbers (see :mod:`attribution.worlds`), and every registered model
-that runs on unique paths is given the aggregated paths (with stages in the worlds
-that have them; credit is compared per channel). Per model and world it prints:
+the true credit of each channel (conversions and value) is worked out by switching the
+channel off with common random numbers (see :mod:`attribution.worlds`), and every
+registered model is given the aggregated paths (with stages in the worlds that have
+them; credit is compared per channel). The scoring is :mod:`attribution.truth`; per
+model and world this prints, for conversion credit and for value credit:
 
 - **error**: total absolute share error, ``sum over channels of |model share - true
   share|`` in percentage points (0 is perfect, 200 the most wrong possible);
@@ -14,10 +15,10 @@ that have them; credit is compared per channel). Per model and world it prints:
   ranking).
 
 The intervals are bootstrap percentile intervals: journeys are resampled with
-replacement (multinomial counts, the same replicates for every model), the truth is
-recomputed on each resample from the same per-journey lifts, and the metric is taken
-on each replicate. ``time_decay`` needs touch times, which aggregated paths do not
-carry, so it is left out::
+replacement (each journey counted as often as it is drawn, the same replicates for
+every model, one replicate in memory at a time), the truth is recomputed on each
+resample from the same per-journey lifts, and the metric is taken on each replicate.
+``time_decay`` runs on a clock of one touch a day (see :mod:`attribution.truth`)::
 
     python bench/truth.py                          # 10^5 journeys, 100 replicates
     python bench/truth.py --journeys 1000000 --replicates 20
@@ -32,83 +33,34 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 # small dense solves are slower with a second BLAS thread on a 2-core machine
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402
-from scipy.stats import kendalltau  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from attribution import MODEL_NAMES, PathSet, get_model  # noqa: E402
+from attribution.truth import MODELS, ModelScore, Score, score_models  # noqa: E402
 from attribution.worlds import WORLDS, Simulation, simulate  # noqa: E402
 
-MODELS: dict[str, tuple[str, dict[str, Any]]] = {
-    "first_touch": ("first_touch", {}),
-    "last_touch": ("last_touch", {}),
-    "linear": ("linear", {}),
-    "position_based": ("position_based", {}),
-    **{f"markov_{k}": ("markov", {"order": k}) for k in (1, 2, 3, 4)},
-    "shapley": ("shapley", {}),
-    "shapley_simple": ("shapley_simple", {}),
-    "shapley_rate": ("shapley_rate", {}),
-    "shapley_ordered": ("shapley_ordered", {}),
-}
-"""Label -> (registered name, options): every model that runs on unique paths."""
-NEEDS_TIMES = ("time_decay",)
-# a model registered later must be added above (or to NEEDS_TIMES), not left out quietly
-assert {name for name, _ in MODELS.values()} == set(MODEL_NAMES) - set(NEEDS_TIMES)
-
-
-@dataclass(frozen=True)
-class Score:
-    error: float
-    worst: str
-    worst_error: float
-    tau: float
-
-
-def score(names: Sequence[str], credit: np.ndarray, truth: np.ndarray) -> Score:
-    """Share error, worst channel and rank agreement of one credit vector."""
-    total = truth.sum()
-    model_share = credit / credit.sum() if credit.sum() else credit
-    true_share = truth / total if total else truth
-    gap = 100.0 * (model_share - true_share)
-    worst = int(np.argmax(np.abs(gap)))
-    tau = float(kendalltau(credit, truth).statistic)
-    return Score(float(np.abs(gap).sum()), names[worst], float(gap[worst]), tau)
-
-
-def channel_credit(label: str, paths: PathSet, names: Sequence[str]) -> np.ndarray:
-    """The model's conversion credit per channel, in the world's channel order."""
-    name, options = MODELS[label]
-    credit = get_model(name, **options).attribute(paths)
-    by_name = dict(zip(credit.channel_names, credit.by_channel()[0], strict=True))
-    return np.array([by_name.get(c, 0.0) for c in names])
+KINDS = ("conversions", "value")
 
 
 def run_world(
     sim: Simulation, labels: Sequence[str], replicates: int, rng: np.random.Generator
-) -> dict[str, tuple[Score, list[Score], float]]:
-    names = sim.world.channel_names
-    paths, truth = sim.to_pathset(), sim.true_credit()
-    weights = rng.multinomial(
-        sim.n_journeys, np.full(sim.n_journeys, 1 / sim.n_journeys), replicates
-    )
-    samples = [(sim.reweighted(w), sim.true_credit(w)) for w in weights]
-    out = {}
-    for label in labels:
-        started = time.perf_counter()
-        point = score(names, channel_credit(label, paths, names), truth)
-        seconds = time.perf_counter() - started
-        reps = [score(names, channel_credit(label, p, names), t) for p, t in samples]
-        out[label] = (point, reps, seconds)
-    return out
+) -> dict[str, tuple[ModelScore, list[ModelScore]]]:
+    """Each model's scores on the full set and on every bootstrap replicate."""
+    point = score_models(sim, labels)
+    reps: dict[str, list[ModelScore]] = {label: [] for label in labels}
+    n = sim.n_journeys
+    for _ in range(replicates):
+        weights = np.bincount(rng.integers(0, n, n), minlength=n).astype(np.float64)
+        for label, result in score_models(sim, labels, weights).items():
+            reps[label].append(result)
+    return {label: (point[label], reps[label]) for label in labels}
 
 
 def interval(values: Sequence[float], digits: int) -> str:
@@ -119,25 +71,33 @@ def interval(values: Sequence[float], digits: int) -> str:
     return f" [{low:.{digits}f}, {high:.{digits}f}]"
 
 
-def row(world: str, label: str, point: Score, reps: list[Score], seconds: float) -> str:
+def cells(point: Score, reps: list[Score]) -> str:
     tau = "n/a" if not np.isfinite(point.tau) else f"{point.tau:.2f}"
     return (
-        f"| {world} | {label} | {point.error:.1f}{interval([r.error for r in reps], 1)} "
+        f"{point.error:.1f}{interval([r.error for r in reps], 1)} "
         f"| {point.worst} {point.worst_error:+.1f} "
-        f"| {tau}{interval([r.tau for r in reps], 2)} | {seconds:.2f} |"
+        f"| {tau}{interval([r.tau for r in reps], 2)}"
     )
+
+
+def row(world: str, label: str, point: ModelScore, reps: list[ModelScore]) -> str:
+    conv = cells(point.conversions, [r.conversions for r in reps])
+    value = cells(point.value, [r.value for r in reps])
+    return f"| {world} | {label} | {conv} | {value} | {point.seconds:.2f} |"
 
 
 def truth_line(sim: Simulation) -> str:
-    truth = sim.true_credit()
-    shares = ", ".join(
-        f"{c} {100 * t / truth.sum():.1f}%"
-        for c, t in zip(sim.world.channel_names, truth, strict=True)
-    )
+    def shares(credit: np.ndarray) -> str:
+        return ", ".join(
+            f"{c} {100 * t / credit.sum():.1f}%"
+            for c, t in zip(sim.world.channel_names, credit, strict=True)
+        )
+
     paths = sim.to_pathset()
     return (
         f"- **{sim.world.name}** ({sim.world.description}) {int(sim.total_conversions):,} "
-        f"conversions, {paths.n_paths:,} unique paths; true shares: {shares}"
+        f"conversions, {paths.n_paths:,} unique paths; true shares: "
+        f"{shares(sim.true_credit())}; of value: {shares(sim.true_value_credit())}"
     )
 
 
@@ -154,23 +114,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"bootstrap replicates; {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores, Python {platform.python_version()}, numpy {np.__version__}\n"
     )
+    started = time.perf_counter()
     sims = [simulate(WORLDS[w], args.journeys, args.seed) for w in args.worlds]
     for sim in sims:
         print(truth_line(sim))
+    print(f"\n{time.perf_counter() - started:.0f} s to simulate the worlds and their truth")
     print(
-        "\n| world | model | error, pp [95%] | worst channel, pp | Kendall tau [95%] | s |"
-        "\n|---|---|---|---|---|---|"
+        "\n| world | model | error, pp [95%] | worst channel, pp | Kendall tau [95%] "
+        "| value error, pp [95%] | worst for value, pp | value tau [95%] | s |"
+        "\n|---|---|---|---|---|---|---|---|---|"
     )
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    errors: dict[str, dict[str, float]] = {}
+    errors: dict[str, dict[str, dict[str, float]]] = {kind: {} for kind in KINDS}
     for sim in sims:
-        results = run_world(sim, args.models, args.replicates, rng)
-        for label, (point, reps, seconds) in results.items():
-            print(row(sim.world.name, label, point, reps, seconds), flush=True)
-            errors.setdefault(label, {})[sim.world.name] = point.error
-    print(f"\n{time.perf_counter() - started:.0f} s for the models and replicates\n")
-    print(pivot(errors, args.worlds))
+        for label, (point, reps) in run_world(sim, args.models, args.replicates, rng).items():
+            print(row(sim.world.name, label, point, reps), flush=True)
+            for kind in KINDS:
+                errors[kind].setdefault(label, {})[sim.world.name] = getattr(point, kind).error
+    print(f"\n{time.perf_counter() - started:.0f} s for the models and replicates")
+    for kind in KINDS:
+        print(f"\nShare error of {kind} credit, pp:\n")
+        print(pivot(errors[kind], args.worlds))
 
 
 def pivot(errors: dict[str, dict[str, float]], worlds: Sequence[str]) -> str:

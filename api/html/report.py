@@ -21,7 +21,7 @@ from markupsafe import Markup
 from .. import store
 from ..http.context import database, settings, workspace
 from ..http.openapi import Blueprint
-from ..problems import InvalidInput, ServiceUnavailable, Unauthorized
+from ..problems import FieldError, InvalidInput, ServiceUnavailable, Unauthorized
 from ..schemas.reports import ReportLinkIn, ReportLinkOut, ReportPageQuery
 from ..service import reports, signing
 from ..service.selection import Selection
@@ -107,6 +107,12 @@ class ReportLinks(MethodView):
             selection = reports.selection_of(conn, ws.workspace_id, body)
         link = signing.Link(ws.workspace_id, ws.name, selection, models, expires)
         token = signing.sign(secret, link)
+        if len(token) > signing.MAX_TOKEN:
+            raise InvalidInput(
+                f"This selection makes a link of {len(token)} characters, over the "
+                f"{signing.MAX_TOKEN} a URL carries: group fewer channels.",
+                [FieldError("/channel_groups", "Too large to carry in a link.")],
+            )
         return {
             "url": url_for("report.Report", token=token, _external=True),
             "token": token,

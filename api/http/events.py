@@ -22,6 +22,7 @@ from ..problems import (
 from ..schemas.events import EventRulesIn, EventRulesOut, EventWriteResult
 from ..service import event_rules, events
 from ..service.bulk import NDJSON_TYPES
+from ..service.ingest import PLAIN
 from ..store import events as event_store
 from .context import database, settings, workspace
 from .openapi import Blueprint
@@ -30,28 +31,50 @@ bp = Blueprint("events", __name__, url_prefix="/v1", description="Raw events and
 
 CHUNK = 1 << 20
 
+
+def _text(limit: int, description: str = "") -> dict[str, Any]:
+    """A text field of an event: a string with no control characters, or an integer
+    (read as its digits, as Segment's libraries may send numeric ids)."""
+    text = {"type": "string", "minLength": 1, "maxLength": limit, "pattern": PLAIN}
+    out: dict[str, Any] = {"anyOf": [text, {"type": "integer"}]}
+    return {**out, "description": description} if description else out
+
+
 EVENT_FIELDS: dict[str, Any] = {
     "type": {"type": "string", "enum": list(events.TYPES)},
-    "messageId": {"type": "string", "minLength": 1, "maxLength": events.MAX_TEXT},
-    "anonymousId": {"type": "string", "minLength": 1, "maxLength": events.MAX_ID},
-    "userId": {"type": "string", "minLength": 1, "maxLength": events.MAX_ID},
-    "previousId": {"type": "string", "description": "alias: the id being linked"},
+    "messageId": _text(events.MAX_TEXT),
+    "anonymousId": _text(events.MAX_ID),
+    "userId": _text(events.MAX_ID),
+    "previousId": _text(events.MAX_ID, "alias: the id being linked"),
     "timestamp": {"type": "string", "format": "date-time"},
     "sentAt": {"type": "string", "format": "date-time"},
     "receivedAt": {"type": "string", "format": "date-time"},
-    "event": {"type": "string", "description": "track: the event name"},
-    "name": {"type": "string", "description": "page or screen: its name"},
-    "properties": {"type": "object"},
+    "event": _text(events.MAX_TEXT, "track: the event name"),
+    "name": _text(events.MAX_TEXT, "page or screen: its name"),
+    "properties": {"type": ["object", "null"]},
     "context": {
-        "type": "object",
+        "type": ["object", "null"],
         "description": "campaign (UTM name, source, medium, term, content), page (url, "
         "referrer, path), userAgent, device (type)",
     },
 }
+
+
+def _needs(kind: str, *names: str) -> dict[str, Any]:
+    """An event of type ``kind`` carries ``names``."""
+    return {
+        "anyOf": [{"properties": {"type": {"not": {"enum": [kind]}}}}, {"required": list(names)}]
+    }
+
+
 EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["type", "messageId", "timestamp"],
-    "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}],
+    "allOf": [
+        {"anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}]},
+        _needs("track", "event"),
+        _needs("alias", "previousId", "userId"),
+    ],
     "properties": EVENT_FIELDS,
     "additionalProperties": True,
 }

@@ -82,6 +82,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/reports/channel-roles"): "report_channel_roles",
     ("get", "/v1/reports/timing"): "report_timing",
     ("get", "/v1/reports/stage-removal-effects"): "report_stage_removal_effects",
+    ("get", "/v1/reports/sequence-effects"): "report_sequence_effects",
     ("post", "/v1/events"): "ingest_events",
     ("get", "/v1/event-rules"): "get_event_rules",
     ("put", "/v1/event-rules"): "set_event_rules",

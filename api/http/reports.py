@@ -25,6 +25,8 @@ from ..schemas.reports import (
     LoopSummaryRow,
     PathsQuery,
     ReportQuery,
+    SequenceEffectRow,
+    SequenceEffectsQuery,
     StageEffectRow,
     StageEffectsQuery,
     TimingQuery,
@@ -237,4 +239,32 @@ class StageRemovalEffects(MethodView):
             "stage-removal-effects",
             rt.STAGE_EFFECT_COLUMNS,
             lambda d: rt.stage_removal_effects(d.paths, d.order, query["order"]),
+        )
+
+
+@bp.route("/sequence-effects")
+class SequenceEffects(MethodView):
+    @bp.query_arguments(SequenceEffectsQuery)
+    @tables.documented(bp, SequenceEffectRow)
+    @bp.problems(401, 422)
+    def get(self, query: dict[str, Any]) -> Response:
+        """Removal effects of transitions ("A then B").
+
+        The `top` transitions by steps (a touch of `target` right after a touch of
+        `source`, weighted by journeys), each with the drop in the probability of
+        converting when it is cut from the Markov chain of order `order`. Cutting "A then B" sends
+        every chain move that makes that step to no conversion (null), as removing a
+        channel does for moves into it: moves from a state whose last touch is A to
+        the state the next touch, B, leads to, and moves from the start into a first
+        state that holds A right before B. Every other probability is unchanged. At
+        order 2 or more a state remembers the touches before it, so "A then B" and
+        "B then A" differ. With `by=stage` the states are stages (needs stage data).
+        """
+        return report(
+            query,
+            "sequence-effects",
+            rt.SEQUENCE_EFFECT_COLUMNS,
+            lambda d: rt.sequence_removal_effects(
+                d.paths, query["by"], query["order"], query["top"]
+            ),
         )

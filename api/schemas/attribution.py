@@ -7,6 +7,7 @@ pointer at the option, e.g. ``/markov/order``.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import marshmallow as ma
@@ -152,6 +153,31 @@ OPTION_SCHEMAS: dict[str, type[ma.Schema]] = {
 """Options schema of every registered model (a test checks it covers the registry)."""
 
 
+def _accepts(name: str, param: Param) -> Callable[[Any], None]:
+    """A field validator with the engine's own rule and words for option ``name``, so a
+    value the spec refuses is refused whichever model it belongs to (the engine checks
+    only the models a run names)."""
+
+    def check(value: Any) -> None:
+        if not param.accepts(value):
+            raise ma.ValidationError(
+                f"{name}={value!r} is not allowed: {name} must be {param.describe()}"
+            )
+
+    return check
+
+
+def _check_with_the_engine(schema: type[ma.Schema], constraints: Mapping[str, Param]) -> None:
+    for name, field in schema._declared_fields.items():
+        key = {"replicates": "n_replicates", "seed": "random_state"}.get(name, name)
+        if key in constraints:
+            field.validators.append(_accepts(name, constraints[key]))
+
+
+for _model, _schema in OPTION_SCHEMAS.items():
+    _check_with_the_engine(_schema, model_class(_model)._constraints)
+
+
 def _options(name: str) -> fields.Nested:
     return fields.Nested(OPTION_SCHEMAS[name], metadata={"description": f"Options of {name}."})
 
@@ -196,6 +222,9 @@ class ConfidenceIn(ma.Schema):
         allow_none=True,
         metadata={"description": "Seed, default 0.", **param_schema(CONSTRAINTS["random_state"])},
     )
+
+
+_check_with_the_engine(ConfidenceIn, CONSTRAINTS)
 
 
 _MODELS = fields.List(

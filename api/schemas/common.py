@@ -70,7 +70,8 @@ class StrictBoolean(fields.Boolean):
 
 
 class StrictInteger(fields.Integer):
-    """A JSON integer only: not 3.0, "3" or true (the spec says integer)."""
+    """A JSON integer only: not "3" or true (the spec says integer). As JSON Schema
+    counts it, a number with no fraction (3.0) is an integer, and is read as one."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(strict=True, **kwargs)
@@ -78,6 +79,8 @@ class StrictInteger(fields.Integer):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
         if isinstance(value, bool):
             raise self.make_error("invalid", input=value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         return int(super()._deserialize(value, attr, data, **kwargs))
 
 

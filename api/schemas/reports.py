@@ -13,13 +13,16 @@ from typing import Any, ClassVar
 from marshmallow import Schema, fields, validate
 
 from attribution import MODEL_NAMES
+from attribution.sequences import MAX_TOP
 
 from ..service import reports as rt
+from ..service.signing import MAX_TOKEN
 from .common import StrictInteger
 from .selection import SelectionIn, SelectionQuery
 from .tables import TableQuery
 
 MAX_PATHS = 1000
+MAX_SEQUENCES = MAX_TOP
 REPORT_MODELS = tuple(m for m in MODEL_NAMES if m != "time_decay")
 """Models the HTML report can compare: those that run on aggregated paths."""
 MAX_LINK_SECONDS = 90 * 86_400
@@ -92,6 +95,19 @@ class StageEffectsQuery(ReportQuery):
     )
 
 
+class SequenceEffectsQuery(TransitionsQuery):
+    order = fields.Integer(
+        load_default=2,
+        validate=validate.Range(min=1, max=4),
+        metadata={"description": "Order of the Markov chain (2 or more remembers sequences)."},
+    )
+    top = fields.Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=MAX_SEQUENCES),
+        metadata={"description": "Transitions evaluated, most steps first."},
+    )
+
+
 _MODELS = fields.List(
     fields.String(validate=validate.OneOf(REPORT_MODELS)),
     validate=validate.Length(min=1, max=6),
@@ -104,8 +120,11 @@ class ReportPageQuery(SelectionQuery):
 
     models = _MODELS
     token = fields.String(
-        validate=validate.Length(min=1, max=8192),
-        metadata={"description": "A signed report link's token (from `POST /v1/report-links`)."},
+        validate=validate.Length(min=1, max=MAX_TOKEN),
+        metadata={
+            "description": "A signed report link's token (from `POST /v1/report-links`); "
+            "given alone, as the link carries its own selection and models."
+        },
     )
 
 
@@ -218,3 +237,15 @@ class StageEffectRow(Schema):
     conversions = _count("Conversions credited to the stage by the Markov model.")
     value = _count("Value credited to the stage by the Markov model.")
     share = _rate("The stage's share of credited conversions.")
+
+
+class SequenceEffectRow(Schema):
+    rank = fields.Integer(required=True, metadata={"description": "1 = most steps."})
+    sequence = _name("`source > target`.")
+    source = _name("Channel (or stage) of the first touch of the step.")
+    target = _name("Channel (or stage) of the touch right after it.")
+    steps = _count("Steps from `source` to `target`, weighted by journeys, repeats counted.")
+    p_conversion = _count("P(conversion) of the chain: conversions / journeys.")
+    p_conversion_cut = _count("P(conversion) with every such step sent to no conversion.")
+    removal_effect = _count("1 - p_conversion_cut / p_conversion.")
+    value_removal_effect = _count("The same for expected conversion value.")

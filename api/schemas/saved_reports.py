@@ -8,6 +8,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..service.saved_reports import NAME, NAME_RULE
+from ..service.signing import MAX_TOKEN
 from .attribution import AttributionIn
 from .tables import TableQuery
 
@@ -60,7 +61,7 @@ class SavedReportList(ma.Schema):
 
 class SavedTableQuery(TableQuery):
     token = fields.String(
-        validate=validate.Length(min=1, max=8192),
+        validate=validate.Length(min=1, max=MAX_TOKEN),
         metadata={"description": "A table link's token, instead of an API key."},
     )
 

@@ -171,10 +171,13 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
     user_id = _text(obj, "userId", errors, MAX_ID)
     if obj.get("anonymousId") is None and obj.get("userId") is None:
         errors.append(FieldError("/userId", "Send anonymousId or userId (or both)."))
-    previous_id = _text(obj, "previousId", errors, MAX_ID) if kind == "alias" else None
+    # every declared text field is checked, whichever the event's type reads
+    previous_id = _text(obj, "previousId", errors, MAX_ID)
+    previous_id = previous_id if kind == "alias" else None
     if kind == "alias" and (obj.get("previousId") is None or obj.get("userId") is None):
         errors.append(FieldError("/previousId", "An alias needs previousId and userId."))
-    name = _text(obj, "event" if kind == "track" else "name", errors)
+    event_name, page_name = _text(obj, "event", errors), _text(obj, "name", errors)
+    name = event_name if kind == "track" else page_name
     if kind == "track" and obj.get("event") is None:
         errors.append(FieldError("/event", "Missing data for required field."))
     at = _occurred_at(obj, errors)

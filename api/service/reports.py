@@ -20,6 +20,7 @@ from attribution import MissingData, PathSet, get_model
 from attribution import journeys as jr
 from attribution.markov import transition_rows
 from attribution.paths import NO_STAGE
+from attribution.sequences import SEQUENCE_COLUMNS, sequence_effects
 
 from .. import store
 from ..store import runs
@@ -44,6 +45,7 @@ STAGE_EFFECT_COLUMNS = (
     "value",
     "share",
 )
+SEQUENCE_EFFECT_COLUMNS = SEQUENCE_COLUMNS
 PATH_SORTS = ("journeys", "conversions", "nulls", "value", "conversion_rate")
 PATH_SEPARATOR = " > "
 
@@ -315,3 +317,14 @@ def stage_removal_effects(
             )
         )
     return rows
+
+
+# ---------------------------------------------------------------------- sequence effects
+def sequence_removal_effects(
+    paths: PathSet, by: str = "channel", markov_order: int = 2, top: int = 20
+) -> list[dict[str, Any]]:
+    """The top transitions "A then B" by steps, with the drop in conversion when each is
+    cut from the order-``markov_order`` chain of channels (or stages)."""
+    if paths.n_paths == 0:
+        return []
+    return sequence_effects(relabel(paths, by), order=markov_order, top=top).to_rows()

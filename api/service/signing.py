@@ -26,6 +26,8 @@ from .selection import Selection
 
 PURPOSE = b"pathcredit report link v1"
 TABLE_PURPOSE = b"pathcredit table link v1"
+MAX_TOKEN = 8000
+"""Longest token: `GET /report?token=...` must fit the server's 8,190-byte request line."""
 
 
 class LinkError(Exception):

@@ -272,3 +272,16 @@ def test_report_in_a_browser_shows_the_api_numbers(
     credit = metric(page, "credit.conversions", "model", "channel")
     assert {c: v for (m, c), v in credit.items() if m == "linear"} == pytest.approx(linear)
     assert re.search(r'data-kpi="conversions"[^>]*>4<', dom)
+
+
+def test_a_link_too_long_for_a_url_is_refused(client, auth):
+    """A token over what the server's request line carries would make a dead link."""
+    groups = {f"channel_{i:04d}_with_a_long_name": f"group_{i:04d}_long_name" for i in range(300)}
+    response = client.post("/v1/report-links", json={"channel_groups": groups}, headers=auth)
+    body = assert_problem(response, 422)
+    assert body["errors"] == [
+        {"pointer": "/channel_groups", "detail": "Too large to carry in a link."}
+    ]
+    small = dict(list(groups.items())[:3])
+    ok = client.post("/v1/report-links", json={"channel_groups": small}, headers=auth)
+    assert ok.status_code == 200

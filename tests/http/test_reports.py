@@ -391,6 +391,54 @@ def test_stage_removal_effects_by_hand(client, auth):
     assert [r["share"] for r in rows] == pytest.approx([1 / 3, 2 / 3])
 
 
+# ---------------------------------------------------------------------- sequence effects
+def _plain(jid: str, channels: list[str], value: float | None) -> dict:
+    record: dict[str, Any] = {
+        "journey_id": jid,
+        "touchpoints": [
+            {"channel": ch, "timestamp": f"2025-03-01T{k:02d}:00:00Z"}
+            for k, ch in enumerate(channels)
+        ],
+        "converted": value is not None,
+        "value": value or 0.0,
+    }
+    return record
+
+
+def test_sequence_effects_by_hand(client, auth):
+    # a > b converts (10), a > b does not, b > a does not: P(conversion) = 1/3.
+    # Order 1: start -> a 2/3, -> b 1/3; a -> b 2/3, a -> null 1/3 (b > a ends in a);
+    # b -> conversion, null, a 1/3 each. h_a = 2/3 h_b, h_b = 1/3 + 1/3 h_a, so
+    # h_b = 3/7, h_a = 2/7. Cut a > b: h_a = 0, h_b = 1/3, P = 1/9 (effect 2/3).
+    # Cut b > a: h_b = 1/3, h_a = 2/9, P = 4/27 + 3/27 = 7/27 (effect 2/9).
+    # Order 2: each path is one state; cutting a > b cuts start -> (a, b), the only
+    # way to convert (effect 1); cutting b > a cuts start -> (b, a), which never
+    # converts (effect 0).
+    records = [_plain("j1", ["a", "b"], 10.0), _plain("j2", ["a", "b"], None)]
+    ingest(client, auth, [*records, _plain("j3", ["b", "a"], None)])
+    one = get_rows(client, auth, "sequence-effects", order=1)
+    assert pick(one, "rank", "sequence", "source", "target", "steps") == [
+        (1, "a > b", "a", "b", 2.0),
+        (2, "b > a", "b", "a", 1.0),
+    ]
+    assert [r["p_conversion"] for r in one] == pytest.approx([1 / 3, 1 / 3])
+    assert [r["p_conversion_cut"] for r in one] == pytest.approx([1 / 9, 7 / 27])
+    assert [r["removal_effect"] for r in one] == pytest.approx([2 / 3, 2 / 9])
+    assert [r["value_removal_effect"] for r in one] == pytest.approx([2 / 3, 2 / 9])
+    two = get_rows(client, auth, "sequence-effects")  # order 2 by default
+    assert [r["removal_effect"] for r in two] == pytest.approx([1.0, 0.0])
+    assert [r["p_conversion_cut"] for r in two] == pytest.approx([0.0, 1 / 3])
+    assert pick(get_rows(client, auth, "sequence-effects", top=1), "sequence") == [("a > b",)]
+
+
+@pytest.mark.parametrize("params", [{"order": 5}, {"order": 0}, {"top": 0}, {"top": 201}])
+def test_sequence_effects_parameters_out_of_range(client, auth, params):
+    body = assert_problem(
+        client.get("/v1/reports/sequence-effects", query_string=params, headers=auth), 422
+    )
+    assert body["errors"]
+
+
 # ---------------------------------------------------------------------- formats and errors
 REPORTS = [
     "transitions",
@@ -402,6 +450,7 @@ REPORTS = [
     "channel-roles",
     "timing",
     "stage-removal-effects",
+    "sequence-effects",
 ]
 
 

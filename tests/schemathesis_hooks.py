@@ -1,0 +1,57 @@
+"""Rules of the API that OpenAPI 3.0 cannot state, applied to Schemathesis' generated
+requests just before they are sent, so that a request valid by the spec is valid by
+these rules too. Each rule is also written in the operation's description. Loaded by
+``schemathesis.toml`` (the CLI) and by ``tests/http/test_schemathesis.py``.
+
+- A date range runs forward: ``date_to`` is not before ``date_from`` (swapped here).
+- A cursor is one the service gave out: a made-up ``cursor`` is dropped (the stateful
+  phase still pages with real ones from responses).
+- ``model`` of a run's journey export is one of that run's models: dropped here.
+- A signed report link carries its own selection: other parameters beside ``token``
+  are dropped.
+- Text cannot hold a NUL character (PostgreSQL stores none). Body strings say so with a
+  pattern; keys and values inside JSON-encoded query parameters cannot, so NULs are
+  removed from them here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import schemathesis
+
+NUL = "\x00"
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, **kwargs: Any) -> None:
+    if isinstance(case.query, dict):
+        case.query = _query(case.operation.path, case.query)
+    if isinstance(case.body, dict):
+        _forward(case.body)
+
+
+def _query(path: str, query: dict[str, Any]) -> dict[str, Any]:
+    if path == "/report" and "token" in query:
+        return {"token": query["token"]}
+    query = {k: _without_nul(v) for k, v in query.items() if k != "cursor"}
+    if path.endswith("/journeys") and path.startswith("/v1/attribution/runs/"):
+        query.pop("model", None)
+    _forward(query)
+    return query
+
+
+def _forward(fields: dict[str, Any]) -> None:
+    start, end = fields.get("date_from"), fields.get("date_to")
+    if isinstance(start, str) and isinstance(end, str) and end < start:
+        fields["date_from"], fields["date_to"] = end, start
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace(NUL, "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
