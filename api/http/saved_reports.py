@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from flask import Response, g, url_for
+from flask import Response, g, request, url_for
 from flask.views import MethodView
 
 from attribution import ROW_COLUMNS
@@ -26,7 +26,7 @@ from ..schemas.saved_reports import (
 )
 from ..service import runs as run_service
 from ..service import saved_reports as service
-from ..service.errors import FieldError, InvalidInput, Unauthorized, Unavailable
+from ..service.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
 from ..store import runs
 from ..store import saved_reports as saved
 from . import limits, tables
@@ -62,6 +62,14 @@ OPENS_TABLE = {
         "description": "Read the table with the link's token alone.",
     }
 }
+
+
+@bp.before_request
+def _known_name() -> None:
+    """A name no saved report can have names none: 404 before anything reads it."""
+    name = (request.view_args or {}).get("name")
+    if name is not None and not service.NAME.match(name):
+        raise NotFound(f"no saved report {name!r} in this workspace")
 
 
 @bp.route("")
