@@ -9,6 +9,7 @@ these rules too. Each rule is also written in the operation's description. Loade
 - ``model`` of a run's journey export is one of that run's models: dropped here.
 - A signed report link carries its own selection: other parameters beside ``token``
   are dropped.
+- position_based's first and last shares add up to at most 1 (scaled down here).
 - Text cannot hold a NUL character (PostgreSQL stores none). Body strings say so with a
   pattern; keys and values inside JSON-encoded query parameters cannot, so NULs are
   removed from them here.
@@ -22,6 +23,9 @@ import schemathesis
 
 NUL = "\x00"
 
+# NDJSON and CSV bodies are text: send the generated strings as they are.
+schemathesis.serializer.alias(["application/x-ndjson", "text/csv"], "text/plain")
+
 
 @schemathesis.hook
 def before_call(context: Any, case: Any, **kwargs: Any) -> None:
@@ -29,6 +33,9 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         case.query = _query(case.operation.path, case.query)
     if isinstance(case.body, dict):
         _forward(case.body)
+        for options in (case.body, case.body.get("options")):
+            if isinstance(options, dict):
+                _shares_within_one(options.get("position_based"))
 
 
 def _query(path: str, query: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +52,15 @@ def _forward(fields: dict[str, Any]) -> None:
     start, end = fields.get("date_from"), fields.get("date_to")
     if isinstance(start, str) and isinstance(end, str) and end < start:
         fields["date_from"], fields["date_to"] = end, start
+
+
+def _shares_within_one(options: Any) -> None:
+    if not isinstance(options, dict):
+        return
+    first, last = options.get("first_share"), options.get("last_share")
+    numbers = all(isinstance(x, int | float) and not isinstance(x, bool) for x in (first, last))
+    if numbers and first + last > 1:
+        options["first_share"], options["last_share"] = first / 2, last / 2
 
 
 def _without_nul(value: Any) -> Any:

@@ -34,9 +34,9 @@ CHUNK = 1 << 20
 
 def _text(limit: int, description: str = "") -> dict[str, Any]:
     """A text field of an event: a string with no control characters, or an integer
-    (read as its digits, as Segment's libraries may send numeric ids)."""
+    (read as its digits, as Segment's libraries may send numeric ids), or null (absent)."""
     text = {"type": "string", "minLength": 1, "maxLength": limit, "pattern": PLAIN}
-    out: dict[str, Any] = {"anyOf": [text, {"type": "integer"}]}
+    out: dict[str, Any] = {"anyOf": [text, {"type": "integer"}, {"type": "null"}]}
     return {**out, "description": description} if description else out
 
 

@@ -20,10 +20,32 @@ bp = Blueprint("journeys", __name__, url_prefix="/v1", description="Journeys and
 CHUNK = 1 << 20
 
 
+SENT = "$request.body#/journeys/0"
+SENT_LINKS = {
+    "GetSentJourney": {
+        "operationId": "get_journey",
+        "parameters": {"journey_id": f"{SENT}/journey_id"},
+        "description": "The first journey of the batch, as stored.",
+    },
+    "DeleteSentJourney": {
+        "operationId": "delete_journey",
+        "parameters": {"journey_id": f"{SENT}/journey_id"},
+        "description": "Delete the first journey of the batch.",
+    },
+    "EraseSentCustomer": {
+        "operationId": "erase_customer",
+        "parameters": {"customer_id": f"{SENT}/customer_id"},
+        "description": "Erase the customer of the batch's first journey.",
+    },
+}
+"""Follow-up calls on what a batch wrote: the ids are the client's own, from the body."""
+
+
 @bp.route("/journeys")
 class Journeys(MethodView):
     @bp.arguments(JourneyBatchIn)
     @bp.response(200, WriteResult)
+    @bp.doc(responses={200: {"links": SENT_LINKS}})
     @bp.problems(400, 401, 413, 415)
     def post(self, body: dict[str, Any]) -> dict[str, int]:
         """Ingest a batch of journeys.

@@ -7,18 +7,30 @@ and a test holds the two to the same fields and limits.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..service.ingest import MAX_DEPTH, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
+from ..service.ingest import MAX_DEPTH, MAX_OFFSET, MAX_TOUCHES, JourneyIn, TouchIn, raw_json
 from .common import AMOUNT, COUNT, COUNT_SCHEMA, TEXT, Number, shallow, strict_bool
+
+
+def _offset_in_range(value: datetime) -> None:
+    """Touch times are stored as they came, and PostgreSQL reads offsets up to 15:59."""
+    if abs(value.utcoffset() or timedelta(0)) > MAX_OFFSET:
+        raise ma.ValidationError("Offset out of range: at most 15:59 from UTC.")
 
 
 class TouchpointIn(ma.Schema):
     channel = fields.String(required=True, validate=TEXT)
-    timestamp = fields.AwareDateTime(required=True, format="iso")
+    timestamp = fields.AwareDateTime(
+        required=True,
+        format="iso",
+        validate=_offset_in_range,
+        metadata={"description": "With a time zone; its offset at most 15:59 from UTC."},
+    )
     stage = fields.String(load_default=None, allow_none=True, validate=TEXT)
     campaign = fields.String(load_default=None, allow_none=True, validate=TEXT)
     device = fields.String(load_default=None, allow_none=True, validate=TEXT)

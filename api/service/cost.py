@@ -47,8 +47,12 @@ def model_work(name: str, model: Model, unique_paths: int, n: int) -> int:
     if name == "shapley_rate":
         return unique_paths + (1 << min(n, 64)) * n
     if name == "markov":
-        order = int(getattr(model, "order", 1))
-        return unique_paths * order + n * n
+        order = getattr(model, "order", 1)
+        if order == "auto":  # every candidate fitted on every fold, then the chosen one
+            orders = tuple(getattr(model, "auto_orders", (1,)))
+            folds = int(getattr(model, "n_folds", 1)) + 1
+            return folds * sum(unique_paths * int(o) + n * n for o in orders)
+        return unique_paths * int(order) + n * n
     return unique_paths
 
 

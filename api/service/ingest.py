@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import MAXYEAR, MINYEAR, UTC, datetime
+from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import msgspec
@@ -30,12 +30,16 @@ Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 # Touch times stay the strings they came as (RFC 3339, offset required): PostgreSQL
 # reads them as they are, and Python only parses them (fast) to order and date them,
 # never formats them again (slow).
-STAMP = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-]\d\d(:?\d\d)?)$"
+STAMP = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)$"
+# An offset STAMP refuses though its shape is allowed: hours over 15, or minutes over 59.
+_BIG_OFFSET = re.compile(r"[+-]((1[6-9]|[2-9]\d)(:?\d\d)?|\d\d:?[6-9]\d)$", re.MULTILINE)
 Stamp = Annotated[str, msgspec.Meta(pattern=STAMP)]
 NOT_A_TIME = "Not a valid aware datetime (ISO 8601 with a time zone, like 2024-03-01T10:00:00Z)."
 # An offset can carry a time of the years 1 or 9999 out of the range Python (and so
 # every read of the journey) holds once it is in UTC.
 OUT_OF_RANGE = "Out of range: in UTC, the time must fall in the years 1 to 9999."
+# Touch times are stored as they came, and PostgreSQL reads offsets up to 15:59.
+MAX_OFFSET = timedelta(hours=15, minutes=59)
 NOT_UTF8 = "Not valid UTF-8."
 # Attributes are free-form JSON: every layer that reads them back (psycopg, json,
 # marshmallow) recurses once per level, so their depth is bounded.
@@ -104,6 +108,7 @@ def _stamp_shapes() -> frozenset[bytes]:
 
 
 STAMP_SHAPES = _stamp_shapes()
+_UTC_SHAPES = {shape for shape in STAMP_SHAPES if shape.endswith(b"Z")}
 _SHAPE = bytes(48 if 48 <= b <= 57 else b if chr(b) in "-+:.TZ \n" else 63 for b in range(256))
 
 
@@ -119,8 +124,11 @@ def stamp_shape(stamp: str) -> bytes:
 
 def stamps_match(stamps: list[str]) -> bool:
     """Whether every string matches STAMP: the few distinct shapes are compared with
-    the allowed ones."""
-    return stamp_shapes(stamps) <= STAMP_SHAPES
+    the allowed ones, and offsets (when any is not Z) searched once for hours over 15."""
+    shapes = stamp_shapes(stamps)
+    if not shapes <= STAMP_SHAPES:
+        return False
+    return shapes <= _UTC_SHAPES or not _BIG_OFFSET.search("\n".join(stamps))
 
 
 def journey_row(

@@ -144,6 +144,32 @@ def test_times_that_only_add_up_to_whole_times_are_invalid(
     assert pointers(error) == ["/0/touchpoints/1/timestamp"]
 
 
+def test_offsets_beyond_what_postgresql_reads_are_refused_by_every_route(
+    client: FlaskClient, auth: dict[str, str]
+) -> None:
+    """RFC 3339 allows offsets to 23:59; PostgreSQL reads up to 15:59, and touch times are
+    stored as they came: such a time is a 422 at its pointer, never a 500."""
+    far = [touch(timestamp="1591-05-31T20:24:44-23:52"), touch(timestamp="2024-03-01T10:00+16")]
+    body = ndjson(journey("a", touchpoints=far))
+    error = assert_problem(bulk_post(client, auth, body, NDJSON), 422)
+    assert pointers(error) == ["/0/touchpoints/0/timestamp"]  # a line's first error
+    sent = client.post(
+        "/v1/journeys", json={"journeys": [journey("a", touchpoints=far)]}, headers=auth
+    )
+    assert pointers(assert_problem(sent, 422)) == [
+        "/journeys/0/touchpoints/0/timestamp",
+        "/journeys/0/touchpoints/1/timestamp",
+    ]
+    near = [touch(timestamp="2024-03-01T10:00:00+15:59"), touch(timestamp="2024-03-01T10:00-1200")]
+    assert (
+        bulk_post(client, auth, ndjson(journey("b", touchpoints=near)), NDJSON).status_code == 200
+    )
+    sent = client.post(
+        "/v1/journeys", json={"journeys": [journey("c", touchpoints=near)]}, headers=auth
+    )
+    assert sent.status_code == 200, sent.get_json()
+
+
 def test_unknown_fields_in_lines(client: FlaskClient, auth: dict[str, str]) -> None:
     record = journey("a", extra=1)
     record["touchpoints"][0]["cost"] = 2

@@ -191,3 +191,16 @@ def test_the_estimate_refuses_the_slow_request_of_issue_13() -> None:
     assert slow.models == DEFAULT_MODELS
     assert cost.estimate(slow.built, slow.confidence, paths).work > budget
     assert cost.estimate(fast.built, fast.confidence, paths).work < budget / 20
+
+
+def test_markov_auto_is_estimated_over_its_folds_and_orders() -> None:
+    """``order: "auto"`` fits every candidate order on every fold, then the chosen one:
+    hand-counted from the estimate's units (unique paths x order + players squared)."""
+    paths = generate(300, seed=1).to_pathset()
+    unique, n = paths.n_paths, cost.players(paths)
+    auto = plan_run({"models": ["markov"], "options": {"markov": {"order": "auto"}}}, {})
+    fixed = plan_run({"models": ["markov"], "options": {"markov": {"order": 2}}}, {})
+    folds = auto.built["markov"].n_folds + 1  # type: ignore[attr-defined]
+    expected = folds * sum(unique * o + n * n for o in (1, 2, 3, 4))
+    assert cost.estimate(auto.built, None, paths).work == expected
+    assert cost.estimate(fixed.built, None, paths).work == unique * 2 + n * n

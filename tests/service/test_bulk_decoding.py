@@ -16,10 +16,18 @@ from api.service.bulk import Names, _decode_fast, _fast_decoder
 from api.service.ingest import STAMP, STAMP_SHAPES, block_lines, ndjson_blocks, stamps_match
 
 
-def test_every_stamp_shape_matches_the_pattern() -> None:
+def test_the_shape_check_agrees_with_the_pattern() -> None:
+    """Shapes are the pattern with digits blanked; the offsets the pattern refuses
+    (hours over 15, minutes over 59) are found by the extra search."""
     for shape in STAMP_SHAPES:
         for digit in "0159":
-            assert re.match(STAMP, shape.decode().replace("0", digit))
+            stamp = shape.decode().replace("0", digit)
+            assert bool(re.match(STAMP, stamp)) == stamps_match([stamp]), stamp
+    for offset in ("+15:59", "-1559", "+16:00", "-23", "+11:60", "-0099"):
+        stamp = f"2024-03-01T10:00:00{offset}"
+        assert bool(re.match(STAMP, stamp)) == stamps_match([stamp]), stamp
+    assert stamps_match(["2024-03-01T10:00:00+15:59"])
+    assert not stamps_match(["2024-03-01T10:00:00Z", "2024-03-01T10:00:00+16:00"])
 
 
 @pytest.mark.parametrize(
