@@ -57,6 +57,14 @@ class Settings:
         default=100,
         metadata=_env("PATHCREDIT_MAX_ERRORS", "bad records listed in one bulk error"),
     )
+    rederive_inline_events: int = field(
+        default=100_000,
+        metadata=_env(
+            "PATHCREDIT_REDERIVE_INLINE_EVENTS",
+            "largest workspace (in events) whose journeys a change of event rules derives "
+            "again in the request; a larger one is derived again by a background job",
+        ),
+    )
     run_timeout_seconds: int = field(
         default=60,
         metadata=_env(

@@ -172,7 +172,7 @@ def _marginal(
     entries: FloatArray
     if dim == "channel":
         entries = grid.sum(axis=1)
-    elif dim == "stage":
+    elif dim == "stage":  # the campaign and channel_stage entries are the grid's pairs
         entries = grid.sum(axis=0)
     else:
         entries = grid[rows, cols]

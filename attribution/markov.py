@@ -74,7 +74,8 @@ class Markov:
 
     Notes
     -----
-    States are channels, or channel-stage pairs when the set has stages. Each
+    States are channels, or channel-stage pairs when the set has stages, or
+    channel-campaign pairs in a campaign set (:mod:`attribution.campaigns`). Each
     unique path is a walk start → its states → conversion (weight: its conversions)
     or null (weight: its nulls); order-``k`` states are windows of ``k`` touches.
     Transition probabilities are the weighted transition counts divided by each
@@ -213,6 +214,7 @@ def _credit(model: str, paths: PathSet, fx: Effects, details: dict[str, Any]) ->
         touch_split=split,  # most runs never read it
         warnings=warnings,
         details=details,
+        columns=paths.columns,
     )
 
 
@@ -232,8 +234,9 @@ def removal_effects(paths: PathSet, chain: Chain) -> Effects:
     """Conversion and value removal effects of every channel, stage and pair.
 
     Dimensions: ``"channel"`` always; ``"stage"`` and ``"channel_stage"`` (grid
-    shaped) when the set has stages. Effects are clipped to [0, 1]: removing
-    states can only lower P(conversion), so anything outside is rounding.
+    shaped) when the set has stages; ``"campaign"`` (grid shaped) in a campaign set.
+    Effects are clipped to [0, 1]: removing states can only lower P(conversion), so
+    anything outside is rounding.
     """
     sets, slots = _base_sets(paths)
     solved = _solve_sets(chain, np.vstack([np.zeros((1, paths.n_states), bool), sets]))
@@ -271,7 +274,10 @@ def _base_sets(paths: PathSet) -> tuple[BoolArray, dict[str, _Slot]]:
         row += len(members)
 
     add("channel", (state // n_sc)[None, :] == np.arange(n_ch)[:, None], (n_ch,), np.arange(n_ch))
-    if paths.has_stages:
+    if paths.has_campaigns:
+        present = np.flatnonzero(paths.state_present.ravel())
+        add("campaign", state[None, :] == present[:, None], (n_ch, n_sc), present)
+    elif paths.has_stages:
         add("stage", (state % n_sc)[None, :] == np.arange(n_sc)[:, None], (n_sc,), np.arange(n_sc))
         present = np.flatnonzero(paths.state_present.ravel())
         add("channel_stage", state[None, :] == present[:, None], (n_ch, n_sc), present)
@@ -323,7 +329,9 @@ def _scatter(values: FloatArray, shape: tuple[int, ...], where: IntArray) -> Flo
 
 
 def _grid_effects(paths: PathSet, effects: Mapping[str, FloatArray]) -> FloatArray:
-    """Effects on the credit grid: the pairs' with stages, else the channels'."""
+    """Effects on the credit grid: the pairs' with stages or campaigns, else the channels'."""
+    if paths.has_campaigns:
+        return effects["campaign"]
     if paths.has_stages:
         return effects["channel_stage"]
     return effects["channel"].reshape(paths.n_channels, 1)

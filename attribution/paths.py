@@ -19,6 +19,12 @@ stages, else the channel-stage pair, coded ``channel * n_stages + stage``. Credi
 always reported on the ``(n_channels, n_stage_columns)`` grid where
 ``n_stage_columns`` is ``n_stages`` or 1.
 
+A *campaign set* (``columns="campaign"``, built by
+:func:`attribution.campaigns.campaign_paths`) puts campaigns where the stages are:
+``stage_names`` and ``stage_tokens`` then name and code each touch's campaign, so the
+states are channel-campaign pairs and every model's grid, marginals and removal sets
+work on them unchanged; the result reports them as the ``campaign`` dimension.
+
 Its inputs are checked and encoded in :mod:`attribution._validation`, and identical
 paths are grouped in :mod:`attribution._grouping`.
 """
@@ -82,6 +88,9 @@ class PathSet:
     times: FloatArray | None = None
     conversion_times: FloatArray | None = None
     path_ids: tuple[str, ...] | None = None
+    columns: str = "stage"
+    """What the grid's columns (``stage_names``, ``stage_tokens``) are: ``"stage"``, or
+    ``"campaign"`` in a campaign set."""
 
     # ------------------------------------------------------------------ building
     @classmethod
@@ -234,7 +243,12 @@ class PathSet:
 
     @property
     def has_stages(self) -> bool:
-        return self.stage_names is not None
+        return self.stage_names is not None and self.columns == "stage"
+
+    @property
+    def has_campaigns(self) -> bool:
+        """Whether this is a campaign set: its states are channel-campaign pairs."""
+        return self.columns == "campaign"
 
     @property
     def n_stage_columns(self) -> int:
@@ -340,7 +354,7 @@ class PathSet:
         """Rename channels through ``mapping`` (unmapped names stay); merges groups."""
         new_names = [mapping.get(c, c) for c in self.channel_names]
         names, codes = _encode(new_names)
-        return PathSet.from_arrays(
+        grouped = PathSet.from_arrays(
             names,
             codes[self.tokens],
             self.offsets,
@@ -353,6 +367,7 @@ class PathSet:
             conversion_times=self.conversion_times,
             path_ids=self.path_ids,
         )
+        return replace(grouped, columns=self.columns)
 
     def aggregate(self) -> PathSet:
         """Merge identical (channel path, stage path) rows, summing their totals.
@@ -379,6 +394,7 @@ class PathSet:
             value=val,
             stage_names=self.stage_names,
             stage_tokens=None if self.stage_tokens is None else self.stage_tokens[sel],
+            columns=self.columns,
         )
 
 
@@ -428,4 +444,5 @@ def _rebuild(paths: PathSet, keep: NDArray[np.bool_]) -> PathSet:
         times=None if paths.times is None else paths.times[keep],
         conversion_times=paths.conversion_times,
         path_ids=paths.path_ids,
+        columns=paths.columns,
     )

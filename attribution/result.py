@@ -3,6 +3,8 @@
 Every model returns a :class:`Credit`. Its core is two grids of shape
 ``(n_channels, n_stage_columns)`` — conversions and value credited to each
 channel-stage pair — from which the channel and stage tables are the marginals.
+Over a campaign set the grid's columns are campaigns instead of stages: the pairs
+are the ``campaign`` dimension and the channel table is again their marginal.
 """
 
 from __future__ import annotations
@@ -18,13 +20,15 @@ from .paths import PathSet
 
 FloatArray = NDArray[np.float64]
 
-DIMENSIONS = ("channel", "stage", "channel_stage")
-"""The three tables every model reports."""
+DIMENSIONS = ("channel", "stage", "channel_stage", "campaign")
+"""The tables a model reports: ``stage`` and ``channel_stage`` over a set with stages,
+``campaign`` (channel x campaign) over a campaign set."""
 
 ROW_COLUMNS = (
     "model",
     "dimension",
     "channel",
+    "campaign",
     "stage",
     "conversions",
     "value",
@@ -49,6 +53,12 @@ class Interval:
 
 _DEFERRED = frozenset({"touch_conversions", "touch_value"})
 
+Key = tuple[str | None, str | None, str | None]
+"""A table row's ``(channel, stage, campaign)``; None where the dimension has none."""
+
+_GRID_DIMENSION = {"stage": "channel_stage", "campaign": "campaign"}
+"""The dimension of the grid's present pairs, by what its columns are."""
+
 
 @dataclass(frozen=True, eq=False)
 class Credit:
@@ -59,14 +69,16 @@ class Credit:
     model : str
         Registered name of the model.
     channel_names, stage_names : tuple of str
-        Labels of the grid's rows and columns (``stage_names`` is None without stages).
+        Labels of the grid's rows and columns (``stage_names`` is None without stages;
+        campaign labels when ``columns`` is ``"campaign"``).
     conversions, value : ndarray, shape (n_channels, n_stage_columns)
         Conversions and value credited to each channel-stage pair.
     present : ndarray of bool, same shape
         Pairs that occur in the data; ``channel_stage`` rows are listed for these.
     removal_effects : mapping of dimension to ndarray, optional
         Conversion removal effect per entry of a dimension (``channel`` and
-        ``stage`` are 1-D, ``channel_stage`` has the grid's shape). Markov only.
+        ``stage`` are 1-D, ``channel_stage`` and ``campaign`` have the grid's
+        shape). Markov only.
     value_removal_effects : mapping, optional
         The same for the chain's expected conversion value.
     touch_conversions, touch_value : ndarray, optional
@@ -85,6 +97,8 @@ class Credit:
     details : mapping
         Model-specific extras: transition matrix, P(conversion), order scores,
         standard errors, the solver that ran.
+    columns : str
+        What the grid's columns are: ``"stage"``, or ``"campaign"`` over a campaign set.
     """
 
     model: str
@@ -105,6 +119,7 @@ class Credit:
     touch_split: Callable[[], tuple[FloatArray, FloatArray]] | None = field(
         default=None, repr=False
     )
+    columns: str = "stage"
 
     def __getattribute__(self, name: str) -> Any:
         if name in _DEFERRED:
@@ -122,27 +137,31 @@ class Credit:
 
     def by_stage(self) -> tuple[FloatArray, FloatArray]:
         """(conversions, value) per stage; empty arrays when there are no stages."""
-        if self.stage_names is None:
+        if self.stage_names is None or self.columns != "stage":
             return np.zeros(0), np.zeros(0)
         return self.conversions.sum(axis=0), self.value.sum(axis=0)
 
-    def table(
-        self, dimension: str
-    ) -> tuple[list[tuple[str | None, str | None]], FloatArray, FloatArray]:
-        """Keys ``(channel, stage)``, conversions and value of one dimension."""
+    def table(self, dimension: str) -> tuple[list[Key], FloatArray, FloatArray]:
+        """Keys ``(channel, stage, campaign)``, conversions and value of one dimension;
+        no keys for a dimension this credit does not have."""
         if dimension == "channel":
             conv, val = self.by_channel()
-            return [(c, None) for c in self.channel_names], conv, val
+            return [(c, None, None) for c in self.channel_names], conv, val
         if dimension == "stage":
             conv, val = self.by_stage()
-            return [(None, s) for s in self.stage_names or ()], conv, val
-        if dimension == "channel_stage":
-            if self.stage_names is None:
+            names = self.stage_names if self.columns == "stage" else None
+            return [(None, s, None) for s in names or ()], conv, val
+        if dimension in ("channel_stage", "campaign"):
+            if self.stage_names is None or _GRID_DIMENSION[self.columns] != dimension:
                 return [], np.zeros(0), np.zeros(0)
             ci, si = np.nonzero(self.present)
-            keys: list[tuple[str | None, str | None]] = [
-                (self.channel_names[c], self.stage_names[s]) for c, s in zip(ci, si, strict=True)
-            ]
+            pairs = zip(ci.tolist(), si.tolist(), strict=True)
+            if dimension == "campaign":
+                keys: list[Key] = [
+                    (self.channel_names[c], None, self.stage_names[s]) for c, s in pairs
+                ]
+            else:
+                keys = [(self.channel_names[c], self.stage_names[s], None) for c, s in pairs]
             return keys, self.conversions[ci, si], self.value[ci, si]
         raise ValueError(f"dimension={dimension!r} is not allowed: must be one of {DIMENSIONS}")
 
@@ -163,12 +182,13 @@ class Credit:
             share = _shares(conv, val)
             effects = self._dimension_effects(dim)
             interval = self.intervals.get(dim)
-            for k, (channel, stage) in enumerate(keys):
+            for k, (channel, stage, campaign) in enumerate(keys):
                 rows.append(
                     {
                         "model": self.model,
                         "dimension": dim,
                         "channel": channel,
+                        "campaign": campaign,
                         "stage": stage,
                         "conversions": float(conv[k]),
                         "value": float(val[k]),
@@ -186,7 +206,7 @@ class Credit:
         if self.removal_effects is None or dim not in self.removal_effects:
             return None
         effects = self.removal_effects[dim]
-        if dim == "channel_stage":
+        if dim in _GRID_DIMENSION.values():
             ci, si = np.nonzero(self.present)
             return effects[ci, si]
         return effects
@@ -195,7 +215,8 @@ class Credit:
         """Per-path split: one row per path x channel x stage with its credit.
 
         ``path`` is the path's index, or its id when the set carries ``path_ids``.
-        Requires the model to have produced ``touch_conversions``.
+        Requires the model to have produced ``touch_conversions``. Over a campaign
+        set, ``stage`` holds the touch's campaign.
         """
         if self.touch_conversions is None or self.touch_value is None:
             raise ValueError(f"model {self.model!r} produced no per-path split")
@@ -277,6 +298,7 @@ def credit_from_touch_weights(
         touch_value=val,
         warnings=no_null_warning(paths) + warnings,
         details=dict(details or {}),
+        columns=paths.columns,
     )
 
 

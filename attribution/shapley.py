@@ -1,8 +1,9 @@
 """Shapley-value attribution: four cooperative games over the journeys' players.
 
 Players are the path set's states: channels, or channel-stage pairs when the set
-has stages, so credit lands on the channel-by-stage grid and the channel and stage
-tables are its marginals. Every model here satisfies efficiency: the grids sum to
+has stages (channel-campaign pairs in a campaign set), so credit lands on the
+channel-by-stage (or channel-by-campaign) grid and the other tables are its
+marginals. Every model here satisfies efficiency: the grids sum to
 the total conversions and the total value.
 
 =================== ==========================================================
@@ -371,6 +372,7 @@ def player_credit(
         touch_value=touch[1],
         warnings=no_null_warning(paths) + warnings,
         details=dict(details),
+        columns=paths.columns,
     )
 
 
@@ -402,4 +404,6 @@ def _factors(phi: FloatArray, totals: tuple[float, float]) -> FloatArray:
 
 def _players(paths: PathSet) -> str:
     """What a game's players are, in the words of the data."""
+    if paths.has_campaigns:
+        return "channel-campaign pairs"
     return "channel-stage pairs" if paths.stage_names is not None else "channels"

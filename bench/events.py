@@ -9,7 +9,8 @@ commit), then loads it again into a second workspace through the code of
 same events, one JSON document per line, into a table keyed by messageId: the
 practical limit of getting them into the same PostgreSQL. Prints events/s and the
 ratios, then the time one late event of a known person takes in the workspace just
-loaded against one of 1,000 events::
+loaded against one of 1,000 events, and the time new rules take to derive the
+workspace's journeys again, in the request and as the background job::
 
     python bench/events.py --events 1000000
 
@@ -36,7 +37,7 @@ import psycopg  # noqa: E402
 
 from api import store  # noqa: E402
 from api.cli import embedded  # noqa: E402
-from api.service import events  # noqa: E402
+from api.service import events, rederive  # noqa: E402
 from bench.ingest import free_port, start_server, stop_server, with_database  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -176,6 +177,22 @@ def late_event(url: str, workspace_id: int, tries: int = 7) -> float:
     return sorted(times)[len(times) // 2]
 
 
+def rederive_times(url: str, workspace_id: int) -> tuple[float, float]:
+    """Seconds to derive a workspace's journeys again after a change of rules: in the
+    request (one transaction), and as the background job does it (steps of its own)."""
+    db = store.Database(url)
+    try:
+        started = time.perf_counter()
+        rederive.change_rules(db, workspace_id, {"session_timeout_minutes": 20}, 10**12)
+        inline = time.perf_counter() - started
+        started = time.perf_counter()
+        found = rederive.change_rules(db, workspace_id, {"session_timeout_minutes": 30}, 0)
+        rederive.execute(db, workspace_id, str(found["rederivation"]["rederivation_id"]))
+        return inline, time.perf_counter() - started
+    finally:
+        db.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -201,6 +218,7 @@ def main() -> int:
             stop_server(server)
         cli_seconds = import_file(url, cli_ws.workspace_id, path)
         late_large = late_event(url, cli_ws.workspace_id)
+        inline, job = rederive_times(url, cli_ws.workspace_id)
         copy_seconds = raw_copy(url, path)
         with psycopg.connect(url) as conn:
             small_ws = store.create_workspace(conn, "small")
@@ -221,6 +239,8 @@ def main() -> int:
     print(f"ratio import / raw COPY:   {copy_seconds / cli_seconds:.2f}")
     print(f"one late event, {n:,}-event workspace: {late_large * 1e3:8.1f} ms")
     print(f"one late event, {SMALL:,}-event workspace: {late_small * 1e3:8.1f} ms")
+    print(f"new rules, derived again in the request: {inline:8.2f} s")
+    print(f"new rules, derived again by the job:     {job:8.2f} s")
     return 0
 
 

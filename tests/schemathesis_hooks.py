@@ -10,6 +10,8 @@ these rules too. Each rule is also written in the operation's description. Loade
 - A signed report link carries its own selection: other parameters beside ``token``
   are dropped.
 - position_based's first and last shares add up to at most 1 (scaled down here).
+- shapley_rate refuses data with more players than its ``max_players``, a count of the
+  workspace's channels (or channel-stage pairs): the option is left to its default.
 - Text cannot hold a NUL character (PostgreSQL stores none). Body strings say so with a
   pattern; keys and values inside JSON-encoded query parameters cannot, so NULs are
   removed from them here.
@@ -36,6 +38,8 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         for options in (case.body, case.body.get("options")):
             if isinstance(options, dict):
                 _shares_within_one(options.get("position_based"))
+                if isinstance(options.get("shapley_rate"), dict):
+                    options["shapley_rate"].pop("max_players", None)
 
 
 def _query(path: str, query: dict[str, Any]) -> dict[str, Any]:

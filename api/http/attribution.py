@@ -6,8 +6,6 @@ the run service owns the engine calls and the time limit.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -34,7 +32,7 @@ from ..service import runs as run_service
 from ..service.errors import Conflict, FieldError, InvalidInput
 from ..service.tables import CSV_TYPE, NDJSON_TYPE
 from ..store import runs
-from . import tables
+from . import cursors, tables
 from .context import database, settings, workspace
 from .openapi import Blueprint
 
@@ -313,20 +311,17 @@ def _summary(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def _encode_cursor(run: dict[str, Any]) -> str:
-    text = f"{run['created_at'].isoformat()}|{run['run_id']}"
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    return cursors.encode(run["created_at"], str(run["run_id"]))
 
 
 def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
-    if not cursor:
+    key = cursors.decode(cursor)
+    if key is None:
         return None
     try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, run_id = text.split("|")
-        return datetime.fromisoformat(created), str(UUID(run_id))
-    except (ValueError, binascii.Error):
-        detail = "Not a cursor this service gave out."
-        raise InvalidInput(detail, [FieldError("/query/cursor", detail)]) from None
+        return key[0], str(UUID(key[1]))
+    except ValueError:
+        raise cursors.bad_cursor() from None
 
 
 def _wants_ndjson(query: dict[str, Any]) -> bool:

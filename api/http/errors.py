@@ -30,6 +30,7 @@ from ..problems import (
 )
 from ..service.errors import ServiceError
 from ..service.tables import json_text
+from . import bodies
 from .logs import REQUEST_ID
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def _escape(token: str) -> str:
 
 def _invalid_detail(errors: list[FieldError]) -> str:
     try:
-        body = request.get_json(silent=True) if request else None
+        body = bodies.parsed(request) if request else None
     except RecursionError:  # parsed once already, with less of the stack in use
         body = None
     records = _record_indexes(errors)

@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import json
-import zlib
-from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import msgspec
-from flask import request
+from flask import request, url_for
 from flask.views import MethodView
 
-from .. import store
-from ..problems import (
-    BadRequest,
-    FieldError,
-    InvalidInput,
-    PayloadTooLarge,
-    UnsupportedMediaType,
-)
-from ..schemas.events import EventRulesIn, EventRulesOut, EventWriteResult
-from ..service import event_rules, events
+from ..problems import BadRequest, FieldError, InvalidInput, UnsupportedMediaType
+from ..schemas.events import EventRulesIn, EventRulesOut, EventWriteResult, RederivationOut
+from ..service import event_rules, events, rederive
 from ..service.bulk import NDJSON_TYPES
 from ..service.ingest import PLAIN
 from ..store import events as event_store
+from . import bodies
 from .context import database, settings, workspace
 from .openapi import Blueprint
 
 bp = Blueprint("events", __name__, url_prefix="/v1", description="Raw events and event rules")
-
-CHUNK = 1 << 20
 
 
 def _text(limit: int, description: str = "") -> dict[str, Any]:
@@ -146,11 +137,11 @@ class Events(MethodView):
         ws = workspace().workspace_id
         conf = settings()
         if request.mimetype in NDJSON_TYPES:
-            chunks = _body_chunks(conf.max_bulk_bytes)
+            chunks = bodies.chunks(conf.max_bulk_bytes)
             return events.import_stream(database(), ws, chunks, "segment", conf.max_errors)
         if request.mimetype != "application/json":
             raise UnsupportedMediaType("Send application/json or application/x-ndjson.")
-        data = b"".join(_body_chunks(conf.max_request_bytes))
+        data = b"".join(bodies.chunks(conf.max_request_bytes))
         if not data.strip():
             raise BadRequest("The request body is empty; send a JSON object.")
         try:
@@ -161,39 +152,6 @@ class Events(MethodView):
         except (msgspec.MsgspecError, UnicodeDecodeError):
             raise BadRequest("The request body is not valid JSON.") from None
         return events.write_batch(database(), ws, body, conf.max_batch)
-
-
-def _body_chunks(limit: int) -> Iterator[bytes]:
-    """The request body, decompressed when sent with ``Content-Encoding: gzip``; over
-    ``limit`` bytes (decompressed) is a 413."""
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding not in ("identity", "gzip", "x-gzip"):
-        raise UnsupportedMediaType("Content-Encoding may be gzip or none.")
-    request.max_content_length = limit
-    stream = request.stream
-    inflate = zlib.decompressobj(16 + zlib.MAX_WBITS) if encoding != "identity" else None
-    total = raw = 0
-    # Not one read past the limit: werkzeug answers that with its own 413.
-    while raw < limit and (chunk := stream.read(min(CHUNK, limit - raw))):
-        raw += len(chunk)
-        if inflate is not None:
-            try:
-                chunk = inflate.decompress(chunk, limit - total + 1)
-                while inflate.unconsumed_tail and len(chunk) <= limit - total:
-                    more = inflate.decompress(inflate.unconsumed_tail, limit - total + 1)
-                    chunk += more
-            except zlib.error:
-                raise BadRequest("The body is not valid gzip.") from None
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-        yield chunk
-    # werkzeug stops reading a body sent without a length (chunked) at the limit, as if
-    # it ended there: one more byte means it is larger.
-    if request.content_length is None and raw >= limit and request.environ["wsgi.input"].read(1):
-        raise PayloadTooLarge(f"The body is larger than {limit} bytes.")
-    if inflate is not None and not inflate.eof:
-        raise BadRequest("The gzip body ends early.")
 
 
 @bp.route("/event-rules")
@@ -215,29 +173,59 @@ class EventRules(MethodView):
 
     @bp.arguments(EventRulesIn)
     @bp.response(200, EventRulesOut)
+    @bp.alt_response(
+        202,
+        schema=EventRulesOut,
+        headers={"Location": {"schema": {"type": "string"}}},
+        description="Stored; the journeys are being derived again by a background job",
+        success=True,
+    )
     @bp.problems(400, 401, 413, 415)
-    def put(self, body: dict[str, Any]) -> dict[str, Any]:
+    def put(self, body: dict[str, Any]) -> Any:
         """Replace the rules and derive every person's journeys again.
 
         Fields left out take the defaults. Channel conditions are regular expressions
-        (checked here); stages must be stages of the workspace. The whole workspace is
-        derived again in this request, in one transaction: its cost grows with the
-        workspace's events (see the README).
+        (checked here); stages must be stages of the workspace. In a workspace of at
+        most `PATHCREDIT_REDERIVE_INLINE_EVENTS` events (100,000 by default) the
+        journeys are derived again in this request, in the transaction that stores
+        the rules: the answer is 200 with what changed in `rederived`, and the
+        journeys are ready. In a larger one the rules are stored and the answer is 202
+        at once, with `rederivation` and its `Location`: a job of the queue derives the
+        journeys again, a step at a time, while events go on being written; poll it
+        for `status` and `progress`. Changing the rules again supersedes it.
         """
         ws = workspace().workspace_id
-        with database().transaction() as conn:
-            stages = [s.name for s in store.list_stages(conn, ws)]
-            event_rules.check(body, stages)
-            event_store.put_rules(conn, ws, body)
-            people, counts, deleted = events.rederive(conn, ws)
-            stored = event_store.get_rules(conn, ws)
-        return {
-            **event_rules.with_defaults(stored),
-            "rederived": {
-                "people": people,
-                "created": counts.created,
-                "replaced": counts.replaced,
-                "unchanged": counts.unchanged,
-                "deleted": deleted,
-            },
-        }
+        done = rederive.change_rules(database(), ws, body, settings().rederive_inline_events)
+        out = event_rules.with_defaults(done["rules"])
+        if "rederived" in done:
+            return {**out, "rederived": done["rederived"]}
+        found = done["rederivation"]
+        location = url_for("events.Rederivation", rederivation_id=UUID(found["rederivation_id"]))
+        return {**out, "rederivation": _rederivation_out(found)}, 202, {"Location": location}
+
+
+@bp.route("/event-rules/rederivations/<uuid:rederivation_id>")
+class Rederivation(MethodView):
+    @bp.response(200, RederivationOut)
+    @bp.problems(401, 404)
+    def get(self, rederivation_id: UUID) -> dict[str, Any]:
+        """Get a background re-derivation of the journeys: status and progress.
+
+        Status is queued, running, succeeded, failed (`error` says why) or superseded
+        (the rules changed again before it finished; the newer change derives the
+        journeys). `progress` counts the workspace's ids (anonymousIds and userIds)
+        done; `journeys` what happened to the journeys so far (a person whose ids fall
+        in two steps is counted in both).
+        """
+        found = rederive.get(database(), workspace().workspace_id, str(rederivation_id))
+        return _rederivation_out(found)
+
+
+def _rederivation_out(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("rederivation_id", "status", "events", "people", "error", "created_at",
+            "started_at", "finished_at")  # fmt: skip
+    return {
+        **{k: row[k] for k in keys},
+        "progress": {"done": row["ids_done"], "total": row["ids_total"]},
+        "journeys": {k: row[k] for k in ("created", "replaced", "unchanged", "deleted")},
+    }

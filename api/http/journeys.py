@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 from flask import request
@@ -10,14 +9,21 @@ from flask.views import MethodView
 
 from .. import store
 from ..problems import UnsupportedMediaType
-from ..schemas.journeys import CustomerDeleted, JourneyBatchIn, JourneyOut, WriteResult
+from ..schemas.journeys import (
+    CustomerDeleted,
+    CustomerJourneys,
+    CustomerJourneysQuery,
+    JourneyBatchIn,
+    JourneyOut,
+    WriteResult,
+)
 from ..service import bulk, ingest
+from ..store.customers import customer_journeys
+from . import bodies, cursors
 from .context import database, settings, workspace
 from .openapi import Blueprint
 
 bp = Blueprint("journeys", __name__, url_prefix="/v1", description="Journeys and customers")
-
-CHUNK = 1 << 20
 
 
 SENT = "$request.body#/journeys/0"
@@ -101,22 +107,17 @@ class JourneysBulk(MethodView):
         `converted_at`, `attributes` optional), the rows of a journey together; its
         journey-level fields are read from its first row. The whole file is written in
         one transaction, or not at all: errors list the bad records by 0-based record
-        index (line of NDJSON, data row of CSV).
+        index (line of NDJSON, data row of CSV). The body may be sent with
+        `Content-Encoding: gzip`; the size limit applies after decompression.
         """
         kind = bulk.format_of(request.mimetype)
         if kind is None:
             raise UnsupportedMediaType("Send application/x-ndjson or text/csv.")
-        request.max_content_length = settings().max_bulk_bytes
+        chunks = bodies.chunks(settings().max_bulk_bytes)
         written = bulk.import_stream(
-            database(), workspace().workspace_id, kind, _body_chunks(), settings().max_errors
+            database(), workspace().workspace_id, kind, chunks, settings().max_errors
         )
         return ingest.write_result(written)
-
-
-def _body_chunks() -> Iterator[bytes]:
-    stream = request.stream
-    while chunk := stream.read(CHUNK):
-        yield chunk
 
 
 JOURNEY_LINKS = {
@@ -169,3 +170,39 @@ class Customer(MethodView):
         with database().transaction() as conn:
             deleted = store.delete_customer(conn, workspace().workspace_id, customer_id)
         return {"customer_id": customer_id, "deleted": deleted}
+
+
+@bp.route("/customers/<id:customer_id>/journeys", merge_slashes=False)
+class CustomerJourneyList(MethodView):
+    @bp.arguments(CustomerJourneysQuery, location="query")
+    @bp.response(200, CustomerJourneys)
+    @bp.problems(401, 404, 422)
+    def get(self, query: dict[str, Any], customer_id: str) -> dict[str, Any]:
+        """List a customer's journeys with their touches, built from events or sent.
+
+        The customer is a person: this id and every anonymousId or userId linked to it
+        by events (`ids`). Their journeys, those derived from events (`origin: events`)
+        and those sent as journeys with one of those ids as `customer_id` (`origin:
+        sent`), come oldest first: by the time of their first touch, then by
+        `journey_id` (bytewise). Pages hold `limit` journeys; pass `next_cursor` as
+        `cursor` for the next page. 404 when no journey and no event carries the id.
+        """
+        limit = query["limit"]
+        with database().transaction() as conn:
+            ids, found = customer_journeys(
+                conn, workspace().workspace_id, customer_id, limit + 1,
+                cursors.decode(query.get("cursor")),
+            )  # fmt: skip
+        page = found[:limit]
+        more = len(found) > limit
+        return {
+            "customer_id": customer_id,
+            "ids": ids,
+            "journeys": [{**j, "origin": _origin(j)} for j, _ in page],
+            "next_cursor": cursors.encode(page[-1][1], page[-1][0]["journey_id"]) if more else None,
+        }
+
+
+def _origin(journey: dict[str, Any]) -> str:
+    derived = journey["attributes"].get("origin") == "events"
+    return "events" if derived and journey["journey_id"].startswith("ev:") else "sent"

@@ -1,14 +1,16 @@
 """flask-smorest wired to our error format, and the spec as a file.
 
 Every error response in the spec is ``application/problem+json`` with the Problem
-schema; the body parser answers a non-JSON body with 415, an empty body or broken JSON
-with 400 and a streamed body over the size limit with 413.
+schema; the body parser reads gzip bodies (``Content-Encoding: gzip``) as the events
+route does, and answers a non-JSON body with 415, an empty body, broken JSON or broken
+gzip with 400 and a body over the size limit (after decompression) with 413.
 """
 
 from __future__ import annotations
 
 import http
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -22,13 +24,13 @@ from flask import Flask, Request
 from flask_smorest.utils import prepare_response
 from webargs.core import parse_json
 from webargs.flaskparser import FlaskParser, is_json_request
-from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import BaseConverter
 
 from ..problems import PROBLEM_TYPE, BadRequest, FieldError, InvalidInput, UnsupportedMediaType
 from ..schemas.common import ProblemSchema
 from ..schemas.selection import JSONObject, no_nul
 from ..service.ingest import MAX_TEXT
+from . import bodies
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +60,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/v1/journeys/{journey_id}"): "get_journey",
     ("delete", "/v1/journeys/{journey_id}"): "delete_journey",
     ("delete", "/v1/customers/{customer_id}"): "erase_customer",
+    ("get", "/v1/customers/{customer_id}/journeys"): "list_customer_journeys",
     ("post", "/v1/paths"): "store_paths",
     ("get", "/v1/channels"): "list_channels",
     ("get", "/v1/stages"): "list_stages",
@@ -86,6 +89,7 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("post", "/v1/events"): "ingest_events",
     ("get", "/v1/event-rules"): "get_event_rules",
     ("put", "/v1/event-rules"): "set_event_rules",
+    ("get", "/v1/event-rules/rederivations/{rederivation_id}"): "get_rederivation",
     ("get", "/report"): "view_report",
     ("post", "/v1/report-links"): "create_report_link",
     ("get", "/metrics"): "get_metrics",
@@ -146,18 +150,9 @@ class Parser(FlaskParser):
 
 
 def _body(req: Request) -> bytes:
-    data = req.get_data(cache=True)
+    """The body (gzip or not) within the request's size limit."""
     limit = req.max_content_length
-    # werkzeug stops reading a body sent without a length (chunked) at the limit, as if
-    # it ended there: one more byte means it is larger.
-    if (
-        req.content_length is None
-        and limit is not None
-        and len(data) >= limit
-        and req.environ["wsgi.input"].read(1)
-    ):
-        raise RequestEntityTooLarge()
-    return data
+    return bodies.whole(limit if limit is not None else sys.maxsize, req)
 
 
 class Blueprint(flask_smorest.Blueprint):

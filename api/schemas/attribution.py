@@ -16,6 +16,7 @@ from webargs.fields import DelimitedList
 
 from attribution import MODEL_NAMES, model_class
 from attribution.bootstrap import CONSTRAINTS, METHODS
+from attribution.campaigns import DEFAULT_TOP_N, MAX_TOP_N, NOT_SET, OTHER
 from attribution.markov import ORDERS
 from attribution.params import Param
 from attribution.result import DIMENSIONS
@@ -227,6 +228,25 @@ class ConfidenceIn(ma.Schema):
 _check_with_the_engine(ConfidenceIn, CONSTRAINTS)
 
 
+class CampaignsIn(ma.Schema):
+    """Campaign credit: a `campaign` row per channel x campaign, for every model."""
+
+    top_n = StrictInteger(
+        validate=validate.Range(min=1, max=MAX_TOP_N),
+        metadata={
+            "description": f"Campaigns kept per channel, ranked by touches in the "
+            f"selection; the rest of a channel's are `{OTHER}`. Default {DEFAULT_TOP_N}."
+        },
+    )
+
+
+_CAMPAIGNS_HELP = (
+    "Credit each channel x campaign pair (Markov states and Shapley players become the "
+    f"pairs; touches without a campaign are `{NOT_SET}`); the channel rows are the sums "
+    "of the campaign rows, and the table has no stage rows."
+)
+
+
 _MODELS = fields.List(
     fields.String(validate=validate.OneOf(MODEL_NAMES)),
     validate=validate.Length(min=1, max=len(MODEL_NAMES)),
@@ -256,6 +276,9 @@ class AttributionIn(SelectionIn):
         allow_none=True,
         metadata={"description": "Compute bootstrap intervals; null turns a default off."},
     )
+    campaigns = fields.Nested(
+        CampaignsIn, allow_none=True, metadata={"description": f"{_CAMPAIGNS_HELP} Off when null."}
+    )
     first_touch = _alias("first_touch")
     last_touch = _alias("last_touch")
     linear = _alias("linear")
@@ -284,6 +307,10 @@ class AttributionQuery(SelectionQuery, TableQuery):
         schema=ConfidenceIn,
         metadata={"description": 'Bootstrap intervals as JSON: `{"replicates":200}`.'},
     )
+    campaigns = JSONObject(
+        schema=CampaignsIn,
+        metadata={"description": f'{_CAMPAIGNS_HELP} As JSON: `{{"top_n":20}}`.'},
+    )
 
 
 class CreditRow(ma.Schema):
@@ -293,11 +320,14 @@ class CreditRow(ma.Schema):
     dimension = fields.String(
         required=True,
         metadata={
-            "description": "`channel`, `stage` or `channel_stage`.",
+            "description": "`channel`, `stage`, `channel_stage` or `campaign`.",
             "enum": list(DIMENSIONS),
         },
     )
     channel = fields.String(allow_none=True, metadata={"description": "Null in stage rows."})
+    campaign = fields.String(
+        allow_none=True, metadata={"description": "Set in campaign rows only."}
+    )
     stage = fields.String(allow_none=True, metadata={"description": "Null in channel rows."})
     conversions = fields.Float(required=True)
     value = fields.Float(required=True)

@@ -98,17 +98,56 @@ class EventRulesIn(ma.Schema):
     lookback_days = StrictInteger(validate=validate.Range(min=1, max=3650))
 
 
-class EventRulesOut(EventRulesIn):
-    rederived = fields.Dict(
-        metadata={"description": "After a PUT: people and journeys derived again"}
-    )
-
-
 class JourneyChanges(ma.Schema):
     created = fields.Integer()
     replaced = fields.Integer()
     unchanged = fields.Integer()
     deleted = fields.Integer()
+
+
+class RederivationProgress(ma.Schema):
+    done = fields.Integer()
+    total = fields.Integer(allow_none=True, metadata={"description": "Null until it starts"})
+
+
+class RederivationOut(ma.Schema):
+    """A background re-derivation of a workspace's journeys after its rules changed."""
+
+    rederivation_id = fields.UUID()
+    status = fields.String(
+        validate=validate.OneOf(["queued", "running", "succeeded", "failed", "superseded"]),
+        metadata={"description": "`superseded`: the rules changed again before it finished"},
+    )
+    events = fields.Integer(metadata={"description": "Events the workspace held when asked"})
+    progress = fields.Nested(
+        RederivationProgress,
+        metadata={"description": "The workspace's ids (anonymousIds, userIds) done"},
+    )
+    people = fields.Integer(metadata={"description": "People derived again so far"})
+    journeys = fields.Nested(JourneyChanges)
+    error = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime(format="iso")
+    started_at = fields.AwareDateTime(format="iso", allow_none=True)
+    finished_at = fields.AwareDateTime(format="iso", allow_none=True)
+
+
+class Rederived(ma.Schema):
+    people = fields.Integer()
+    created = fields.Integer()
+    replaced = fields.Integer()
+    unchanged = fields.Integer()
+    deleted = fields.Integer()
+
+
+class EventRulesOut(EventRulesIn):
+    rederived = fields.Nested(
+        Rederived,
+        metadata={"description": "After a PUT answered 200: people and journeys derived again"},
+    )
+    rederivation = fields.Nested(
+        RederivationOut,
+        metadata={"description": "After a PUT answered 202: the re-derivation to poll"},
+    )
 
 
 class EventWriteResult(ma.Schema):

@@ -132,6 +132,32 @@ class JourneyOut(ma.Schema):
     attributes = fields.Dict()
 
 
+class CustomerJourneysQuery(ma.Schema):
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "Journeys per page, 1-1000 (100 by default)."},
+    )
+    cursor = fields.String(metadata={"description": "`next_cursor` of the previous page."})
+
+
+class CustomerJourneyOut(JourneyOut):
+    origin = fields.String(
+        validate=validate.OneOf(["events", "sent"]),
+        metadata={"description": "`events`: derived from raw events; `sent`: ingested as is."},
+    )
+
+
+class CustomerJourneys(ma.Schema):
+    customer_id = fields.String()
+    ids = fields.List(
+        fields.String(),
+        metadata={"description": "The person's ids: this one and every id linked to it."},
+    )
+    journeys = fields.List(fields.Nested(CustomerJourneyOut))
+    next_cursor = fields.String(allow_none=True, metadata={"description": "Null on the last page."})
+
+
 class WriteResult(ma.Schema):
     """What a write did: every record received is created, replaced or unchanged."""
 

@@ -81,8 +81,9 @@ def _order(e: StoredEvent) -> tuple[datetime, bytes]:
 
 
 def sessions(events: Sequence[StoredEvent], rules: Rules) -> list[Session]:
+    """The sessions of a person's events, given in time order (ties by messageId)."""
     out: list[Session] = []
-    for e in sorted(events, key=_order):
+    for e in events:
         if e.type not in TOUCH_TYPES:
             continue
         key = (e.source, e.medium, e.campaign) if e.source is not None else None
@@ -114,10 +115,10 @@ def _value(e: StoredEvent, rules: Rules) -> float:
 
 
 def conversions(events: Sequence[StoredEvent], rules: Rules) -> list[StoredEvent]:
-    """Conversion events in time order, each order id once (its first event)."""
+    """Conversion events of events given in time order, each order id once (its first)."""
     seen: set[str] = set()
     out = []
-    for e in sorted(events, key=_order):
+    for e in events:
         if e.type != "track" or e.event not in rules.conversions:
             continue
         props: dict[str, Any] = e.properties if isinstance(e.properties, dict) else {}
@@ -154,6 +155,7 @@ def journeys(events: Sequence[StoredEvent], rules: Rules) -> list[Journey]:
         return []
     key = person_key(events)
     customer = key[2:]
+    events = sorted(events, key=_order)  # once, for sessions and conversions both
     found = sessions(events, rules)
     convs = conversions(events, rules)
     out: list[Journey] = []

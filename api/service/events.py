@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -274,16 +275,22 @@ def import_stream(
 
     def rows() -> Iterator[list[event_store.EventRow]]:
         index, batch = 0, []
+        fast = fmt == "segment"
         for block in ndjson_blocks(chunks):
             for line in block_lines(block):
                 i, index = index, index + 1
-                if not line.strip():
-                    continue
-                row, errs = _line_row(line, fmt)
-                errors.extend(FieldError(f"/{i}{e.pointer}", e.detail) for e in errs)
-                if len(errors) >= max_errors:
-                    return
-                if row is not None and not errors:
+                # The usual line takes the fast path alone; the rest are checked in full.
+                row = fast_row(line, MAX_EVENT_BYTES, MAX_ID, MAX_TEXT) if fast else None
+                if row is None:
+                    if not line.strip():
+                        continue
+                    row, errs = _line_row(line, fmt)
+                    if row is None:
+                        errors.extend(FieldError(f"/{i}{e.pointer}", e.detail) for e in errs)
+                        if len(errors) >= max_errors:
+                            return
+                        continue
+                if not errors:
                     batch.append(row)
                     if len(batch) >= STAGE_ROWS:
                         yield batch
@@ -305,10 +312,7 @@ def import_stream(
 
 
 def _line_row(line: bytes, fmt: str) -> tuple[event_store.EventRow | None, list[FieldError]]:
-    if fmt == "segment":
-        row = fast_row(line, MAX_EVENT_BYTES, MAX_ID, MAX_TEXT)
-        if row is not None:
-            return row, []
+    """A line checked in full: its row, or the errors pointing into it."""
     try:
         obj = _decode(line)
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
@@ -334,6 +338,8 @@ def write_events(
     """
     lock_workspace(conn, workspace_id)
     rules = load_rules(conn, workspace_id)
+    # A first load: every person's events are this write's, none to count or read back.
+    first = not event_store.any_events(conn, workspace_id)
     received = stored = 0
     seeds: set[str] = set()
     edges: set[tuple[str, str]] = set()
@@ -369,19 +375,20 @@ def write_events(
     if failed():
         return EventCounts(received, stored, 0, store.WriteCounts(0, 0, 0), 0)
     event_store.add_links(conn, workspace_id, edges)
-    people, counts, deleted = rebuild(conn, workspace_id, seeds, fresh=fresh, rules=rules)
+    people, counts, deleted = rebuild(
+        conn, workspace_id, seeds, fresh=fresh, rules=rules, complete=first
+    )
     return EventCounts(received, stored, people, counts, deleted)
 
 
+# EventRow's fields in StoredEvent's order, picked in one call (one StoredEvent is made
+# per event of a write).
+_TO_STORED = operator.itemgetter(1, 2, 3, 5, 6, 0, 7, 8, 9, 10, 11, 12, 13)
+
+
 def _stored(r: event_store.EventRow, rules: Rules) -> event_store.StoredEvent:
-    properties = None
-    if r.event in rules.conversions:
-        properties = _decode(r.body).get("properties")
-    return event_store.StoredEvent(
-        r.type, r.anonymous_id, r.user_id, r.event, r.occurred_at, r.message_id,
-        r.page_path, r.source, r.medium, r.campaign, r.referrer_host, r.click_id,
-        r.device, properties,
-    )  # fmt: skip
+    properties = _decode(r.body).get("properties") if r.event in rules.conversions else None
+    return event_store.StoredEvent._make((*_TO_STORED(r), properties))
 
 
 def _link(
@@ -456,27 +463,36 @@ def rebuild(
     everyone: bool = False,
     fresh: dict[str, list[event_store.StoredEvent]] | None = None,
     rules: Rules | None = None,
+    complete: bool = False,
 ) -> tuple[int, store.WriteCounts, int]:
     """Derive again the journeys of every person holding one of ``seeds`` (of the whole
     workspace with ``everyone``); returns (people, journey write counts, deleted).
     ``fresh``: events just stored, by owning id; a person whose stored events are all
-    among them is derived from them instead of reading them back."""
+    among them is derived from them instead of reading them back; with ``complete``
+    (the workspace held no events before them) that is every person."""
     rules = rules or load_rules(conn, workspace_id)
     if everyone:
-        seeds = {n for a, u in event_store.all_event_ids(conn, workspace_id) for n in _nodes(a, u)}
+        seeds = workspace_ids(conn, workspace_id)
     people = components(conn, workspace_id, seeds)
     if not people:
         return 0, store.WriteCounts(0, 0, 0), 0
-    write = store.JourneyWrite(conn, workspace_id)
+    # A first load derives from the events in memory and reads nothing on the
+    # connection while journeys are written, so its chunks may go straight into the
+    # table; any other rebuild reads between chunks, and merges every one (JourneyWrite).
+    first_load = complete and fresh is not None and not everyone
+    write = store.JourneyWrite(conn, workspace_id, direct=first_load)
     produced: set[str] = set()
     existing: set[str] = set()
+    if first_load:
+        plain = sorted({n[2:] for person in people for n in person})
+        existing = event_store.derived_journey_ids(conn, workspace_id, plain)
     conversions = sorted(rules.conversions)
     for group in _groups(people):
         nodes = [n for person in group for n in person]
-        if not everyone:
+        if not (everyone or first_load):
             plain = sorted({n[2:] for n in nodes})
             existing |= event_store.derived_journey_ids(conn, workspace_id, plain)
-        by_person = _group_events(conn, workspace_id, group, conversions, fresh)
+        by_person = _group_events(conn, workspace_id, group, conversions, fresh, complete)
         rows = []
         for person_events in by_person.values():
             for j in event_journeys.journeys(person_events, rules):
@@ -498,15 +514,19 @@ def _group_events(
     group: list[list[str]],
     conversions: list[str],
     fresh: dict[str, list[event_store.StoredEvent]] | None,
+    complete: bool,
 ) -> dict[int, list[event_store.StoredEvent]]:
     """The events of each person of a group (by their index in it)."""
     by_person: dict[int, list[event_store.StoredEvent]] = defaultdict(list)
     read = group
     if fresh:
-        held = event_store.person_event_counts(conn, workspace_id, [n for p in group for n in p])
+        nodes = [n for p in group for n in p]
+        held = None if complete else event_store.person_event_counts(conn, workspace_id, nodes)
         read = []
         for k, person in enumerate(group):
-            if sum(held.get(n, 0) for n in person) == sum(len(fresh.get(n, ())) for n in person):
+            if held is None or sum(held.get(n, 0) for n in person) == sum(
+                len(fresh.get(n, ())) for n in person
+            ):
                 for n in person:
                     by_person[k].extend(fresh.get(n, ()))
             else:
@@ -519,6 +539,11 @@ def _group_events(
             node = f"u:{e.user_id}" if e.user_id is not None else f"a:{e.anonymous_id}"
             by_person[owner[node]].append(e)
     return by_person
+
+
+def workspace_ids(conn: Any, workspace_id: int) -> set[str]:
+    """The typed id of every anonymousId and userId of the workspace's events."""
+    return {n for a, u in event_store.all_event_ids(conn, workspace_id) for n in _nodes(a, u)}
 
 
 def _nodes(anonymous: str | None, user: str | None) -> list[str]:

@@ -29,6 +29,11 @@ from .selection import Selection, read_selection
 
 COLUMNS = ("journey_id", "channel", "stage", "conversions", "value")
 
+CAMPAIGNS_NOTE = (
+    "This run credits channel-campaign pairs; the per-journey split is that of the same "
+    "run without campaigns (channels and stages)."
+)
+
 NO_JOURNEYS_NOTE = (
     "This run read only client-aggregated paths (POST /v1/paths): they have no journeys, "
     "so there is no per-journey credit."
@@ -40,7 +45,8 @@ Split = dict[int, list[tuple[str, str | None, float, float]]]
 def journey_credit(
     db: store.Database, workspace_id: int, run: Mapping[str, Any], model: str
 ) -> tuple[Iterator[dict[str, Any]], str | None]:
-    """The rows (a lazy iterator holding one snapshot open) and a note when empty by design.
+    """The rows (a lazy iterator holding one snapshot open) and a note when empty by
+    design, or when the run credited campaigns (the split leaves them out).
 
     Raises Conflict when the workspace's data changed after the run.
     """
@@ -67,7 +73,7 @@ def journey_credit(
         with stack:
             yield from rows
 
-    return stream(), None
+    return stream(), None if plan.campaigns is None else CAMPAIGNS_NOTE
 
 
 def _rows(conn: Any, workspace_id: int, plan: RunPlan, model: str) -> Iterator[dict[str, Any]]:

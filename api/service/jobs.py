@@ -1,4 +1,6 @@
-"""Background work as jobs of a PostgreSQL queue (procrastinate), run by worker processes.
+"""Background work as jobs of a PostgreSQL queue (procrastinate), run by worker processes:
+attribution runs, and re-derivations of a workspace's journeys after its event rules
+change (:mod:`.rederive`, which keeps its own record of progress and failure).
 
 A background attribution run is a row in ``attribution_runs`` (what users see: queued,
 running, succeeded or failed, with progress) and a job in the queue's tables (what
@@ -40,7 +42,7 @@ from procrastinate.job_context import AbortReason
 from procrastinate.jobs import Job, Status
 
 from .. import store
-from . import runs
+from . import rederive, runs
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,7 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 """How long a stopping worker lets running jobs finish before telling them to stop."""
 
 RUN_TASK = "attribution_run"
+REDERIVE_TASK = "rederive_journeys"
 
 queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
 """The queue. Web processes defer jobs on their own transaction's connection; workers
@@ -100,6 +103,40 @@ def attribution_run(context: JobContext, workspace_id: int, run_id: str) -> None
         if context.abort_reason() == AbortReason.SHUTDOWN:
             raise queue_errors.JobAborted(str(e)) from e
         raise Transient(str(e)) from e
+
+
+@queue.task(name=REDERIVE_TASK, queue="rederive", retry=RETRY, pass_context=True)
+def rederive_journeys(context: JobContext, workspace_id: int, rederivation_id: str) -> None:
+    """One try of a re-derivation of a workspace's journeys after its rules changed.
+    A lost database or a stopping worker leaves it running, to be tried again from the
+    last step done; any other error, or the last try, fails it."""
+    db = _database(context)
+
+    def stop() -> bool:
+        return context.abort_reason() == AbortReason.SHUTDOWN
+
+    final = context.job.attempts >= RETRIES
+    try:
+        rederive.execute(db, workspace_id, rederivation_id, stop=stop)
+    except (rederive.RetryLater, store.UnavailableError) as e:
+        if final:
+            _fail_rederivation(db, workspace_id, rederivation_id, f"gave up: {e}")
+        if isinstance(e, rederive.RetryLater):
+            raise queue_errors.JobAborted(str(e)) from e
+        raise
+    except Exception:
+        log.exception("re-derivation %s failed", rederivation_id)
+        _fail_rederivation(db, workspace_id, rederivation_id, "an internal error (logged)")
+        raise
+
+
+def _fail_rederivation(
+    db: store.Database, workspace_id: int, rederivation_id: str, error: str
+) -> None:
+    try:
+        rederive.fail(db, workspace_id, rederivation_id, error)
+    except store.UnavailableError:
+        log.warning("could not record that re-derivation %s failed", rederivation_id)
 
 
 @queue.periodic(cron=f"* * * * * */{RECOVER_SECONDS}", periodic_id="recover")
@@ -154,9 +191,19 @@ async def _recover_one(app: procrastinate.App, db: store.Database, job: Job) -> 
 
 def defer_run(conn: Any, workspace_id: int, run_id: str) -> int:
     """Queue run ``run_id`` on ``conn``, in the caller's transaction; the job's id."""
-    task = attribution_run.configure(connection=conn)
+    return _defer(attribution_run, conn, workspace_id=workspace_id, run_id=run_id)
+
+
+def defer_rederive(conn: Any, workspace_id: int, rederivation_id: str) -> int:
+    """Queue a re-derivation on ``conn``, in the caller's transaction; the job's id."""
+    return _defer(
+        rederive_journeys, conn, workspace_id=workspace_id, rederivation_id=rederivation_id
+    )
+
+
+def _defer(task: Any, conn: Any, **arguments: Any) -> int:
     try:
-        return task.defer(workspace_id=workspace_id, run_id=run_id)
+        return int(task.configure(connection=conn).defer(**arguments))
     except queue_errors.ConnectorException as e:
         if e.__cause__ is None:
             raise

@@ -26,6 +26,7 @@ from typing import Any
 from attribution import Credit, InvalidParameter, PathSet, get_model
 from attribution.bootstrap import CONSTRAINTS as BOOTSTRAP_CONSTRAINTS
 from attribution.bootstrap import bootstrap
+from attribution.campaigns import DEFAULT_TOP_N
 from attribution.models import Model
 
 from .. import store
@@ -61,6 +62,11 @@ CONFIDENCE_ARGS = {
 TIMED_MODELS = frozenset({"time_decay"})
 """Models that need each touch's time, hence one path per raw journey."""
 
+NO_CAMPAIGNS = (
+    "This run asked for campaign credit, but no journey in the selection carries a "
+    "campaign: the table has no campaign rows."
+)
+
 RUNS_RETRY_AFTER = 10
 """Seconds a request refused for the runs under way is told to wait."""
 
@@ -77,6 +83,12 @@ class RunPlan:
     """Each model, built (and so checked) once from its effective options."""
     selection: Selection
     confidence: Mapping[str, Any] | None
+    campaigns: Mapping[str, Any] | None = None
+    """``{"top_n": N}`` for campaign credit (channel-campaign pairs as states), or None."""
+
+    @property
+    def campaign_top_n(self) -> int | None:
+        return None if self.campaigns is None else int(self.campaigns["top_n"])
 
     @property
     def options(self) -> dict[str, dict[str, Any]]:
@@ -94,6 +106,7 @@ class RunPlan:
             "options": self.options,
             **self.selection.parameters(),
             "confidence": None if self.confidence is None else dict(self.confidence),
+            "campaigns": None if self.campaigns is None else dict(self.campaigns),
         }
 
     def parameters_hash(self) -> str:
@@ -141,11 +154,13 @@ def plan_run(
         base = pointers.options or ("/options" if m in given else "")
         built[m] = build_model(m, merged, base)
     confidence = data["confidence"] if "confidence" in data else defaults.get("confidence")
+    campaigns = data.get("campaigns")
     return RunPlan(
         models=models,
         built=built,
         selection=selection_from(data, defaults),
         confidence=None if confidence is None else check_confidence(confidence, pointers),
+        campaigns=None if campaigns is None else {"top_n": DEFAULT_TOP_N, **campaigns},
     )
 
 
@@ -241,7 +256,9 @@ def check_sync_budget(
     """
     with db.transaction() as conn:
         version = runs.data_version(conn, workspace_id)
-        paths = load_selection(conn, workspace_id, plan.selection, version=version)
+        paths = load_selection(
+            conn, workspace_id, plan.selection, version=version, campaign_top_n=plan.campaign_top_n
+        )
     found = cost.estimate(plan.built, plan.confidence, paths)
     if found.work <= budget:
         return found
@@ -452,9 +469,13 @@ def _read(db: store.Database, workspace_id: int, plan: RunPlan) -> tuple[int, Pa
     with db.transaction() as conn:
         runs.begin_snapshot(conn)
         version = runs.data_version(conn, workspace_id)
-        need = plan.need_times
-        paths = load_selection(conn, workspace_id, plan.selection, need_times=need, version=version)
-        notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need, paths=paths)
+        need, top_n = plan.need_times, plan.campaign_top_n
+        paths = load_selection(conn, workspace_id, plan.selection, need_times=need,
+                               version=version, campaign_top_n=top_n)  # fmt: skip
+        notes = selection_warnings(conn, workspace_id, plan.selection, need_times=need,
+                                   paths=paths, campaigns=top_n is not None)  # fmt: skip
+    if top_n is not None and not paths.has_campaigns:
+        notes.append(NO_CAMPAIGNS)
     return version, paths, notes
 
 
@@ -535,6 +556,7 @@ def plan_from_parameters(parameters: Mapping[str, Any]) -> RunPlan:
         built={m: build_model(m, parameters["options"][m]) for m in models},
         selection=selection_from(selection),
         confidence=parameters.get("confidence"),
+        campaigns=parameters.get("campaigns"),
     )
 
 

@@ -14,9 +14,13 @@ How it reads, cheapest first:
 - filters or a lookback window: the matching raw journeys, grouped into unique paths
   in the database (client-aggregated paths carry neither attributes nor touch times,
   so they are left out, with a warning);
-- touch times (time-decay): one path per raw journey.
+- touch times (time-decay): one path per raw journey;
+- campaign credit (``campaign_top_n``): one path per raw journey with each touch's
+  campaign, mapped to channel-campaign states (each channel's campaigns beyond the
+  top N by touches as ``(other)``) and grouped into unique paths with numpy.
 
-Channel groups are applied last, then repeats collapsed, as the engine's ``prepare``.
+Channel groups are applied last, then repeats collapsed, as the engine's ``prepare``
+(a campaign set ranks each grouped channel's campaigns between the two).
 """
 
 from __future__ import annotations
@@ -32,12 +36,14 @@ from typing import Any
 import numpy as np
 
 from attribution import PathSet
+from attribution.campaigns import campaign_paths
 from attribution.run import prepare
 
 from .. import store
 from ..store.selections import (
     count_aggregated_paths,
     count_lookback_trim,
+    load_campaign_journeys,
     load_selected_paths,
     workspace_extent,
 )
@@ -134,11 +140,17 @@ def load_selection(
     *,
     need_times: bool = False,
     version: int | None = None,
+    campaign_top_n: int | None = None,
 ) -> PathSet:
     """The selected paths, channel-grouped and repeat-collapsed, ready for a model.
 
     Without ``need_times`` the set holds unique paths; with it, one path per journey
     carrying touch times, conversion times and journey ids (``path_ids``).
+
+    With ``campaign_top_n`` the set is a campaign set (states are channel-campaign
+    pairs, see :mod:`attribution.campaigns`), unless no journey of the selection
+    carries a campaign: then it is the set read without it (``has_campaigns`` says
+    which).
 
     ``version`` is the workspace's data version read in the same snapshot: given, a
     selection of unique paths read before on that version comes from this process's
@@ -147,6 +159,11 @@ def load_selection(
     (same paths, same names), the held set takes the new totals and keeps everything
     derived from its touches.
     """
+    if campaign_top_n is not None:
+        found = _campaign_selection(conn, workspace_id, selection, campaign_top_n,
+                                    need_times=need_times, version=version)  # fmt: skip
+        if found is not None:
+            return found
     if version is None or need_times:
         return _prepared(read_selection(conn, workspace_id, selection, need_times=need_times),
                          selection)  # fmt: skip
@@ -172,6 +189,45 @@ def load_selection(
         arrays = store.paths_of_totals(conn, workspace_id, totals)
         paths = _prepared(PathSet.from_arrays(**arrays), selection)
     _recent.put(key, _Held(version, totals["path_ids"], names, paths))
+    return paths
+
+
+def _campaign_selection(
+    conn: Any,
+    workspace_id: int,
+    selection: Selection,
+    top_n: int,
+    *,
+    need_times: bool,
+    version: int | None,
+) -> PathSet | None:
+    """The campaign set of a selection (unique paths unless ``need_times``), from this
+    process's memory when read before on ``version``; None without any campaign."""
+    key = (store.database_oid(conn), workspace_id, f"{_key(selection)}|campaigns:{top_n}")
+    held = None if need_times else _recent.get(key)
+    if held is not None and held.version == version:
+        return held.paths
+    arrays = load_campaign_journeys(
+        conn,
+        workspace_id,
+        filter=selection.journey_filter(),
+        lookback_days=selection.lookback_days,
+        with_times=need_times,
+    )
+    names, codes = arrays.pop("campaign_names"), arrays.pop("campaign_tokens")
+    if not names:
+        return None
+    paths = PathSet.from_arrays(**arrays)
+    if selection.channel_groups:
+        paths = paths.group_channels(selection.channel_groups)
+    paths = campaign_paths(paths, names, codes, top_n)
+    if selection.collapse_repeats:
+        paths = paths.collapse_repeats()
+    if need_times:
+        return paths
+    paths = paths.aggregate()
+    if version is not None:
+        _recent.put(key, _Held(version, None, None, paths))
     return paths
 
 
@@ -263,11 +319,13 @@ def selection_warnings(
     *,
     need_times: bool = False,
     paths: PathSet | None = None,
+    campaigns: bool = False,
 ) -> list[str]:
     """What a selection leaves out, said plainly, so no table or report is short or
-    empty without a reason: client-aggregated paths it cannot use, touches and journeys
-    its lookback window drops, and, when ``paths`` is empty, why."""
-    notes = _aggregated_note(conn, workspace_id, selection, need_times)
+    empty without a reason: client-aggregated paths it cannot use (a campaign read,
+    ``campaigns``, reads raw journeys too), touches and journeys its lookback window
+    drops, and, when ``paths`` is empty, why."""
+    notes = _aggregated_note(conn, workspace_id, selection, need_times, campaigns)
     if selection.lookback_days is not None:
         notes += _lookback_note(conn, workspace_id, selection)
     if paths is not None and paths.total_conversions + paths.total_nulls == 0:
@@ -276,9 +334,9 @@ def selection_warnings(
 
 
 def _aggregated_note(
-    conn: Any, workspace_id: int, selection: Selection, need_times: bool
+    conn: Any, workspace_id: int, selection: Selection, need_times: bool, campaigns: bool
 ) -> list[str]:
-    if not selection.reads_journeys(need_times):
+    if not (campaigns or selection.reads_journeys(need_times)):
         return []
     n = count_aggregated_paths(
         conn, workspace_id, date_from=selection.date_from, date_to=selection.date_to
@@ -286,6 +344,8 @@ def _aggregated_note(
     if not n:
         return []
     why = "touch times" if need_times and not selection.has_filters else "segment or touch data"
+    if campaigns:
+        why = "campaigns"
     return [
         f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no {why}, "
         "which this selection needs."

@@ -8,7 +8,6 @@ re-sent event is skipped. Identity links are edges between typed ids (``a:<anony
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -39,9 +38,9 @@ class EventRow(NamedTuple):
     body: str  # the event as JSON text
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """A touch-making event as derivation reads it back."""
+class StoredEvent(NamedTuple):
+    """A touch-making event as derivation reads it back (a tuple: one is made per event
+    of a write, and a frozen dataclass costs several times as much to build)."""
 
     type: str
     anonymous_id: str | None
@@ -209,6 +208,11 @@ def get_rules(conn: psycopg.Connection, workspace_id: int) -> dict[str, Any]:
 
 def put_rules(conn: psycopg.Connection, workspace_id: int, rules: dict[str, Any]) -> None:
     conn.execute(query("put_event_rules"), {"workspace_id": workspace_id, "rules": Jsonb(rules)})
+
+
+def any_events(conn: psycopg.Connection, workspace_id: int) -> bool:
+    row = conn.execute(query("any_events"), {"workspace_id": workspace_id}).fetchone()
+    return bool(row and row[0])
 
 
 def count_events(conn: psycopg.Connection, workspace_id: int) -> int:

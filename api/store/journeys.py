@@ -77,9 +77,15 @@ class JourneyWrite:
     CHUNK_ROWS = 10_000
     MERGE_CHUNK_ROWS = 25_000
 
-    def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
+    def __init__(self, conn: psycopg.Connection, workspace_id: int, direct: bool = True) -> None:
+        """``direct=False``: merge every chunk, without first trying to COPY it straight
+        into the table. A caller that reads on the connection between chunks while some
+        of its journeys may exist needs it: a straight COPY that meets a stored journey
+        fails, and until its savepoint is rolled back the transaction refuses every
+        other statement."""
         self.conn = conn
         self.workspace_id = workspace_id
+        self.direct = direct
         self.coder = Coder(conn, workspace_id)
         _prepare(conn)
         self.staged = 0
@@ -117,7 +123,7 @@ class JourneyWrite:
 
     def _hand_over(self) -> None:
         if self._merger is None:
-            self._merger = _Merger(self.conn, self.workspace_id)
+            self._merger = _Merger(self.conn, self.workspace_id, self.direct)
         self._merger.submit(_Chunk("".join(self._pending), self._pending_ids, self._deltas))
         self._pending, self._pending_ids, self._deltas = [], [], {}
 
@@ -160,14 +166,14 @@ class _Merger:
     HELD_TOTALS = 1_000_000  # rollup rows held for the end of a first load, at most
     JOINED_TOTALS = 50_000  # rollup rows from which path ids are joined, not looked up
 
-    def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
+    def __init__(self, conn: psycopg.Connection, workspace_id: int, direct: bool) -> None:
         self.conn = conn
         self.workspace_id = workspace_id
         self.queue: queue.Queue[_Chunk | None] = queue.Queue(maxsize=2)  # bounds memory
         self.counts = WriteCounts(0, 0, 0)
         self.error: BaseException | None = None
         self.cancelled = False
-        self.direct = True
+        self.direct = direct
         self.totals: dict[str, list[Any]] = {}
         params = {"workspace_id": workspace_id}
         row = conn.execute(query("workspace_has_rollups"), params).fetchone()
@@ -419,9 +425,21 @@ def get_journey(conn: psycopg.Connection, workspace_id: int, journey_id: str) ->
     row = conn.execute(query("get_journey"), params).fetchone()
     if row is None:
         raise NotFoundError(f"no journey {journey_id!r} in this workspace")
+    return journey_out(row, *names(conn, workspace_id))
+
+
+def names(conn: psycopg.Connection, workspace_id: int) -> tuple[dict[int, str], dict[int, str]]:
+    """Channel and stage names by code."""
     channels = {c.code: c.name for c in list_channels(conn, workspace_id)}
     stages = {s.code: s.name for s in list_stages(conn, workspace_id)}
-    (jid, customer, ch, st, times, campaigns, devices, converted, value, conv_at, attrs) = row
+    return channels, stages
+
+
+def journey_out(
+    row: Sequence[Any], channels: dict[int, str], stages: dict[int, str]
+) -> dict[str, Any]:
+    """A row of ``get_journey``'s columns in the API's shape."""
+    (jid, customer, ch, st, times, campaigns, devices, converted, value, conv_at, attrs) = row[:11]
     touches = [
         {
             "channel": channels[c],

@@ -130,7 +130,10 @@ def migrate(conn: psycopg.Connection, files: list[Migration] | None = None) -> l
                     {"name": migration.name, "checksum": migration.checksum},
                 )
             done.append(migration.name)
-        apply_views(conn)
+        # the views follow the newest schema (a column a later migration adds), so a
+        # database stopped short of the newest migration (an upgrade test) keeps its own
+        if not {m.name for m in migration_files()} - set(applied(conn)):
+            apply_views(conn)
         return done
     finally:
         conn.execute(query("unlock_migrations"))

@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import numpy as np
 import psycopg
 
+from .errors import StoreError
 from .filters import NO_FILTER, JourneyFilter
-from .paths import _arrays
+from .interned import floats, ints
+from .paths import _arrays, _channel_lut
 from .sqlfiles import query
 
 
@@ -37,6 +40,61 @@ def load_selected_paths(
     row = conn.execute(query("load_selected_paths"), params, binary=True).fetchone()
     assert row is not None
     return _arrays(conn, workspace_id, row, with_times=False)
+
+
+def load_campaign_journeys(
+    conn: psycopg.Connection,
+    workspace_id: int,
+    *,
+    filter: JourneyFilter = NO_FILTER,
+    lookback_days: int | None = None,
+    with_times: bool = False,
+) -> dict[str, Any]:
+    """One path per raw journey matching ``filter``, with each touch's campaign.
+
+    Returns keyword arguments of ``PathSet.from_arrays`` (no stages; ``times`` and
+    ``conversion_times`` only ``with_times``) plus ``campaign_names`` (the selection's
+    distinct campaigns, sorted) and ``campaign_tokens`` (aligned with ``tokens``: an
+    index into ``campaign_names``, -1 for a touch without a campaign). ``lookback_days``
+    trims touches as :func:`load_selected_paths` does.
+    """
+    params = filter.params(workspace_id, lookback_days=lookback_days, with_times=with_times)
+    conn.execute(query("raise_work_mem"))
+    row = conn.execute(query("load_campaign_journeys"), params, binary=True).fetchone()
+    assert row is not None
+    n = int(row[0])
+    channel_names, lut = _channel_lut(conn, workspace_id)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(ints(row[4], ">i4"), out=offsets[1:])
+    names, hashes = list(row[9]), np.array(row[10], dtype=np.int64)
+    out = {
+        "channel_names": channel_names,
+        "tokens": lut[ints(row[1], ">i2")],
+        "offsets": offsets,
+        "conversions": floats(row[5]),
+        "nulls": floats(row[6]),
+        "value": floats(row[7]),
+        "campaign_names": names,
+        "campaign_tokens": _campaign_codes(ints(row[2], ">i8"), hashes),
+    }
+    if with_times:
+        out["times"], out["conversion_times"] = floats(row[3]), floats(row[8])
+    return out
+
+
+def _campaign_codes(touch_hashes: np.ndarray, name_hashes: np.ndarray) -> np.ndarray:
+    """Each touch's campaign as an index of the names whose hashes are ``name_hashes``
+    (-1 for hash 0, a touch without a campaign), by one ``searchsorted``."""
+    order = np.argsort(name_hashes)
+    ranked = name_hashes[order]
+    if len(ranked) > 1 and np.any(ranked[1:] == ranked[:-1]):
+        raise StoreError("two campaign names of this selection share a 64-bit hash")
+    found = np.clip(np.searchsorted(ranked, touch_hashes), 0, max(len(ranked) - 1, 0))
+    codes = np.full(len(touch_hashes), -1, dtype=np.int64)
+    named = touch_hashes != 0
+    if len(ranked):
+        codes[named] = order[found[named]]
+    return codes
 
 
 def count_aggregated_paths(

@@ -116,3 +116,16 @@ WHERE workspace_id = %(workspace_id)s AND journey_id = %(journey_id)s
 
 -- name: count_journeys
 SELECT count(*) AS n FROM journeys WHERE workspace_id = %(workspace_id)s
+
+-- name: customer_journeys
+-- The journeys of a person (every id linked to theirs, sent or derived), by their
+-- first touch (every journey has one; touches are stored in time order) then id: a
+-- page after the (first touch, id) key of the last one seen.
+SELECT journey_id, customer_id, channels, stages, touched_at, campaigns, devices,
+    converted, value, converted_at, attributes,
+    touched_at[1] AS first_at
+FROM journeys
+WHERE workspace_id = %(workspace_id)s AND customer_id = ANY(%(customer_ids)s)
+  AND (touched_at[1], journey_id) > (%(after_at)s::timestamptz, %(after_id)s::text)
+ORDER BY touched_at[1], journey_id
+LIMIT %(limit)s

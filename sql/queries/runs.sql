@@ -42,8 +42,8 @@ UPDATE attribution_runs SET models_done = %(models_done)s
 WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
 
 -- name: copy_run_rows
-COPY attribution_rows (workspace_id, run_id, row_number, model, dimension, channel, stage,
-    conversions, value, share, removal_effect, ci_low, ci_high) FROM STDIN
+COPY attribution_rows (workspace_id, run_id, row_number, model, dimension, channel, campaign,
+    stage, conversions, value, share, removal_effect, ci_low, ci_high) FROM STDIN
 
 -- name: finish_run
 UPDATE attribution_runs SET status = 'succeeded', data_version = %(data_version)s,
@@ -74,8 +74,8 @@ ORDER BY created_at DESC, run_id DESC
 LIMIT %(limit)s
 
 -- name: run_rows
-SELECT model, dimension, channel, stage, conversions, value, share, removal_effect,
-    ci_low, ci_high
+SELECT model, dimension, channel, campaign, stage, conversions, value, share,
+    removal_effect, ci_low, ci_high
 FROM attribution_rows
 WHERE workspace_id = %(workspace_id)s AND run_id = %(run_id)s
 ORDER BY row_number
@@ -101,8 +101,8 @@ LIMIT 1
 WITH hit AS (
     -- include: cached_run
 )
-SELECT h.run_id, a.model, a.dimension, a.channel, a.stage, a.conversions, a.value, a.share,
-    a.removal_effect, a.ci_low, a.ci_high
+SELECT h.run_id, a.model, a.dimension, a.channel, a.campaign, a.stage, a.conversions,
+    a.value, a.share, a.removal_effect, a.ci_low, a.ci_high
 FROM hit h
 LEFT JOIN attribution_rows a ON a.workspace_id = %(workspace_id)s AND a.run_id = h.run_id
 ORDER BY a.row_number

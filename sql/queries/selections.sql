@@ -91,6 +91,56 @@ SELECT EXISTS (
                   AND coalesce(%(date_to)s::date, 'infinity')
 ) AS found
 
+-- name: load_campaign_journeys
+-- One path per journey of a selection with each touch's campaign, for a campaign run
+-- (the rollups keep no campaigns). Touches outside the lookback window are dropped
+-- as in load_selected_paths. Campaigns come as 64-bit hashes per touch (0: none), so
+-- the service reads them with numpy, not as one string per touch; the selection's
+-- distinct names and their hashes come once, in name order, to decode them. Touch
+-- and conversion times only %(with_times)s (time-based models need them).
+WITH picked AS MATERIALIZED (
+    SELECT t.* FROM (
+        SELECT j.converted, j.value, j.converted_at,
+            touches_since(j.channels, j.touched_at, w.window_start) AS channels,
+            touches_since(j.campaigns, j.touched_at, w.window_start) AS campaigns,
+            CASE WHEN %(with_times)s
+                THEN touches_since(j.touched_at, j.touched_at, w.window_start) END AS touched_at
+        FROM journeys j
+        CROSS JOIN LATERAL (
+            SELECT coalesce(j.converted_at, j.touched_at[cardinality(j.touched_at)])
+                - make_interval(days => %(lookback_days)s::int) AS window_start
+        ) w
+        WHERE j.workspace_id = %(workspace_id)s
+          -- include: journey_filter
+    ) t
+    WHERE t.channels IS NOT NULL
+),
+names AS (
+    SELECT coalesce(array_agg(d.name ORDER BY d.name), '{}') AS names,
+        coalesce(array_agg(hashtextextended(d.name, 0) ORDER BY d.name), '{}') AS hashes
+    FROM (
+        SELECT DISTINCT c.name FROM picked p CROSS JOIN LATERAL unnest(p.campaigns) AS c(name)
+        WHERE c.name IS NOT NULL
+    ) d
+)
+SELECT
+    count(*) FILTER (WHERE u.ord = 1) AS n_paths,
+    array_send(array_agg(u.channel)) AS tokens,
+    array_send(array_agg(coalesce(hashtextextended(u.campaign, 0), 0))) AS campaign_hashes,
+    array_send(array_agg(extract(epoch FROM u.touched)::float8)
+        FILTER (WHERE %(with_times)s)) AS times,
+    array_send(array_agg(cardinality(p.channels)) FILTER (WHERE u.ord = 1)) AS lengths,
+    array_send(array_agg(p.converted::int::float8) FILTER (WHERE u.ord = 1)) AS conversions,
+    array_send(array_agg((NOT p.converted)::int::float8) FILTER (WHERE u.ord = 1)) AS nulls,
+    array_send(array_agg(p.value) FILTER (WHERE u.ord = 1)) AS value,
+    array_send(array_agg(coalesce(extract(epoch FROM p.converted_at)::float8, 'NaN'))
+        FILTER (WHERE u.ord = 1 AND %(with_times)s)) AS conversion_times,
+    (SELECT n.names FROM names n) AS campaign_names,
+    (SELECT n.hashes FROM names n) AS campaign_name_hashes
+FROM picked p
+CROSS JOIN LATERAL unnest(p.channels, p.campaigns, p.touched_at) WITH ORDINALITY
+    AS u(channel, campaign, touched, ord)
+
 -- name: count_lookback_trim
 -- What a lookback window leaves out of a selection's journeys: touches older than
 -- %(lookback_days)s days before the journey's conversion (its last touch when it did

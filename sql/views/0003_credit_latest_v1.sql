@@ -21,7 +21,8 @@ SELECT
     c.share,
     c.removal_effect,
     c.ci_low,
-    c.ci_high
+    c.ci_high,
+    c.campaign
 FROM saved_reports s
 JOIN credit_v1 c ON c.workspace_id = s.workspace_id AND c.run_id = s.run_id;
 

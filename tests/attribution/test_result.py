@@ -55,7 +55,8 @@ def test_marginals_and_tables() -> None:
     conv, val = credit.by_stage()
     assert conv.tolist() == [1, 2]
     keys, conv, val = credit.table("channel_stage")
-    assert keys == [("a", "aw"), ("b", "de"), ("c", "aw")]
+    assert keys == [("a", "aw", None), ("b", "de", None), ("c", "aw", None)]
+    assert credit.table("campaign")[0] == []
     assert conv.tolist() == [1, 2, 0]
     with pytest.raises(ValueError, match="dimension"):
         credit.table("week")
@@ -70,6 +71,7 @@ def test_to_rows_is_the_tidy_table() -> None:
         "model": "linear",
         "dimension": "channel",
         "channel": "a",
+        "campaign": None,
         "stage": None,
         "conversions": 1.0,
         "value": 20.0,

@@ -278,10 +278,10 @@ def test_csv_from_a_spreadsheet(
     client: FlaskClient, auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A byte-order mark, and a multi-byte character split across read chunks."""
-    from api.http import journeys as views
+    from api.http import bodies
 
     body = ("\ufeff" + CSV_BODY.replace("email", "e-mail \u00e9t\u00e9")).encode("utf-8")
-    monkeypatch.setattr(views, "CHUNK", 7)
+    monkeypatch.setattr(bodies, "CHUNK", 7)
     response = bulk_post(client, auth, body, CSV)
     assert response.get_json()["created"] == 2
     a = client.get("/v1/journeys/a", headers=auth).get_json()

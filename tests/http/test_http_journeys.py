@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -10,7 +12,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from api import store
-from tests.helpers import assert_problem, journey, pointers, touch
+from tests.helpers import assert_problem, journey, ndjson, pointers, touch
+
+JSON = "application/json"
+NDJSON = "application/x-ndjson"
 
 
 def post(client: FlaskClient, auth: dict[str, str], *records: dict[str, Any]) -> Any:
@@ -40,6 +45,23 @@ def test_round_trip(client: FlaskClient, auth: dict[str, str]) -> None:
     assert got["touchpoints"][1]["timestamp"] == "2024-03-02T08:30:00+00:00"
     assert got["touchpoints"][1]["device"] == "mobile"
     assert got["touchpoints"][0]["device"] is None
+
+
+def test_gzip_bodies_write_what_plain_ones_do(client: FlaskClient, auth: dict[str, str]) -> None:
+    """The same journeys gzip-compressed on each ingestion route; paths too."""
+    gz = {**auth, "Content-Encoding": "gzip"}
+    batch = json.dumps({"journeys": [journey("g1")]}).encode()
+    r = client.post("/v1/journeys", data=gzip.compress(batch), content_type=JSON, headers=gz)
+    assert r.get_json() == {"received": 1, "created": 1, "replaced": 0, "unchanged": 0}
+    lines = gzip.compress(ndjson(journey("g2"), journey("g3", customer_id="c3")))
+    r = client.post("/v1/journeys/bulk", data=lines, content_type=NDJSON, headers=gz)
+    assert r.get_json() == {"received": 2, "created": 2, "replaced": 0, "unchanged": 0}
+    for jid in ("g1", "g2", "g3"):
+        got = client.get(f"/v1/journeys/{jid}", headers=auth).get_json()
+        assert got["value"] == 25.5 and len(got["touchpoints"]) == 2
+    paths = json.dumps({"paths": [{"path": ["email", "seo"], "conversions": 3}]}).encode()
+    r = client.post("/v1/paths", data=gzip.compress(paths), content_type=JSON, headers=gz)
+    assert r.get_json()["created"] == 1
 
 
 def test_resending_counts_created_replaced_unchanged(

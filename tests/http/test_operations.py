@@ -74,7 +74,7 @@ def test_one_log_line_per_request_with_its_fields(
     assert len(lines) == 2
     line = json.loads(logs.formatter("json").format(lines[0]))
     assert line["method"] == "GET"
-    assert line["route"] == "/v1/journeys/<id:journey_id>"
+    assert line["route"] == "/v1/journeys/<journey_id:journey_id>"
     assert line["path"] == "/v1/journeys/j1?key=[redacted]&format=json"
     assert line["status"] == 404
     assert line["duration_ms"] >= 0

@@ -91,7 +91,7 @@ def test_markov_order_is_typed_as_the_engine_takes_it(spec) -> None:
 
 def test_closed_sets_are_enums(spec) -> None:
     row = spec["components"]["schemas"]["CreditRow"]["properties"]
-    assert row["dimension"]["enum"] == ["channel", "stage", "channel_stage"]
+    assert row["dimension"]["enum"] == ["channel", "stage", "channel_stage", "campaign"]
     assert "markov" in row["model"]["enum"]
     status = spec["components"]["schemas"]["RunSummary"]["properties"]["status"]
     assert status["enum"] == ["queued", "running", "succeeded", "failed"]

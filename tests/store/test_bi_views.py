@@ -20,6 +20,7 @@ ROW = {
     "model": "markov",
     "dimension": "channel",
     "channel": "search",
+    "campaign": None,
     "stage": None,
     "conversions": 2.0,
     "value": 20.0,

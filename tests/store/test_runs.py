@@ -30,6 +30,7 @@ ROW = {
     "model": "linear",
     "dimension": "channel",
     "channel": "search",
+    "campaign": None,
     "stage": None,
     "conversions": 1.5,
     "value": 10.0,
