@@ -310,9 +310,11 @@ def test_gzip_bodies_pass(client: FlaskClient, auth: dict[str, str], name: str) 
     """Every route that reads a body reads it gzip-compressed too, chunked or not."""
     route = ROUTES[name]
     packed = gzip.compress(body_of(name))
-    assert send(client, auth, route, packed, encoding="gzip").status_code in (200, 202)
+    assert send(client, auth, route, packed, encoding="gzip").status_code in (200, 201, 202)
+    client.delete(f"/v1/saved-reports/{NEW_REPORT}", headers=auth)  # saved once
     response = send(client, auth, route, packed, encoding="x-gzip", chunked=True)
-    assert response.status_code in (200, 202)
+    assert response.status_code in (200, 201, 202)
+    client.delete(f"/v1/saved-reports/{NEW_REPORT}", headers=auth)
 
 
 def _gzip_cases() -> Iterator[Any]:
