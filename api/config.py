@@ -132,6 +132,14 @@ class Settings:
             "writes all keys of one workspace may make per window; 0 is off",
         ),
     )
+    rebucket_inline_journeys: int = field(
+        default=100_000,
+        metadata=_env(
+            "PATHCREDIT_REBUCKET_INLINE_JOURNEYS",
+            "journeys up to which a time zone change re-buckets within its request; a "
+            "larger workspace's change runs as a job of the queue",
+        ),
+    )
     max_runs: int = field(
         default=4,
         metadata=_env(

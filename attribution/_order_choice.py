@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 from numpy.typing import NDArray
 
+from ._scores import log_loss
 from ._transitions import _state_label
 from .paths import PathSet
 
@@ -25,21 +26,44 @@ def order_scores(
 ) -> dict[int, float]:
     """Held-out log-likelihood of conversion per journey, for each order.
 
-    See the Notes of :class:`~attribution.markov.Markov` for the folds and the predictor.
+    The negative of the pooled held-out log-loss that
+    :func:`attribution.holdout.validate` reports for the same folds and seed. See
+    the Notes of :class:`~attribution.markov.Markov` for the folds and the predictor.
     """
     conv_f, null_f = fold_counts(paths, n_folds, seed)
-    journeys = float(conv_f.sum() + null_f.sum())
-    scores: dict[int, float] = {}
-    for order in orders:
-        last = _last_window_ids(paths, order)
-        total = 0.0
-        for f in range(n_folds):
-            train_c = paths.conversions - conv_f[:, f]
-            train_n = paths.nulls - null_f[:, f]
-            p = _smoothed_rate(last, train_c, train_n)
-            total += float(conv_f[:, f] @ np.log(p) + null_f[:, f] @ np.log1p(-p))
-        scores[order] = total / journeys if journeys > 0 else 0.0
-    return scores
+    if not conv_f.sum() + null_f.sum():
+        return dict.fromkeys(orders, 0.0)  # no journeys: every order alike
+    return {
+        order: -log_loss(
+            markov_predictions(paths, order, conv_f, null_f).ravel(),
+            conv_f.ravel(),
+            null_f.ravel(),
+        )
+        for order in orders
+    }
+
+
+def markov_predictions(
+    paths: PathSet, order: int, conv_f: FloatArray, null_f: FloatArray
+) -> FloatArray:
+    """Each path's conversion probability under the order-``order`` chain fitted to
+    the other folds, one column per fold, shape ``(n_paths, n_folds)``.
+
+    The chain's probability that a walk which has made the path's touches ends in
+    conversion rather than null is the share of conversions among the absorptions
+    from the path's last state (window): the transitions before it are common to
+    both outcomes and cancel. So the prediction is the training folds' conversion
+    rate of journeys ending in the same window, smoothed by one journey towards
+    the training folds' overall rate, which gives unseen windows the overall rate.
+    """
+    last = _last_window_ids(paths, order)
+    columns = [
+        _smoothed_rate(last, paths.conversions - conv_f[:, f], paths.nulls - null_f[:, f])
+        for f in range(conv_f.shape[1])
+    ]
+    if not columns:
+        return np.zeros((paths.n_paths, 0))
+    return np.stack(columns, axis=1)
 
 
 def best_order(scores: Mapping[int, float]) -> int:

@@ -110,9 +110,12 @@ class Markov:
     the path, so the folds do not depend on row order). For each order and fold,
     a journey's predicted conversion probability is the training folds' conversion
     rate of journeys whose path ends in the same state (window), smoothed towards
-    the training folds' overall rate with the weight of one journey; the score is
-    the held-out log-likelihood per journey. The highest score wins; ties go to
-    the lower order.
+    the training folds' overall rate with the weight of one journey: the chain's
+    probability that a walk which made the path's touches ends in conversion
+    rather than null, since the transitions before the last state cancel. The
+    score is the held-out log-likelihood per journey, the negative of the pooled
+    log-loss :func:`attribution.holdout.validate` reports for the same folds and
+    seed. The highest score wins; ties go to the lower order.
 
     References
     ----------

@@ -25,6 +25,7 @@ REGISTRY: Mapping[str, str] = {
     "shapley_simple": "attribution.shapley:ShapleySimple",
     "shapley_rate": "attribution.shapley:ShapleyRate",
     "shapley_ordered": "attribution.shapley:ShapleyOrdered",
+    "data_driven": "attribution.data_driven:DataDriven",
 }
 """Model name -> ``module:Class``. Every class is a frozen dataclass of hyper-parameters."""
 

@@ -369,6 +369,13 @@ class PathSet:
         )
         return replace(grouped, columns=self.columns)
 
+    def aggregated_index(self) -> IntArray:
+        """For each path, the index of the row of :meth:`aggregate`'s result it is
+        merged into (rows numbered in order of first appearance, as there)."""
+        if self.n_paths == 0:
+            return np.zeros(0, dtype=np.int64)
+        return _group_paths(self.states, self.offsets)[1].astype(np.int64)
+
     def aggregate(self) -> PathSet:
         """Merge identical (channel path, stage path) rows, summing their totals.
 

@@ -240,11 +240,57 @@ class Credit:
             )
         return rows
 
+    def table_touch_split(self, paths: PathSet) -> tuple[FloatArray, FloatArray]:
+        """Per touch, conversions and value that add up, by channel-stage pair over
+        all paths, to this credit's grid exactly: the table shared out over touches.
+
+        ``paths`` is the set the model attributed. For models whose credit is a sum
+        of its per-touch split (heuristics, additive Shapley) this is that split.
+        Markov and the game-based Shapley values credit pairs globally; each pair's
+        table credit is then shared among its touches in proportion to their split.
+
+        Notes
+        -----
+        For a pair whose touches have no split at all (a Shapley value below zero, or
+        a pair seen only where nothing converted), the pair's credit is shared in
+        proportion to its touches' path conversions (path value, for value), and
+        equally among its touches when those are zero too. Every touch of a pair with
+        no credit gets zero. Per-day series use this to land each path's share of
+        the table on the days its journeys converted.
+        """
+        if self.touch_conversions is None or self.touch_value is None:
+            raise ValueError(f"model {self.model!r} produced no per-path split")
+        states = paths.states
+        index = paths.path_index
+        return (
+            _share_out(self.conversions.ravel(), states, self.touch_conversions,
+                       paths.conversions[index]),
+            _share_out(self.value.ravel(), states, self.touch_value, paths.value[index]),
+        )  # fmt: skip
+
     def with_intervals(self, intervals: Mapping[str, Interval]) -> Credit:
         return replace(self, intervals=dict(intervals))
 
     def with_warnings(self, *warnings: str) -> Credit:
         return replace(self, warnings=self.warnings + tuple(warnings))
+
+
+def _share_out(
+    table: FloatArray, states: NDArray[np.int64], split: FloatArray, fallback: FloatArray
+) -> FloatArray:
+    """Each state's ``table`` amount shared among its touches by weight: ``split``
+    where the state's split sums to more than zero, else ``fallback``, else equal."""
+    n = len(table)
+    out = np.zeros(len(states), dtype=np.float64)
+    left = np.ones(n, dtype=bool)
+    for weights in (np.maximum(split, 0.0), np.maximum(fallback, 0.0), np.ones(len(states))):
+        sums = np.bincount(states, weights, minlength=n)
+        use = left & (sums > 0)
+        factor = np.divide(table, sums, out=np.zeros(n), where=use)
+        take = use[states]
+        out[take] = weights[take] * factor[states[take]]
+        left &= ~use
+    return out
 
 
 def _shares(conv: FloatArray, val: FloatArray) -> FloatArray:

@@ -1,5 +1,5 @@
 """The ``pathcredit`` command: serve, worker, migrate, workspace, key, bi-role, import,
-demo, spec.
+demo, validate, spec.
 
 This is the process entry point of the server, its workers and every command, so the
 one BLAS pin of the project lives here.
@@ -32,7 +32,7 @@ from ..config import Settings, with_secret_key  # noqa: E402
 from ..service import bulk, events  # noqa: E402
 from ..service.errors import ServiceError  # noqa: E402
 from ..store import bi  # noqa: E402
-from . import embedded  # noqa: E402
+from . import embedded, validate  # noqa: E402
 
 DEFAULT_WORKSPACE = "default"
 CHUNK = 1 << 20
@@ -270,6 +270,14 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(args, settings, _database(settings), _ensure_workspace, _import)
 
 
+def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    db = _database(settings)
+    try:
+        return validate.cmd_validate(args, db)
+    finally:
+        db.close()
+
+
 def cmd_spec(args: argparse.Namespace, settings: Settings) -> int:
     from ..app import create_app
     from ..http.openapi import spec_yaml
@@ -360,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--journeys", type=int, default=20_000, help="journeys to generate")
     demo.add_argument("--seed", type=int, default=0, help="random seed")
     demo.set_defaults(func=cmd_demo)
+
+    validate.add_parser(verbs).set_defaults(func=cmd_validate)
 
     spec = verbs.add_parser("spec", help="write the OpenAPI description")
     spec.add_argument("--output", type=Path, default=Path("openapi.yaml"), help="target file")

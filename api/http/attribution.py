@@ -25,9 +25,12 @@ from ..schemas.attribution import (
     RunListQuery,
     RunOut,
     RunSummary,
+    SeriesQuery,
+    SeriesRow,
 )
 from ..schemas.tables import TableQuery
-from ..service import export, heartbeat
+from ..schemas.validation import ValidateIn, ValidationOut
+from ..service import export, heartbeat, series, validation
 from ..service import runs as run_service
 from ..service.errors import Conflict, FieldError, InvalidInput
 from ..service.tables import CSV_TYPE, NDJSON_TYPE
@@ -104,6 +107,29 @@ class Attribution(MethodView):
         timeout = settings().run_timeout_seconds
         run_id = run_service.run_sync(database(), ws, plan, timeout, **_run_limits())
         return _run_out(run_id, with_table=True)
+
+
+@bp.route("/validate")
+class Validate(MethodView):
+    @bp.arguments(ValidateIn)
+    @bp.response(200, ValidationOut)
+    @bp.problems(400, 401, 413, 415)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Score the models that predict conversion on held-out journeys.
+
+        Deals the selected journeys to `n_folds` folds (seeded; a journey is never in
+        two folds), fits each model on the other folds and scores its conversion
+        probability for the journeys held out: Markov chains of each order in
+        `orders` and the data-driven model, by log-loss, Brier score and ROC AUC,
+        each pooled over every held-out journey with an interval across folds.
+        Models that only share out credit are listed under `not_scored` with the
+        reason. `markov` with `order: "auto"` picks the order with the lowest
+        log-loss here (same folds and seed). The selection is read as a run reads
+        it. Runs in the request: a selection whose unique paths times folds exceed
+        2,500,000 is refused with 422.
+        """
+        plan = validation.plan_validation(body, _defaults())
+        return validation.run_validation(database(), workspace().workspace_id, plan)
 
 
 @bp.route("/runs")
@@ -183,6 +209,28 @@ class RunTable(MethodView):
         run, rows = _succeeded_run(str(run_id))
         response = tables.render(rows, ROW_COLUMNS, query=query, name=f"attribution-{run_id}")
         return tables.with_warnings(response, run_service.table_notes(run))
+
+
+@bp.route("/series")
+class Series(MethodView):
+    @bp.arguments(SeriesQuery, location="query")
+    @tables.documented(bp, SeriesRow)
+    @bp.problems(401, 422)
+    def get(self, query: dict[str, Any]) -> Response:
+        """Get a daily series of attribution credit as JSON or CSV.
+
+        One row per day x model x channel over `date_from` to `date_to` (days in the
+        workspace time zone), columns day, model, channel, conversions, value. Each
+        model is fitted once over the whole range, on the paths a table run over that
+        range reads; each path's share of the table lands on the days its journeys
+        converted, so a channel's days add up to the range's table. 422 for a range
+        of more than 1096 days, or models over the synchronous work budget
+        (`PATHCREDIT_SYNC_WORK_BUDGET`).
+        """
+        budget = settings().sync_work_budget
+        rows, notes = series.series(database(), workspace().workspace_id, query, budget)
+        response = tables.render(rows, series.COLUMNS, query=query, name="series")
+        return tables.with_warnings(response, notes)
 
 
 @bp.route("/table")

@@ -139,6 +139,33 @@ class ShapleyOrderedOptions(ma.Schema):
     )
 
 
+class DataDrivenOptions(ma.Schema):
+    alpha = fields.Float(
+        metadata=engine("data_driven", "alpha", "L2 penalty of the conversion model's weights.")
+    )
+    repeats = StrictBoolean(
+        metadata=engine("data_driven", "repeats", "Use touches per channel, not only presence.")
+    )
+    position = StrictBoolean(
+        metadata=engine("data_driven", "position", "Use the first and last touch's channels.")
+    )
+    pairwise = StrictBoolean(
+        metadata=engine("data_driven", "pairwise", "Add a weight per pair of channels.")
+    )
+    max_exact_players = StrictInteger(
+        metadata=engine(
+            "data_driven", "max_exact_players", "Exact per-path values up to this many players."
+        )
+    )
+    n_samples = StrictInteger(
+        metadata=engine("data_driven", "n_samples", "Permutations per path when not exact.")
+    )
+    n_folds = StrictInteger(
+        metadata=engine("data_driven", "n_folds", "Folds of the held-out scores.")
+    )
+    random_state = _seed("data_driven")
+
+
 OPTION_SCHEMAS: dict[str, type[ma.Schema]] = {
     "first_touch": NoOptions,
     "last_touch": NoOptions,
@@ -150,6 +177,7 @@ OPTION_SCHEMAS: dict[str, type[ma.Schema]] = {
     "shapley_simple": NoOptions,
     "shapley_rate": ShapleyRateOptions,
     "shapley_ordered": ShapleyOrderedOptions,
+    "data_driven": DataDrivenOptions,
 }
 """Options schema of every registered model (a test checks it covers the registry)."""
 
@@ -289,6 +317,7 @@ class AttributionIn(SelectionIn):
     shapley_simple = _alias("shapley_simple")
     shapley_rate = _alias("shapley_rate")
     shapley_ordered = _alias("shapley_ordered")
+    data_driven = _alias("data_driven")
 
 
 class AttributionQuery(SelectionQuery, TableQuery):
@@ -310,6 +339,35 @@ class AttributionQuery(SelectionQuery, TableQuery):
     campaigns = JSONObject(
         schema=CampaignsIn,
         metadata={"description": f'{_CAMPAIGNS_HELP} As JSON: `{{"top_n":20}}`.'},
+    )
+
+
+class SeriesQuery(SelectionQuery, TableQuery):
+    """A daily series as query parameters: a date range, models and their options."""
+
+    date_from = fields.Date(
+        required=True,
+        metadata={"description": "First day of the series (ISO date, workspace time zone)."},
+    )
+    date_to = fields.Date(
+        required=True,
+        metadata={"description": "Last day of the series (at most 1096 days in all)."},
+    )
+    models = AttributionQuery._declared_fields["models"]
+    options = AttributionQuery._declared_fields["options"]
+
+
+class SeriesRow(ma.Schema):
+    """One day's credit of one channel under one model."""
+
+    day = fields.Date(required=True, metadata={"description": "In the workspace time zone."})
+    model = fields.String(required=True, metadata={"enum": list(MODEL_NAMES)})
+    channel = fields.String(required=True)
+    conversions = fields.Float(
+        required=True, metadata={"description": "Credited conversions landing on this day."}
+    )
+    value = fields.Float(
+        required=True, metadata={"description": "Credited value landing on this day."}
     )
 
 
@@ -421,7 +479,44 @@ class SettingsIn(ma.Schema):
     channel_groups = SelectionIn._declared_fields["channel_groups"]
     collapse_repeats = StrictBoolean()
     confidence = fields.Nested(ConfidenceIn, allow_none=True)
+    time_zone = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={
+            "description": "IANA time zone every day is counted in (conversion dates, "
+            "rollup days, date ranges, series); `UTC` when left out. Changing it "
+            "re-buckets the stored journeys (see the README on its cost)."
+        },
+    )
+
+
+class TimeZoneChangeOut(ma.Schema):
+    """A time zone change of a large workspace, running as a job."""
+
+    change_id = fields.UUID(required=True)
+    time_zone = fields.String(required=True, metadata={"description": "The zone asked for."})
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(["queued", "running", "succeeded", "failed"]),
+    )
+    journeys_done = fields.Integer(required=True, metadata={"description": "Re-bucketed so far."})
+    journeys_total = fields.Integer(required=True)
+    error = fields.String(allow_none=True, required=True)
+    created_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(allow_none=True, required=True)
 
 
 class SettingsOut(SettingsIn):
     updated_at = fields.DateTime(allow_none=True)
+    time_zone = fields.String(
+        required=True,
+        metadata={"description": "The IANA time zone in effect (a change under way is not yet)."},
+    )
+    time_zone_change = fields.Nested(
+        TimeZoneChangeOut,
+        allow_none=True,
+        required=True,
+        metadata={
+            "description": "The change of time zone under way (a job), or null; poll "
+            "`GET /v1/settings/time-zone-changes/{change_id}`."
+        },
+    )

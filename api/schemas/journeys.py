@@ -130,6 +130,12 @@ class JourneyOut(ma.Schema):
     value = fields.Float()
     converted_at = fields.AwareDateTime(format="iso", allow_none=True)
     attributes = fields.Dict()
+    day = fields.Date(
+        metadata={
+            "description": "The day it counts on in the rollups, in the workspace's time "
+            "zone: its conversion date, or its last touch's date when it did not convert."
+        }
+    )
 
 
 class CustomerJourneysQuery(ma.Schema):

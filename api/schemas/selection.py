@@ -92,10 +92,10 @@ class FiltersIn(ma.Schema):
 
 class _DateRange(ma.Schema):
     date_from = fields.Date(
-        metadata={"description": "First conversion date included (ISO date, UTC)."}
+        metadata={"description": "First conversion date included (ISO date, workspace time zone)."}
     )
     date_to = fields.Date(
-        metadata={"description": "Last conversion date included (ISO date, UTC)."}
+        metadata={"description": "Last conversion date included (ISO date, workspace time zone)."}
     )
 
     @ma.validates_schema

@@ -17,7 +17,7 @@ from __future__ import annotations
 import operator
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from itertools import compress
 from typing import Any, NamedTuple
 
@@ -25,7 +25,15 @@ import numpy as np
 
 from .. import store
 from ..store import copytext as ct
-from .ingest import STAMP_SHAPES, JourneyLine, TouchLine, journey_rules, stamp_shape, too_deep
+from .ingest import (
+    STAMP_SHAPES,
+    JourneyLine,
+    TouchLine,
+    journey_rules,
+    local_day,
+    stamp_shape,
+    too_deep,
+)
 
 NULL = ct.NULL
 
@@ -120,7 +128,7 @@ def code_batch(
     paths = layout.paths(channels, stages)
 
     last = list(map(stamps.__getitem__, layout.last))
-    days = [s[:10] for s in last]
+    days = _days(last, coder.zone)
     flags = list(map(_CONVERTED, journeys))
     converted = list(compress(range(len(flags)), flags))
     converted_at = [NULL] * len(journeys)
@@ -130,7 +138,7 @@ def code_batch(
             converted_at[k] = _parse(last[k]).isoformat()
         else:
             converted_at[k] = at.isoformat()
-            days[k] = at.astimezone(UTC).date().isoformat()
+            days[k] = local_day(at, coder.zone).isoformat()
     customers = list(map(_CUSTOMER_ID, journeys))
     if None in customers:
         customers = [c or NULL for c in customers]
@@ -146,6 +154,16 @@ def code_batch(
 
 
 _parse = datetime.fromisoformat
+
+
+def _days(last: list[str], zone: tzinfo) -> list[str]:
+    """The days of journeys last touched at ``last`` (times of one UTC shape): their
+    first ten characters in UTC, else each time's date in the workspace's zone."""
+    if zone is UTC or getattr(zone, "key", None) == "UTC":
+        return [s[:10] for s in last]
+    return [local_day(_parse(s), zone).isoformat() for s in last]
+
+
 # Fields read with map() over C getters: no Python frame per journey or touch.
 _VALUE, _CONVERTED, _CONVERTED_AT = map(operator.attrgetter, ("value", "converted", "converted_at"))
 _CUSTOMER_ID = operator.attrgetter("customer_id")

@@ -7,6 +7,8 @@ chain per coalition of players (the states present: channels, or channels by sta
 every one of the 2^n coalitions up to ``max_exact_players``, else ``n_samples``
 permutations of n coalitions each; a solve costs about n units. ``shapley_rate`` sums
 over its 2^n player sets. Markov removal effects solve the chain once per player.
+``data_driven`` fits its conversion model once, and once per fold of its held-out
+scores, each fit a few Newton steps over the unique paths and its weights.
 Bootstrap intervals run every model once per replicate.
 
 On the machine of the figures in the README, one unit took 50 to 150 ns: a budget of
@@ -46,6 +48,12 @@ def model_work(name: str, model: Model, unique_paths: int, n: int) -> int:
         return unique_paths + coalitions * n
     if name == "shapley_rate":
         return unique_paths + (1 << min(n, 64)) * n
+    if name == "data_driven":
+        # Newton fits of the full data and of each fold, over about 4 weights per
+        # player (more with pairwise terms), plus each converting path's game
+        weights = 4 * n + (n * n // 2 if getattr(model, "pairwise", False) else 0)
+        fits = 1 + int(getattr(model, "n_folds", 0))
+        return unique_paths * fits * (8 + 3 * weights)
     if name == "markov":
         order = getattr(model, "order", 1)
         if order == "auto":  # every candidate fitted on every fold, then the chosen one

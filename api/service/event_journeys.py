@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 from ..store.events import StoredEvent
@@ -188,6 +188,7 @@ def _after(s: Session, conversion: datetime | None) -> bool:
     return conversion is not None and s.start > conversion
 
 
-def day_of(j: Journey) -> Any:
+def day_of(j: Journey, zone: tzinfo) -> date:
+    """The day the journey counts on in the workspace's time zone ``zone``."""
     at = j.converted_at or j.touches[-1].timestamp
-    return at.astimezone(UTC).date()
+    return at.astimezone(zone).date()

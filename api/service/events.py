@@ -578,7 +578,7 @@ def _journey_row(coder: store.Coder, j: event_journeys.Journey) -> store.Journey
         j.converted,
         value,
         j.converted_at,
-        event_journeys.day_of(j),
+        event_journeys.day_of(j, coder.zone),
         ATTRIBUTES,
     )
 

@@ -13,7 +13,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import MAXYEAR, MINYEAR, UTC, datetime, timedelta
+from datetime import MAXYEAR, MINYEAR, UTC, date, datetime, timedelta, tzinfo
 from typing import Annotated, Any
 
 import msgspec
@@ -193,13 +193,20 @@ def journey_row(
         j.converted,
         float(j.value),
         converted_at,
-        (counted_at if counted_at.tzinfo is UTC else counted_at.astimezone(UTC)).date(),
+        local_day(counted_at, coder.zone),
         attributes_text,
     )
     return row, []
 
 
 _parse = datetime.fromisoformat
+
+
+def local_day(at: datetime, zone: tzinfo) -> date:
+    """The day a journey counted at ``at`` counts on in the workspace's time zone."""
+    if at.tzinfo is zone:
+        return at.date()
+    return at.astimezone(zone).date()
 
 
 def _time_errors(stamps: list[str]) -> list[FieldError]:

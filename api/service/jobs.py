@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from uuid import UUID
 
 import procrastinate
 from procrastinate import JobContext, RetryStrategy
@@ -42,7 +43,7 @@ from procrastinate.job_context import AbortReason
 from procrastinate.jobs import Job, Status
 
 from .. import store
-from . import rederive, runs
+from . import rederive, runs, zones
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ SHUTDOWN_GRACE_SECONDS = 3.0
 """How long a stopping worker lets running jobs finish before telling them to stop."""
 
 RUN_TASK = "attribution_run"
+ZONE_TASK = "time_zone_change"
 REDERIVE_TASK = "rederive_journeys"
 
 queue = procrastinate.App(connector=procrastinate.PsycopgConnector())
@@ -103,6 +105,19 @@ def attribution_run(context: JobContext, workspace_id: int, run_id: str) -> None
         if context.abort_reason() == AbortReason.SHUTDOWN:
             raise queue_errors.JobAborted(str(e)) from e
         raise Transient(str(e)) from e
+
+
+@queue.task(name=ZONE_TASK, queue="runs", retry=RETRY, pass_context=True)
+def time_zone_change(context: JobContext, workspace_id: int, change_id: str) -> None:
+    """Re-bucket a large workspace's journeys in its new time zone; the last try that
+    loses the database fails the change, so that it does not block the next one."""
+    db = _database(context)
+    try:
+        zones.execute_change(db, workspace_id, UUID(change_id))
+    except store.UnavailableError:
+        if context.job.attempts >= RETRIES:
+            zones.give_up(db, workspace_id, UUID(change_id), "the database was unavailable")
+        raise
 
 
 @queue.task(name=REDERIVE_TASK, queue="rederive", retry=RETRY, pass_context=True)
@@ -192,6 +207,11 @@ async def _recover_one(app: procrastinate.App, db: store.Database, job: Job) -> 
 def defer_run(conn: Any, workspace_id: int, run_id: str) -> int:
     """Queue run ``run_id`` on ``conn``, in the caller's transaction; the job's id."""
     return _defer(attribution_run, conn, workspace_id=workspace_id, run_id=run_id)
+
+
+def defer_zone_change(conn: Any, workspace_id: int, change_id: str) -> int:
+    """Queue time zone change ``change_id`` on ``conn``, in the caller's transaction."""
+    return _defer(time_zone_change, conn, workspace_id=workspace_id, change_id=change_id)
 
 
 def defer_rederive(conn: Any, workspace_id: int, rederivation_id: str) -> int:

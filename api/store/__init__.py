@@ -26,7 +26,7 @@ from .errors import (
     translated,
 )
 from .filters import JourneyFilter
-from .interned import database_oid, load_totals
+from .interned import database_oid, load_path_days, load_totals
 from .journeys import (
     JourneyRow,
     JourneyWrite,
@@ -89,6 +89,7 @@ __all__ = [
     "list_databases",
     "list_stages",
     "load_journeys",
+    "load_path_days",
     "load_paths",
     "load_totals",
     "migrate",

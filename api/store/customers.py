@@ -41,4 +41,4 @@ def customer_journeys(
     if not rows and after is None and not events.person_event_counts(conn, workspace_id, nodes):
         raise NotFoundError(f"no journey and no event of customer {customer_id!r}")
     channels, stages = names(conn, workspace_id)
-    return ids, [(journey_out(r, channels, stages), r[11]) for r in rows]
+    return ids, [(journey_out(r, channels, stages), r[12]) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import psycopg
 
@@ -53,14 +54,17 @@ def insert_default_stages(conn: psycopg.Connection, workspace_id: int) -> None:
     _insert_stages(conn, workspace_id, [(i + 1, name) for i, name in enumerate(DEFAULT_STAGES)])
 
 
-def lock_workspace(conn: psycopg.Connection, workspace_id: int) -> None:
+def lock_workspace(conn: psycopg.Connection, workspace_id: int) -> str:
     """Start a write of one workspace: wait for its other writes, and lock its row as a
     foreign key would (journeys and rollups check their workspace here, once per write,
-    not once per row)."""
+    not once per row). Returns the workspace's time zone, which no write can change
+    before this one ends."""
     params = {"workspace_id": workspace_id}
     conn.execute(query("lock_workspace_writes"), params)
-    if conn.execute(query("lock_workspace_row"), params).fetchone() is None:
+    row = conn.execute(query("lock_workspace_row"), params).fetchone()
+    if row is None:
         raise NotFoundError(f"no workspace {workspace_id}")
+    return str(row[1])
 
 
 def replace_stages(
@@ -119,11 +123,13 @@ class Coder:
     """Channel and stage codes for one write transaction.
 
     Takes the workspace write lock, so codes handed out here are not handed out by a
-    concurrent write; new channels are recorded by :meth:`save`.
+    concurrent write; new channels are recorded by :meth:`save`. :attr:`zone` is the
+    workspace's time zone, which journeys' days are counted in: a zone change waits for
+    this write's lock, and re-buckets after it.
     """
 
     def __init__(self, conn: psycopg.Connection, workspace_id: int) -> None:
-        lock_workspace(conn, workspace_id)
+        self.zone = ZoneInfo(lock_workspace(conn, workspace_id))
         self.conn = conn
         self.workspace_id = workspace_id
         self.channels = {c.name: c.code for c in list_channels(conn, workspace_id)}

@@ -236,6 +236,26 @@ def load_totals(
     return _columns(found)
 
 
+def load_path_days(
+    conn: psycopg.Connection, workspace_id: int, date_from: date, date_to: date
+) -> dict[str, Any]:
+    """Per day and path over a date range, in (path id, day) order: ``path_ids``,
+    ``days`` (since 2000-01-01), ``conversions``, ``nulls`` and ``value``; with the
+    totals :func:`load_totals` reads for the same range in the same snapshot, each
+    path's rows add up to its totals."""
+    params = {"workspace_id": workspace_id, "date_from": date_from, "date_to": date_to}
+    conn.execute(query("raise_work_mem"))
+    found = conn.execute(query("load_path_days"), params, binary=True).fetchone()
+    assert found is not None
+    return {
+        "path_ids": ints(found[0], ">i8"),
+        "conversions": floats(found[1]),
+        "nulls": floats(found[2]),
+        "value": floats(found[3]),
+        "days": ints(found[4], ">i4"),
+    }
+
+
 def _columns(found: Any) -> dict[str, Any]:
     columns = {
         "path_ids": ints(found[0], ">i8"),

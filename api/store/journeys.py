@@ -439,7 +439,8 @@ def journey_out(
     row: Sequence[Any], channels: dict[int, str], stages: dict[int, str]
 ) -> dict[str, Any]:
     """A row of ``get_journey``'s columns in the API's shape."""
-    (jid, customer, ch, st, times, campaigns, devices, converted, value, conv_at, attrs) = row[:11]
+    jid, customer, ch, st, times, campaigns, devices = row[:7]
+    converted, value, conv_at, attrs, day = row[7:12]
     touches = [
         {
             "channel": channels[c],
@@ -458,4 +459,5 @@ def journey_out(
         "value": value,
         "converted_at": conv_at,
         "attributes": attrs,
+        "day": day,
     }

@@ -110,7 +110,7 @@ INSERT INTO journeys_old SELECT * FROM gone
 
 -- name: get_journey
 SELECT journey_id, customer_id, channels, stages, touched_at, campaigns, devices,
-    converted, value, converted_at, attributes
+    converted, value, converted_at, attributes, day
 FROM journeys
 WHERE workspace_id = %(workspace_id)s AND journey_id = %(journey_id)s
 
@@ -122,7 +122,7 @@ SELECT count(*) AS n FROM journeys WHERE workspace_id = %(workspace_id)s
 -- first touch (every journey has one; touches are stored in time order) then id: a
 -- page after the (first touch, id) key of the last one seen.
 SELECT journey_id, customer_id, channels, stages, touched_at, campaigns, devices,
-    converted, value, converted_at, attributes,
+    converted, value, converted_at, attributes, day,
     touched_at[1] AS first_at
 FROM journeys
 WHERE workspace_id = %(workspace_id)s AND customer_id = ANY(%(customer_ids)s)

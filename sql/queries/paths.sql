@@ -205,3 +205,25 @@ SELECT
 FROM picked p
 CROSS JOIN LATERAL unnest(p.channels, p.stages, p.touched_at) WITH ORDINALITY
     AS u(channel, stage, touched, ord)
+
+-- name: load_path_days
+-- Per day and path over a date range: the per-day rollups and the client-aggregated
+-- paths dated in the range, as binary arrays in (path id, day) order, days counted
+-- from 2000-01-01 (for landing each path's credit on its days: daily series).
+-- include: path_total_arrays
+    , array_send(coalesce(array_agg(day - DATE '2000-01-01'), '{}')) AS days
+FROM (
+    SELECT day, path_id, sum(conversions)::float8 AS conversions,
+        sum(nulls)::float8 AS nulls, sum(value) AS value
+    FROM (
+        SELECT day, path_id, conversions::float8 AS conversions, nulls::float8 AS nulls, value
+        FROM path_rollups
+        WHERE workspace_id = %(workspace_id)s AND day BETWEEN %(date_from)s AND %(date_to)s
+        UNION ALL
+        SELECT day, path_id, conversions, nulls, value
+        FROM aggregated_paths
+        WHERE workspace_id = %(workspace_id)s AND day BETWEEN %(date_from)s AND %(date_to)s
+    ) AS r
+    GROUP BY day, path_id
+    ORDER BY path_id, day
+) t

@@ -29,4 +29,5 @@ SELECT pg_advisory_xact_lock(7301, %(workspace_id)s::int)
 -- name: lock_workspace_row
 -- journeys and path_rollups check their workspace once per write, not per row: the
 -- row is locked as a foreign key check would lock it (no row: the write must fail).
-SELECT workspace_id FROM workspaces WHERE workspace_id = %(workspace_id)s FOR KEY SHARE
+-- The write counts its journeys' days in the time zone it reads here (migration 0065).
+SELECT workspace_id, time_zone FROM workspaces WHERE workspace_id = %(workspace_id)s FOR KEY SHARE

@@ -22,7 +22,7 @@ from attribution import MODEL_NAMES, Credit, PathSet, get_model, model_class
 
 NEEDS_TIMES = frozenset({"time_decay"})
 HEURISTICS = frozenset({"first_touch", "last_touch", "linear", "position_based", "time_decay"})
-ZERO_WITHOUT_CONVERSIONS = HEURISTICS | {"shapley_simple"}
+ZERO_WITHOUT_CONVERSIONS = HEURISTICS | {"shapley_simple", "data_driven"}
 NON_NEGATIVE = HEURISTICS | {"shapley_simple", "markov", "shapley"}
 
 # small sets keep the exact Shapley games (players = channel-stage pairs) cheap
@@ -209,3 +209,26 @@ def test_new_totals_on_a_used_set_give_what_a_fresh_set_gives(
     np.testing.assert_array_equal(got.conversions, expected.conversions)
     np.testing.assert_array_equal(got.value, expected.value)
     np.testing.assert_array_equal(got.touch_conversions, expected.touch_conversions)
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@SETTINGS
+@given(data=st.data())
+def test_the_table_split_over_touches_adds_up_to_the_grid(name: str, data: st.DataObject) -> None:
+    """Every model's table shared out over touches sums back to it, pair by pair
+    (what per-day series rely on), and each touch's share is of its own pair."""
+    paths = data.draw(specs(name)).build()
+    credit = run(name, paths)
+    conv, val = credit.table_touch_split(paths)
+    assert conv.shape == val.shape == paths.tokens.shape
+    n = paths.n_states
+    conv_tol = RTOL * max(paths.total_conversions, 1.0)
+    val_tol = RTOL * max(paths.total_value, 1.0)
+    assert np.bincount(paths.states, conv, minlength=n) == pytest.approx(
+        credit.conversions.ravel(), abs=conv_tol
+    )
+    assert np.bincount(paths.states, val, minlength=n) == pytest.approx(
+        credit.value.ravel(), abs=val_tol
+    )
+    if name in HEURISTICS | {"shapley_simple"}:  # their table is the sum of their split
+        assert conv == pytest.approx(credit.touch_conversions, abs=conv_tol)

@@ -188,6 +188,17 @@ def test_aggregate_sums_identical_paths() -> None:
     assert agg.stage_tokens is not None
     assert agg.stage_tokens.tolist() == [0, 1, 0, 0, 0]
     assert agg.times is None
+    assert paths.aggregated_index().tolist() == [0, 1, 0, 2]
+
+
+@settings(max_examples=50, deadline=None)
+@given(path_specs(max_paths=15, max_count=3))
+def test_each_path_is_merged_into_the_row_of_its_index(spec) -> None:
+    paths = spec.build()
+    agg, index = paths.aggregate(), paths.aggregated_index()
+    rows = agg.paths_as_lists()
+    assert [rows[i] for i in index.tolist()] == paths.paths_as_lists()
+    assert np.bincount(index, paths.conversions, agg.n_paths) == pytest.approx(agg.conversions)
 
 
 def test_with_counts_replaces_totals() -> None:

@@ -171,3 +171,30 @@ def test_get_model_does_not_take_class_attributes_as_options(option: str) -> Non
     with pytest.raises(InvalidParameter, match=re.escape(f"linear.{option}")) as info:
         get_model("linear", **{option: "x"})
     assert info.value.allowed == "one of the options of linear: per"
+
+
+def test_the_table_split_shares_each_pair_by_its_touches_split() -> None:
+    paths = staged()  # touches: (a,aw) of path 0, (b,de) of paths 0 and 1, (c,aw) of path 2
+    split = half_half(paths)
+    # a table that doubles (b, de) and gives (c, aw), which nothing split, 1 conversion
+    credit = Credit(
+        model="made_up",
+        channel_names=split.channel_names,
+        stage_names=split.stage_names,
+        conversions=np.array([[1.0, 0.0], [0.0, 4.0], [1.0, 0.0]]),
+        value=np.array([[20.0, 0.0], [0.0, 26.0], [0.0, 0.0]]),
+        present=split.present,
+        total_conversions=6.0,
+        total_value=46.0,
+        touch_conversions=split.touch_conversions,
+        touch_value=split.touch_value,
+    )
+    conv, val = credit.table_touch_split(paths)
+    # (b, de) split 1 : 1 between paths 0 and 1, doubled; (c, aw) by path conversions
+    # (none), so equally among its one touch
+    assert conv.tolist() == [1.0, 2.0, 2.0, 1.0]
+    assert val.tolist() == [20.0, 20.0, 6.0, 0.0]
+    no_split = Credit("x", ("a",), None, np.ones((1, 1)), np.zeros((1, 1)),
+                      np.ones((1, 1), bool), 1.0, 0.0)  # fmt: skip
+    with pytest.raises(ValueError, match="no per-path split"):
+        no_split.table_touch_split(PathSet.from_lists([["a"]], conversions=[1]))

@@ -45,7 +45,7 @@ def test_the_package_runs_as_the_command() -> None:
 def test_every_verb_has_help(capsys: pytest.CaptureFixture[str]) -> None:
     for argv in (["serve"], ["worker"], ["migrate"], ["workspace", "create"], ["key", "create"],
                  ["key", "revoke"], ["bi-role", "create"], ["bi-role", "drop"], ["import"],
-                 ["demo"], ["spec"]):  # fmt: skip
+                 ["demo"], ["validate"], ["spec"]):  # fmt: skip
         with pytest.raises(SystemExit) as exit_:
             build_parser().parse_args([*argv, "--help"])
         assert exit_.value.code == 0
@@ -139,6 +139,21 @@ def test_demo_loads_and_attributes(env: str, capsys: pytest.CaptureFixture[str])
     assert code == 0
     assert again[-1].startswith("It existed already; another key for it: ")
     assert again[-1].endswith("key create demo")
+
+
+def test_validate_prints_held_out_scores(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's journeys, two folds: a row per predicting model and metric."""
+    run(capsys, "demo", "--journeys", "400")
+    code, out = run(capsys, "validate", "--workspace", "demo", "--folds", "2", "--orders", "1", "2")
+    assert code == 0, out
+    assert out[0].endswith("2 folds")
+    rows = out[2:-1]
+    assert len(rows) == 9
+    for model in ("markov 1", "markov 2", "data_driven"):
+        assert {r.split()[-5] for r in rows if r.startswith(model)} == {"log_loss", "brier", "auc"}
+    assert out[-1].startswith("not scored: first_touch")
+    assert main(["validate", "--workspace", "demo", "--folds", "1"]) == 1
+    assert "/n_folds" in capsys.readouterr().err
 
 
 def test_spec_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

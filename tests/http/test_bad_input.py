@@ -181,6 +181,7 @@ ROUTES = {
     "settings": Route("PUT", "/v1/settings", {"models": ["markov"]}),
     "attribution": Route("POST", "/v1/attribution", {"models": ["last_touch"]}),
     "runs": Route("POST", "/v1/attribution/runs", {"models": ["last_touch"]}),
+    "validate": Route("POST", "/v1/attribution/validate", {"n_folds": 2}),
     "report-links": Route("POST", "/v1/report-links", {"expires_in": 3600}),
     "bulk-ndjson": Route("POST", "/v1/journeys/bulk", ndjson(journey("new")), NDJSON),
     "bulk-csv": Route("POST", "/v1/journeys/bulk", (CSV_HEADER + csv_row("new")).encode(), CSV),
@@ -488,6 +489,16 @@ FIELD_CASES: dict[str, list[tuple[str, Any, int, str]]] = {
         ("expires-short", {"expires_in": 59}, 422, "/expires_in"),
         ("expires-huge", {"expires_in": HUGE}, 422, "/expires_in"),
     ],
+    "validate": [
+        ("folds-string", {"n_folds": "5"}, 422, "/n_folds"),
+        ("folds-float", {"n_folds": 5.5}, 422, "/n_folds"),
+        ("folds-huge", {"n_folds": HUGE}, 422, "/n_folds"),
+        ("seed-negative", {"seed": -1}, 422, "/seed"),
+        ("orders-empty", {"orders": []}, 422, "/orders"),
+        ("level-string", {"level": "high"}, 422, "/level"),
+        ("pairwise-number", {"data_driven": {"pairwise": 1}}, 422, "/data_driven/pairwise"),
+        *SELECTION_CASES,
+    ],
     "report-links": [
         ("expires-string", {"expires_in": "soon"}, 422, "/expires_in"),
         ("expires-huge", {"expires_in": HUGE}, 422, "/expires_in"),
@@ -501,7 +512,7 @@ def _field_cases() -> Iterator[Any]:
     for name, cases in FIELD_CASES.items():
         for case_id, body, status, pointer in cases:
             yield pytest.param(name, body, status, pointer, id=f"{name}-{case_id}")
-    for name in ("attribution", "runs", "report-links"):
+    for name in ("attribution", "runs", "validate", "report-links"):
         for depth, pointer in [(40, "/filters/attributes"), (5000, "/")]:
             body = with_raw({"filters": {"attributes": ATTRIBUTES}}, ATTRIBUTES, nested(depth))
             yield pytest.param(name, body, 422, pointer, id=f"{name}-filters-{depth}-deep")
@@ -754,6 +765,7 @@ FAMILIES = {
     "/v1/settings": {"GET", "PUT"},
     "/v1/attribution": {"POST"},
     "/v1/attribution/runs": {"GET", "POST"},
+    "/v1/attribution/validate": {"POST"},
     "/v1/report-links": {"POST"},
     "/v1/saved-reports": {"GET", "POST"},
     f"/v1/saved-reports/{SAVED}": {"GET", "PUT", "DELETE"},

@@ -1,11 +1,14 @@
 """The maintained rollups always equal a fresh aggregation of the raw journeys, and
 what a run reads for all data (the all-day totals a process holds, brought up to date
-by the rows changed since) always equals a fresh aggregation too."""
+by the rows changed since) always equals a fresh aggregation too, through writes,
+deletions and changes of the workspace time zone (which re-bucket every journey's day:
+each day is checked against one computed here from the journey's times)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from flask.testing import FlaskClient
@@ -13,6 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 CHANNELS = ["search", "email", "social"]
+ZONES = ["UTC", "Asia/Tokyo", "America/Los_Angeles"]
+HOURS = ["12:00:00", "23:30:00"]
 STAGES = [None, "awareness", "decision"]
 
 touches = st.lists(
@@ -44,6 +49,7 @@ operations = st.lists(
         st.tuples(st.just("paths"), client_paths),
         st.tuples(st.just("delete"), st.sampled_from(["a", "b", "c", "d", "e"])),
         st.tuples(st.just("erase"), st.sampled_from(["x", "y"])),
+        st.tuples(st.just("zone"), st.sampled_from(ZONES)),
     ),
     min_size=1,
     max_size=8,
@@ -55,7 +61,8 @@ def as_record(j: dict[str, Any]) -> dict[str, Any]:
         "journey_id": j["journey_id"],
         "customer_id": j["customer_id"],
         "touchpoints": [
-            {"channel": c, "stage": s, "timestamp": f"2024-03-0{day + 1}T12:00:00Z"}
+            # odd days late in UTC: the next day in Tokyo, the same in Los Angeles
+            {"channel": c, "stage": s, "timestamp": f"2024-03-0{day + 1}T{HOURS[day % 2]}Z"}
             for c, s, day in j["touches"]
         ],
         "converted": j["converted"],
@@ -85,6 +92,7 @@ def test_rollups_equal_a_fresh_group_by(
 ) -> None:
     # Each example gets a workspace of its own in the shared database.
     workspace_id, auth = new_key()
+    zone = "UTC"
     for kind, arg in ops:
         if kind == "write":
             batch = {j["journey_id"]: as_record(j) for j in arg}  # one record per id
@@ -106,9 +114,14 @@ def test_rollups_equal_a_fresh_group_by(
             assert response.status_code == 200, response.get_json()
         elif kind == "delete":
             client.delete(f"/v1/journeys/{arg}", headers=auth)
-        else:
+        elif kind == "erase":
             client.delete(f"/v1/customers/{arg}", headers=auth)
+        else:
+            response = client.put("/v1/settings", json={"time_zone": arg}, headers=auth)
+            assert response.status_code == 200, response.get_json()
+            zone = arg
         conn.rollback()
+        assert_days_in(conn, workspace_id, zone)
         assert rollups(conn, "stored_rollups", workspace_id) == rollups(
             conn, "fresh_rollups", workspace_id
         )
@@ -117,6 +130,18 @@ def test_rollups_equal_a_fresh_group_by(
         )
         assert read_paths(conn, workspace_id) == fresh_paths(conn, workspace_id)
         conn.rollback()
+
+
+def assert_days_in(conn: psycopg.Connection, workspace_id: int, zone: str) -> None:
+    """Every journey counts on the day of its conversion (else its latest touch) in
+    ``zone``."""
+    rows = conn.execute(
+        "SELECT journey_id, day, converted_at, touched_at FROM journeys WHERE workspace_id = %s",
+        (workspace_id,),
+    ).fetchall()
+    for journey_id, day, converted_at, touched_at in rows:
+        expected = (converted_at or max(touched_at)).astimezone(ZoneInfo(zone)).date()
+        assert day == expected, (journey_id, zone)
 
 
 def totals(conn: psycopg.Connection, name: str, workspace_id: int) -> list[tuple[Any, ...]]:
