@@ -24,6 +24,7 @@ from .http import (
     openapi,
     paths,
     reports,
+    saved_reports,
     spend,
 )
 from .http import settings as settings_views
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     ):
         api.register_blueprint(bp)
     api.register_blueprint(reports.bp)
+    api.register_blueprint(saved_reports.bp)
     api.register_blueprint(events.bp)
     api.register_blueprint(report.bp)
     app.register_blueprint(docs.bp)

@@ -76,7 +76,8 @@ class Settings:
         default=None,
         metadata=_env(
             "PATHCREDIT_SECRET_KEY",
-            "secret that signs report links (`POST /v1/report-links`); unset turns them off, "
+            "secret that signs report links (`POST /v1/report-links`) and saved reports' table "
+            "links; unset turns them off, "
             "except under `pathcredit serve`, which keeps a generated one in the data directory",
         ),
     )

@@ -82,6 +82,10 @@ class Conflict(Problem):
     status, title, slug = 409, "Conflict", "conflict"
 
 
+class Gone(Problem):
+    status, title, slug = 410, "Gone", "gone"
+
+
 class PayloadTooLarge(Problem):
     status, title, slug = 413, "Payload too large", "payload-too-large"
 
@@ -143,6 +147,7 @@ BY_STATUS: dict[int, type[Problem]] = {
         NotFound,
         MethodNotAllowed,
         Conflict,
+        Gone,
         PayloadTooLarge,
         UnsupportedMediaType,
         InvalidInput,
@@ -157,6 +162,7 @@ _SERVICE: dict[type[service.ServiceError], type[Problem]] = {
     service.InvalidInput: InvalidInput,
     service.NotFound: NotFound,
     service.Conflict: Conflict,
+    service.Gone: Gone,
     service.Unauthorized: Unauthorized,
     service.Unavailable: ServiceUnavailable,
     service.TooManyRequests: TooManyRequests,

@@ -191,10 +191,16 @@ def cmd_bi_role_create(args: argparse.Namespace, settings: Settings) -> int:
     generated = not password
     if generated:
         password = secrets.token_urlsafe(24)
-    with _transaction(settings) as conn:
-        workspace = store.get_workspace(conn, args.workspace)
-        bi.create_bi_role(conn, workspace.workspace_id, args.role, password)
+    url = resolve_url(settings)
+    db = store.Database(url, max_size=1)
+    try:
+        with db.transaction() as conn:
+            workspace = store.get_workspace(conn, args.workspace)
+            bi.create_bi_role(conn, workspace.workspace_id, args.role, password)
+    finally:
+        db.close()
     print(f"Created read-only role {args.role!r} for workspace {workspace.name!r}.")
+    print(f"Connect as: {bi.login_url(url, args.role)}")
     if generated:
         print("Its password (shown once):")
         print(password)
@@ -378,8 +384,10 @@ def _add_bi_role(verbs: Any) -> None:
     create = actions.add_parser(
         "create",
         help="create a login role that reads one workspace's runs",
-        description="Without a password option, a random password is generated and "
-        "printed as the last line. The database role the service uses needs CREATEROLE.",
+        description="Prints a connection string for the role (socket directory or host, "
+        "port, database; no password). Without a password option, a random password is "
+        "generated and printed as the last line. The database role the service uses needs "
+        "CREATEROLE.",
     )
     create.add_argument("workspace", help="workspace name")
     create.add_argument("role", help="name of the new database role")

@@ -24,8 +24,9 @@ PUBLIC_ENDPOINTS = frozenset(
         "docs.asset",
     }
 )
-# The HTML report also opens from a signed link: without a key, its view checks the link.
-KEY_OR_LINK_ENDPOINTS = frozenset({"report.Report"})
+# The HTML report and saved reports' tables also open from a signed link: without a
+# key, their views check the link.
+KEY_OR_LINK_ENDPOINTS = frozenset({"report.Report", "saved_reports.SavedReportTable"})
 # Event pipelines send the key as an HTTP Basic user name with an empty password
 # (Segment's write-key convention).
 BASIC_ENDPOINTS = frozenset({"events.Events"})

@@ -67,6 +67,12 @@ def _count() -> None:
     workspace = g.get("workspace")
     if workspace is None or not request.path.startswith("/v1/"):
         return
+    count(workspace.workspace_id)
+
+
+def count(workspace_id: int) -> None:
+    """Count the request against its budgets; raise TooManyRequests past one. A view
+    opened by a signed link instead of a key calls it once it knows the workspace."""
     budget, per_key, per_workspace = budgets(request.method)
     prefix = _key_prefix()
     limits = {WORKSPACE: per_workspace}
@@ -78,7 +84,7 @@ def _count() -> None:
     window = settings().rate_window_seconds
     with database().transaction() as conn:
         counts = store_limits.count_requests(
-            conn, workspace.workspace_id, sorted(limits, key=_order), budget, window
+            conn, workspace_id, sorted(limits, key=_order), budget, window
         )
     standings = [
         Standing(limit, max(0, limit - counts[s].hits), counts[s].reset_seconds)

@@ -100,6 +100,15 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("get", "/report"): "view_report",
     ("post", "/v1/report-links"): "create_report_link",
     ("get", "/metrics"): "get_metrics",
+    ("get", "/v1/saved-reports"): "list_saved_reports",
+    ("post", "/v1/saved-reports"): "create_saved_report",
+    ("get", "/v1/saved-reports/{name}"): "get_saved_report",
+    ("put", "/v1/saved-reports/{name}"): "replace_saved_report",
+    ("delete", "/v1/saved-reports/{name}"): "delete_saved_report",
+    ("get", "/v1/saved-reports/{name}/table"): "get_saved_report_table",
+    ("get", "/v1/saved-reports/{name}/links"): "list_table_links",
+    ("post", "/v1/saved-reports/{name}/links"): "create_table_link",
+    ("delete", "/v1/saved-reports/{name}/links/{link_id}"): "revoke_table_link",
 }
 """The stable ``operationId`` of every operation: the name a generated client gives
 its function. A route missing here gets one derived from its method and path, and a

@@ -42,6 +42,10 @@ class NotFound(ServiceError):
     """The thing asked for does not exist in this workspace."""
 
 
+class Gone(ServiceError):
+    """The thing asked for existed and no longer works (a revoked or expired link)."""
+
+
 class Conflict(ServiceError):
     """The request contradicts the state of the data (a run not ready, data changed)."""
 

@@ -200,6 +200,10 @@ class RetryLater(Exception):
     """A try of a background run that may succeed later; the run is queued again."""
 
 
+Claim = Callable[[Any, str], None]
+"""Called with the transaction and the id of a run being recorded; raising undoes it."""
+
+
 def start(
     db: store.Database,
     workspace_id: int,
@@ -207,11 +211,15 @@ def start(
     status: str = "queued",
     *,
     max_runs: int = 0,
+    claim: Claim | None = None,
 ) -> str:
-    """Record a new synchronous run, held by this process until :func:`execute` ends it."""
+    """Record a new synchronous run, held by this process until :func:`execute` ends it.
+    ``claim`` runs in the same transaction (a saved report claiming the run)."""
     with db.transaction() as conn:
         check_room(conn, workspace_id, max_runs)
         run_id = runs.create_run(conn, workspace_id, plan.new_run(), status)
+        if claim is not None:
+            claim(conn, run_id)
     heartbeat.hold(db, workspace_id, run_id)
     return run_id
 
@@ -277,16 +285,18 @@ def run_sync(
     *,
     budget: int,
     max_runs: int = 0,
+    claim: Claim | None = None,
 ) -> str:
     """Create and execute a run, waiting at most ``timeout`` seconds; returns its id.
 
     A plan whose estimated work is over ``budget`` is refused first (422), and so is
     one more run than ``max_runs`` unfinished in the workspace (429). Past the time
     limit the run is told to stop before its next model and recorded as failed, and
-    the request gets a 503 problem pointing at the asynchronous route.
+    the request gets a 503 problem pointing at the asynchronous route. ``claim`` is
+    called as the run is recorded (see :func:`start`).
     """
     check_sync_budget(db, workspace_id, plan, budget, pointers)
-    run_id = start(db, workspace_id, plan, max_runs=max_runs)
+    run_id = start(db, workspace_id, plan, max_runs=max_runs, claim=claim)
     cancel = threading.Event()
     outcome: dict[str, BaseException] = {}
 

@@ -88,14 +88,21 @@ def test_bi_roles(
     run(capsys, "workspace", "create", "shop")
     typed, generated = (f"bi_{os.getpid()}_{uuid.uuid4().hex[:8]}" for _ in range(2))
     monkeypatch.setattr("sys.stdin", io.StringIO("typed secret\n"))
-    assert run(capsys, "bi-role", "create", "shop", typed, "--password-stdin")[0] == 0
+    code, typed_out = run(capsys, "bi-role", "create", "shop", typed, "--password-stdin")
+    assert code == 0 and "typed secret" not in "".join(typed_out)
     code, out = run(capsys, "bi-role", "create", "shop", generated)
     assert code == 0 and out[-2] == "Its password (shown once):"
     try:
-        for role, password in ((typed, "typed secret"), (generated, out[-1])):
+        for role, password, said in ((typed, "typed secret", typed_out), (generated, out[-1], out)):
             params = {**conninfo_to_dict(env), "user": role, "password": password}
             with psycopg.connect(make_conninfo(**params)) as bi:
                 assert bi.execute("SELECT count(*) FROM runs_v1").fetchone() == (0,)
+            # the connection string it prints works as it is, with the password
+            url = next(line for line in said if line.startswith("Connect as: "))[12:]
+            assert url.startswith(f"postgresql://{role}@")
+            with psycopg.connect(url, password=password) as bi:
+                assert bi.execute("SELECT current_user").fetchone() == (role,)
+                assert bi.execute("SELECT count(*) FROM credit_latest_v1").fetchone() == (0,)
         assert main(["bi-role", "create", "shop", typed, "--password", "again"]) == 1
         assert main(["bi-role", "create", "nowhere", f"{typed}_x", "--password", "p"]) == 1
     finally:

@@ -124,6 +124,7 @@ BODIES = [
     ("post", "/v1/events", 200),
     ("post", "/v1/report-links", 200),
     ("put", "/v1/spend", 200),
+    ("post", "/v1/saved-reports", 201),
 ]
 
 
@@ -146,6 +147,23 @@ def test_request_body_examples_are_accepted(client: FlaskClient, auth, spec, met
     )
     response = client.open(path, method=method.upper(), json=example, headers=auth)
     assert response.status_code == status, response.get_data(as_text=True)
+
+
+def test_saved_report_examples_are_accepted(client: FlaskClient, auth, spec) -> None:
+    """The saved report's example, then the replacement and table link examples on it."""
+    paths = spec["paths"]
+    created = paths["/v1/saved-reports"]["post"]["requestBody"]["content"]["application/json"]
+    response = client.post("/v1/saved-reports", json=created["example"], headers=auth)
+    assert response.status_code == 201, response.get_data(as_text=True)
+    name = created["example"]["name"]
+    for method, path, status in (
+        ("put", "/v1/saved-reports/{name}", 200),
+        ("post", "/v1/saved-reports/{name}/links", 201),
+    ):
+        example = paths[path][method]["requestBody"]["content"]["application/json"]["example"]
+        url = path.replace("{name}", name)
+        response = client.open(url, method=method.upper(), json=example, headers=auth)
+        assert response.status_code == status, response.get_data(as_text=True)
 
 
 def test_bulk_examples_are_accepted(client: FlaskClient, auth, spec) -> None:

@@ -16,6 +16,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from api import store
 from api.store import runs
 from api.store.spend import SpendRow, put_spend
+from tests.http.test_attribution import SMALL, ingest, small_journey
 
 ROW = {
     "model": "markov",
@@ -72,32 +73,53 @@ def bi_url(
     conn.commit()
 
 
-def test_latest_view_keeps_the_newest_unfiltered_run_per_day(conn, two_workspaces) -> None:
+def saved_report(conn: psycopg.Connection, workspace_id: int, name: str, run_id: str) -> None:
+    """A saved report answered by ``run_id``."""
+    conn.execute(
+        "INSERT INTO saved_reports (workspace_id, name, body, run_id) VALUES (%s, %s, '{}', %s)",
+        (workspace_id, name, run_id),
+    )
+    conn.commit()
+
+
+def test_latest_view_shows_each_saved_reports_answer(conn, two_workspaces) -> None:
     mine, _ = two_workspaces
     day = date(2024, 3, 1)
-    stored_run(conn, mine, day)
-    newest = stored_run(conn, mine, day)
-    stored_run(conn, mine, day, filtered=True)
-    whole = stored_run(conn, mine, None)
+    daily = stored_run(conn, mine, day)
+    stored_run(conn, mine, day)  # newer, but no report's answer
+    whole = stored_run(conn, mine, None, filtered=True)
+    saved_report(conn, mine, "daily", daily)
+    saved_report(conn, mine, "whole", whole)
     rows = conn.execute(
-        "SELECT run_id::text, day, model, channel, conversions FROM credit_latest_v1"
-        " WHERE workspace_id = %s ORDER BY day NULLS LAST",
+        "SELECT saved_report, run_id::text, day, model, channel, conversions FROM credit_latest_v1"
+        " WHERE workspace_id = %s ORDER BY saved_report",
         (mine,),
     ).fetchall()
-    assert rows == [(newest, day, "markov", "search", 2.0), (whole, None, "markov", "search", 2.0)]
+    assert rows == [
+        ("daily", daily, day, "markov", "search", 2.0),
+        ("whole", whole, None, "markov", "search", 2.0),
+    ]
     count = conn.execute("SELECT count(*) FROM credit_v1 WHERE workspace_id = %s", (mine,))
-    assert count.fetchone() == (4,)
+    assert count.fetchone() == (3,)
+    listed = conn.execute(
+        "SELECT saved_report, run_id::text, date_from, models FROM saved_reports_v1"
+        " WHERE workspace_id = %s ORDER BY saved_report",
+        (mine,),
+    ).fetchall()
+    assert listed == [("daily", daily, day, ["markov"]), ("whole", whole, None, ["markov"])]
 
 
 def test_the_bi_role_reads_its_workspace_only(conn, two_workspaces, bi_url) -> None:
     mine, theirs = two_workspaces
     own = stored_run(conn, mine, date(2024, 3, 1))
-    stored_run(conn, theirs, date(2024, 3, 1))
+    saved_report(conn, mine, "mine", own)
+    saved_report(conn, theirs, "theirs", stored_run(conn, theirs, date(2024, 3, 1)))
     with psycopg.connect(bi_url) as bi:
-        for view in ("runs_v1", "credit_v1", "credit_latest_v1"):
+        for view in ("runs_v1", "credit_v1", "credit_latest_v1", "saved_reports_v1"):
             found = bi.execute(f"SELECT DISTINCT workspace_id, run_id::text FROM {view}").fetchall()
             assert found == [(mine, own)], view
         assert bi.execute("SELECT count(*) FROM attribution_rows").fetchone() == (1,)
+        assert bi.execute("SELECT name FROM saved_reports").fetchall() == [("mine",)]
 
 
 def test_the_bi_role_reads_its_workspace_spend_only(conn, two_workspaces, bi_url) -> None:
@@ -135,9 +157,55 @@ def test_the_bi_role_cannot_change_its_workspace(conn, two_workspaces, bi_url) -
         "SELECT * FROM journeys",
         "SELECT * FROM path_rollups",
         "SELECT * FROM api_keys",
+        "SELECT * FROM table_links",
+        "UPDATE saved_reports SET run_id = NULL",
         "CREATE TABLE mine (x int)",
     ],
 )
 def test_the_bi_role_cannot_write_or_read_raw_data(bi_url, statement) -> None:
     with psycopg.connect(bi_url) as bi, pytest.raises(psycopg.Error):
         bi.execute(statement)
+
+
+def latest(bi_url: str) -> list[tuple[object, ...]]:
+    """credit_latest_v1 as the BI role reads it."""
+    with psycopg.connect(bi_url) as bi:
+        return bi.execute(
+            "SELECT saved_report, run_id::text, model, channel, conversions, value"
+            " FROM credit_latest_v1 ORDER BY saved_report, model, dimension, channel"
+        ).fetchall()
+
+
+def test_ad_hoc_runs_leave_the_latest_view_alone(client, auth, bi_url) -> None:
+    ingest(client, auth, [small_journey(*j) for j in SMALL])
+    report = {"name": "weekly", "models": ["last_touch", "markov"]}
+    assert client.post("/v1/saved-reports", json=report, headers=auth).status_code == 201
+    assert latest(bi_url) == []
+    answer = client.get("/v1/saved-reports/weekly/table", headers=auth)
+    before = latest(bi_url)
+    assert {r[1] for r in before} == {answer.headers["Pathcredit-Run"]}
+    # last touch over SMALL: j1 and j5 end on email, j2 on search
+    assert {r[3]: r[4] for r in before if r[2] == "last_touch"} == {
+        "email": 2.0,
+        "search": 1.0,
+        "social": 0.0,
+    }
+    assert {r[2] for r in before} == {"last_touch", "markov"}
+
+    ad_hoc = [
+        {"models": ["last_touch", "markov"]},
+        {"models": ["markov"], "date_from": "2030-01-01", "date_to": "2030-01-31"},
+        {"models": ["last_touch"], "channel_groups": {"email": "owned", "social": "owned"}},
+    ]
+    for body in ad_hoc:
+        response = client.post("/v1/attribution", json=body, headers=auth)
+        assert response.status_code == 200, response.get_json()
+    assert client.get("/v1/attribution/table?models=linear", headers=auth).status_code == 200
+    assert latest(bi_url) == before
+
+    ingest(client, auth, [small_journey("j6", ["social"], True, 10.0)])
+    assert latest(bi_url) == before  # new data moves nothing until the report refreshes
+    again = client.get("/v1/saved-reports/weekly/table", headers=auth)
+    after = latest(bi_url)
+    assert {r[1] for r in after} == {again.headers["Pathcredit-Run"]} != {r[1] for r in before}
+    assert {r[3]: r[4] for r in after if r[2] == "last_touch"}["social"] == 1.0
