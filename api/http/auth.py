@@ -26,7 +26,14 @@ PUBLIC_ENDPOINTS = frozenset(
 )
 # The HTML report and saved reports' tables also open from a signed link: without a
 # key, their views check the link.
-KEY_OR_LINK_ENDPOINTS = frozenset({"report.Report", "saved_reports.SavedReportTable"})
+KEY_OR_LINK_ENDPOINTS = frozenset(
+    {
+        "report.Report",
+        "saved_reports.SavedReportTable",
+        "saved_reports.SavedReportComparison",
+        "saved_reports.SavedReportSeries",
+    }
+)
 # Event pipelines send the key as an HTTP Basic user name with an empty password
 # (Segment's write-key convention).
 BASIC_ENDPOINTS = frozenset({"events.Events"})

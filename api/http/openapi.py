@@ -106,6 +106,8 @@ OPERATION_IDS: dict[tuple[str, str], str] = {
     ("put", "/v1/saved-reports/{name}"): "replace_saved_report",
     ("delete", "/v1/saved-reports/{name}"): "delete_saved_report",
     ("get", "/v1/saved-reports/{name}/table"): "get_saved_report_table",
+    ("get", "/v1/saved-reports/{name}/comparison"): "get_saved_report_comparison",
+    ("get", "/v1/saved-reports/{name}/series"): "get_saved_report_series",
     ("get", "/v1/saved-reports/{name}/links"): "list_table_links",
     ("post", "/v1/saved-reports/{name}/links"): "create_table_link",
     ("delete", "/v1/saved-reports/{name}/links/{link_id}"): "revoke_table_link",

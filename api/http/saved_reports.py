@@ -12,9 +12,7 @@ from uuid import UUID
 from flask import Response, g, request, url_for
 from flask.views import MethodView
 
-from attribution import ROW_COLUMNS
-
-from ..schemas.attribution import AttributionIn, CreditRow
+from ..schemas.attribution import AttributionIn, ComparisonRow, CreditRow, SeriesRow
 from ..schemas.saved_reports import (
     SavedReportIn,
     SavedReportList,
@@ -24,6 +22,7 @@ from ..schemas.saved_reports import (
     TableLinkList,
     TableLinkOut,
 )
+from ..service import credit, series
 from ..service import runs as run_service
 from ..service import saved_reports as service
 from ..service.errors import FieldError, InvalidInput, NotFound, Unauthorized, Unavailable
@@ -153,9 +152,62 @@ class SavedReportTable(MethodView):
         with database().transaction() as conn:
             run = runs.get_run(conn, workspace_id, refreshed.run_id)
             rows = runs.run_rows(conn, workspace_id, refreshed.run_id)
-        response = tables.render(rows, ROW_COLUMNS, query=query, name=f"saved-{name}")
+            rows = credit.served_rows(conn, workspace_id, refreshed.run_id, run["parameters"], rows)
+        response = tables.render(rows, credit.COLUMNS, query=query, name=f"saved-{name}")
         tables.with_warnings(response, run_service.table_notes(run))
         return _answered(response, refreshed, token)
+
+
+@bp.route("/<name>/comparison")
+class SavedReportComparison(MethodView):
+    @bp.query_arguments(SavedTableQuery)
+    @tables.documented(bp, ComparisonRow)
+    @bp.problems(401, 404, 409, 410, 422, 429, 503)
+    @bp.doc(security=[{"apiKey": []}, {}])
+    def get(self, query: dict[str, Any], name: str) -> Response:
+        """Get a saved report's comparison with last touch, refreshed as its table is.
+
+        The rows of `GET /v1/attribution/runs/{run_id}/comparison` for the run that
+        answers the report (run again when something it depends on changed). Opens
+        with an API key or with one of the report's table links' `token`.
+        """
+        token = query.pop("token", None)
+        workspace_id, refreshed = _refreshed(token, name)
+        with database().transaction() as conn:
+            run = runs.get_run(conn, workspace_id, refreshed.run_id)
+            rows = runs.run_rows(conn, workspace_id, refreshed.run_id)
+            rows = credit.comparison(conn, workspace_id, run, rows)
+        out = f"saved-{name}-comparison"
+        response = tables.render(rows, credit.COMPARISON_COLUMNS, query=query, name=out)
+        tables.with_warnings(response, run_service.table_notes(run))
+        return _answered(response, refreshed, token)
+
+
+@bp.route("/<name>/series")
+class SavedReportSeries(MethodView):
+    @bp.query_arguments(SavedTableQuery)
+    @tables.documented(bp, SeriesRow)
+    @bp.problems(401, 404, 410, 422, 429)
+    @bp.doc(security=[{"apiKey": []}, {}])
+    def get(self, query: dict[str, Any], name: str) -> Response:
+        """Get a saved report's daily series: `GET /v1/attribution/series` with the
+        report's models, options and selection (it needs a date range: 422 without).
+
+        Computed at each request from the rollups, so it is always current. Opens
+        with an API key or with one of the report's table links' `token`.
+        """
+        token = query.pop("token", None)
+        workspace_id = _reader(token, name)
+        with database().transaction() as conn:
+            report = saved.get(conn, workspace_id, name)
+        params = AttributionIn().load(report["parameters"])
+        if params.get("date_from") is None or params.get("date_to") is None:
+            detail = f"A series needs a date range: saved report {name!r} has none."
+            raise InvalidInput(detail, [FieldError("/date_from", detail)])
+        rows, notes = series.series(database(), workspace_id, params, settings().sync_work_budget)
+        columns = (*series.COLUMNS, *series.SPEND_COLUMNS)
+        response = tables.render(rows, columns, query=query, name=f"saved-{name}-series")
+        return tables.with_warnings(response, notes)
 
 
 @bp.route("/<name>/links")

@@ -368,3 +368,30 @@ def test_a_links_reads_count_against_its_workspaces_budget(app: Flask, client, a
     assert client.get(TABLE, query_string={"token": token}).status_code == 200
     assert_problem(client.get(TABLE, query_string={"token": token}), 429)
     assert_problem(client.get(TABLE, headers=auth), 429)  # the same workspace's budget
+
+
+# ------------------------------------------------------- comparison and series
+def test_comparison_and_series_answer_for_the_report(client, auth, conn, march) -> None:
+    """The same rows as the run routes give for the run that answers the report; a
+    table link's token opens them too; the series needs the report to have a range."""
+    table = client.get(TABLE, headers=auth)
+    run_id = table.headers["Pathcredit-Run"]
+    compared = client.get("/v1/saved-reports/march/comparison", headers=auth)
+    assert compared.status_code == 200, compared.get_json()
+    assert compared.headers["Pathcredit-Run"] == run_id
+    direct = client.get(f"/v1/attribution/runs/{run_id}/comparison", headers=auth)
+    assert compared.get_json() == direct.get_json()
+    made = link(client, auth)
+    token = parse_qs(urlsplit(made["url"]).query)["token"][0]
+    by_link = client.get("/v1/saved-reports/march/comparison", query_string={"token": token})
+    assert by_link.get_json() == direct.get_json()
+    assert run_count(conn) == 1  # one run answered the table, the comparison and the link
+    ranged = {"name": "ranged", "models": ["linear"], "date_from": "2024-03-01",
+              "date_to": "2024-03-31"}  # fmt: skip
+    assert client.post("/v1/saved-reports", json=ranged, headers=auth).status_code == 201
+    series = client.get("/v1/saved-reports/ranged/series", headers=auth)
+    query = {"models": "linear", "date_from": "2024-03-01", "date_to": "2024-03-31"}
+    direct_series = client.get("/v1/attribution/series", query_string=query, headers=auth)
+    assert series.status_code == 200 and series.get_json() == direct_series.get_json()
+    open_ended = client.get("/v1/saved-reports/march/series", headers=auth)
+    assert pointers(assert_problem(open_ended, 422)) == ["/date_from"]
