@@ -135,7 +135,10 @@ def fit(
         r = trials * p - conversions
         grad = np.concatenate([[r.sum()], xt @ r]) + penalty * w
         hess = _hessian(x, xt, trials * p * (1.0 - p)) + np.diag(penalty)
-        step = np.linalg.solve(hess, grad)
+        try:
+            step = np.linalg.solve(hess, grad)
+        except np.linalg.LinAlgError:  # a penalty too small to lift a flat direction
+            step = np.linalg.lstsq(hess, grad, rcond=None)[0]
         decrement = float(grad @ step)
         if decrement < NEWTON_TOL * scale:
             break

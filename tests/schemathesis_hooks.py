@@ -13,8 +13,9 @@ these rules too. Each rule is also written in the operation's description. Loade
 - shapley_rate refuses data with more players than its ``max_players``, a count of the
   workspace's channels (or channel-stage pairs): the option is left to its default.
 - Text cannot hold a NUL character (PostgreSQL stores none). Body strings say so with a
-  pattern; keys and values inside JSON-encoded query parameters cannot, so NULs are
-  removed from them here.
+  pattern; keys and values inside JSON-encoded query parameters and inside the
+  free-form `filters` and `channel_groups` objects cannot, so NULs are removed from them
+  here.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         case.query = _query(case.operation.path, case.query)
     if isinstance(case.body, dict):
         _forward(case.body)
+        for key in ("filters", "channel_groups"):
+            if key in case.body:
+                case.body[key] = _without_nul(case.body[key])
         for options in (case.body, case.body.get("options")):
             if isinstance(options, dict):
                 _shares_within_one(options.get("position_based"))

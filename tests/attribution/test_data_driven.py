@@ -238,3 +238,21 @@ def test_no_conversions_no_credit() -> None:
     ):
         credit = DataDriven().attribute(paths)
         assert not credit.conversions.any() and credit.details["games"] == 0
+
+
+def test_a_vanishing_penalty_on_separable_data_still_shares_every_path() -> None:
+    """With almost no penalty a channel on converting paths only has no finite weight
+    and the Newton system is singular; the fit still ends, and each converting path
+    is still shared out exactly."""
+    paths = PathSet.from_lists(
+        [["a"], ["a", "b"], ["b"], ["c"]],
+        conversions=[3.0, 2.0, 0.0, 0.0],
+        nulls=[0.0, 1.0, 4.0, 2.0],
+        value=[30.0, 20.0, 0.0, 0.0],
+    )
+    credit = DataDriven(alpha=5e-324, pairwise=True).attribute(paths)
+    keys, conv, value = credit.table("channel")
+    conversions = {key[0]: float(c) for key, c in zip(keys, conv, strict=True)}
+    assert sum(conversions.values()) == pytest.approx(5.0)
+    assert float(value.sum()) == pytest.approx(50.0)
+    assert conversions.get("c", 0.0) == 0.0
