@@ -8,7 +8,10 @@ these rules too. Each rule is also written in the operation's description. Loade
   phase still pages with real ones from responses).
 - ``model`` of a run's journey export is one of that run's models: dropped here.
 - A signed report link carries its own selection: other parameters beside ``token``
-  are dropped.
+  are dropped. A table link's token is not sent with an API key (the run sends a key).
+- A daily series covers at most 1,096 days (``date_to`` is brought closer here).
+- A synchronous run's work (models x paths x players x bootstrap replicates) is
+  bounded by a budget that depends on the data: replicates are kept to 20.
 - position_based's first and last shares add up to at most 1 (scaled down here).
 - shapley_rate refuses data with more players than its ``max_players``, a count of the
   workspace's channels (or channel-stage pairs): the option is left to its default.
@@ -20,11 +23,14 @@ these rules too. Each rule is also written in the operation's description. Loade
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import schemathesis
 
 NUL = "\x00"
+MAX_REPLICATES = 20
+SERIES_DAYS = 1096
 
 # NDJSON and CSV bodies are text: send the generated strings as they are.
 schemathesis.serializer.alias(["application/x-ndjson", "text/csv"], "text/plain")
@@ -36,6 +42,9 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
         case.query = _query(case.operation.path, case.query)
     if isinstance(case.body, dict):
         _forward(case.body)
+        confidence = case.body.get("confidence")
+        if isinstance(confidence, dict) and isinstance(confidence.get("replicates"), int):
+            confidence["replicates"] = min(confidence["replicates"], MAX_REPLICATES)
         for key in ("filters", "channel_groups"):
             if key in case.body:
                 case.body[key] = _without_nul(case.body[key])
@@ -49,10 +58,14 @@ def before_call(context: Any, case: Any, **kwargs: Any) -> None:
 def _query(path: str, query: dict[str, Any]) -> dict[str, Any]:
     if path == "/report" and "token" in query:
         return {"token": query["token"]}
+    if path.startswith("/v1/saved-reports/"):
+        query.pop("token", None)  # the run sends an API key, and a link's token comes alone
     query = {k: _without_nul(v) for k, v in query.items() if k != "cursor"}
     if path.endswith("/journeys") and path.startswith("/v1/attribution/runs/"):
         query.pop("model", None)
     _forward(query)
+    if path == "/v1/attribution/series":
+        _series_span(query)
     return query
 
 
@@ -60,6 +73,16 @@ def _forward(fields: dict[str, Any]) -> None:
     start, end = fields.get("date_from"), fields.get("date_to")
     if isinstance(start, str) and isinstance(end, str) and end < start:
         fields["date_from"], fields["date_to"] = end, start
+
+
+def _series_span(query: dict[str, Any]) -> None:
+    try:
+        start = date.fromisoformat(query["date_from"])
+        end = date.fromisoformat(query["date_to"])
+    except (KeyError, TypeError, ValueError):
+        return
+    if (end - start).days >= SERIES_DAYS:
+        query["date_to"] = (start + timedelta(days=SERIES_DAYS - 1)).isoformat()
 
 
 def _shares_within_one(options: Any) -> None:
