@@ -21,7 +21,7 @@ in :mod:`attribution._chain_counts`; this module solves it. Import both from her
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,15 +179,23 @@ def _iterative_removals(chain: Chain, removed: BoolArray) -> FloatArray:
 
 def _solve_visits(qt: sp.csr_array, keep: FloatArray, rhs: FloatArray) -> FloatArray:
     """Expected visits ``y`` with ``(I - D Q^T D) y = rhs``, ``D = diag(keep)``."""
-    n = len(rhs)
 
     def matvec(y: FloatArray) -> FloatArray:
         out: FloatArray = y - keep * (qt @ (keep * y))
         return out
 
+    return solve_iteratively(matvec, rhs, rhs)
+
+
+def solve_iteratively(
+    matvec: Callable[[FloatArray], FloatArray], rhs: FloatArray, x0: FloatArray
+) -> FloatArray:
+    """``y`` with ``A y = rhs`` for the operator ``matvec``, from ``x0``, by BiCGSTAB to a
+    relative residual of :data:`RESIDUAL_TOL`; :class:`SolverError` when it cannot."""
+    n = len(rhs)
     op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
     norm = float(np.linalg.norm(rhs))
-    y = rhs.copy()
+    y = x0.copy()
     residual = np.inf
     # BiCGSTAB can stall just short of the tolerance; a restart from the current
     # iterate usually finishes the job

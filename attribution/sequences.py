@@ -46,9 +46,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
-from scipy.sparse.linalg import LinearOperator, bicgstab
 
-from .chain import DENSE_LIMIT, RESIDUAL_TOL, Chain, SolverError, build_chain
+from .chain import DENSE_LIMIT, Chain, build_chain, solve_iteratively
 from .exceptions import InvalidParameter
 from .paths import PathSet
 
@@ -325,18 +324,7 @@ def _visits(qt: sp.csr_array, rhs: FloatArray, cut: _Cut | None, x0: FloatArray)
             out += np.bincount(cut.dst, cut.q * y[cut.src], minlength=n)
         return out
 
-    op = LinearOperator((n, n), matvec=matvec, dtype=np.float64)
-    norm = float(np.linalg.norm(rhs))
-    y = x0.copy()
-    residual = np.inf
-    for _ in range(3):  # a restart from the current iterate finishes a stalled run
-        y, _info = bicgstab(op, rhs, x0=y, rtol=RESIDUAL_TOL, atol=0.0, maxiter=10 * n)
-        residual = float(np.linalg.norm(rhs - matvec(y))) / norm
-        if residual <= RESIDUAL_TOL:
-            return np.asarray(y, dtype=np.float64)
-    raise SolverError(
-        f"BiCGSTAB reached a relative residual of {residual:.3g}, not {RESIDUAL_TOL:g}"
-    )
+    return solve_iteratively(matvec, rhs, x0)
 
 
 def _relative_drop(cut: FloatArray, base: float) -> FloatArray:

@@ -6,6 +6,7 @@ claim, run); a table is served as the run table is, through the one renderer.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -147,15 +148,11 @@ class SavedReportTable(MethodView):
         (`POST /v1/saved-reports/{name}/links`). The table's columns and formats are
         those of `GET /v1/attribution/runs/{run_id}/table`.
         """
-        token = query.pop("token", None)
-        workspace_id, refreshed = _refreshed(token, name)
-        with database().transaction() as conn:
-            run = runs.get_run(conn, workspace_id, refreshed.run_id)
-            rows = runs.run_rows(conn, workspace_id, refreshed.run_id)
-            rows = credit.served_rows(conn, workspace_id, refreshed.run_id, run["parameters"], rows)
-        response = tables.render(rows, credit.COLUMNS, query=query, name=f"saved-{name}")
-        tables.with_warnings(response, run_service.table_notes(run))
-        return _answered(response, refreshed, token)
+
+        def served(conn: Any, workspace_id: int, run: dict[str, Any], rows: Rows) -> Rows:
+            return credit.served_rows(conn, workspace_id, run["run_id"], run["parameters"], rows)
+
+        return _run_table(query, name, served, credit.COLUMNS, f"saved-{name}")
 
 
 @bp.route("/<name>/comparison")
@@ -171,16 +168,8 @@ class SavedReportComparison(MethodView):
         answers the report (run again when something it depends on changed). Opens
         with an API key or with one of the report's table links' `token`.
         """
-        token = query.pop("token", None)
-        workspace_id, refreshed = _refreshed(token, name)
-        with database().transaction() as conn:
-            run = runs.get_run(conn, workspace_id, refreshed.run_id)
-            rows = runs.run_rows(conn, workspace_id, refreshed.run_id)
-            rows = credit.comparison(conn, workspace_id, run, rows)
         out = f"saved-{name}-comparison"
-        response = tables.render(rows, credit.COMPARISON_COLUMNS, query=query, name=out)
-        tables.with_warnings(response, run_service.table_notes(run))
-        return _answered(response, refreshed, token)
+        return _run_table(query, name, credit.comparison, credit.COMPARISON_COLUMNS, out)
 
 
 @bp.route("/<name>/series")
@@ -246,6 +235,28 @@ class TableLink(MethodView):
     def delete(self, name: str, link_id: UUID) -> None:
         """Revoke a table link: from now on it answers 410."""
         service.revoke_link(database(), workspace().workspace_id, name, str(link_id))
+
+
+Rows = list[dict[str, Any]]
+
+
+def _run_table(
+    query: dict[str, Any],
+    name: str,
+    rows_of: Callable[[Any, int, dict[str, Any], Rows], Rows],
+    columns: Sequence[str],
+    out: str,
+) -> Response:
+    """A table of the run that answers report ``name`` (refreshed first), built by
+    ``rows_of`` from that run's stored rows, with the run's notes and cache headers."""
+    token = query.pop("token", None)
+    workspace_id, refreshed = _refreshed(token, name)
+    with database().transaction() as conn:
+        run = runs.get_run(conn, workspace_id, refreshed.run_id)
+        rows = rows_of(conn, workspace_id, run, runs.run_rows(conn, workspace_id, run["run_id"]))
+    response = tables.render(rows, columns, query=query, name=out)
+    tables.with_warnings(response, run_service.table_notes(run))
+    return _answered(response, refreshed, token)
 
 
 def _refreshed(token: str | None, name: str) -> tuple[int, service.Refreshed]:
