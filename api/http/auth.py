@@ -47,7 +47,7 @@ def _authenticate() -> None:
     # Unknown URLs have no endpoint: let routing answer 404/405 without a key.
     if request.endpoint is None or request.endpoint in PUBLIC_ENDPOINTS:
         return
-    if request.endpoint in KEY_OR_LINK_ENDPOINTS and "Authorization" not in request.headers:
+    if _opens_with_a_link(request.endpoint) and "Authorization" not in request.headers:
         return
     scheme, _, key = request.headers.get("Authorization", "").partition(" ")
     key = key.strip()
@@ -70,3 +70,8 @@ def _basic_user(credentials: str) -> str:
     except (binascii.Error, UnicodeDecodeError):
         return ""
     return decoded.partition(":")[0].strip()
+
+
+def _opens_with_a_link(endpoint: str | None) -> bool:
+    """An endpoint (or its CSV twin) that a signed link opens without a key."""
+    return endpoint is not None and endpoint.removesuffix("Csv") in KEY_OR_LINK_ENDPOINTS

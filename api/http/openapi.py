@@ -20,7 +20,8 @@ import yaml
 from apispec.ext.marshmallow import MarshmallowPlugin
 from apispec.ext.marshmallow.common import resolve_schema_cls
 from apispec.ext.marshmallow.openapi import OpenAPIConverter
-from flask import Flask, Request
+from flask import Flask, Request, g
+from flask.views import MethodView
 from flask_smorest.utils import prepare_response
 from webargs.core import parse_json
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -30,7 +31,9 @@ from ..problems import PROBLEM_TYPE, BadRequest, FieldError, InvalidInput, Unsup
 from ..schemas.common import ProblemSchema
 from ..schemas.selection import JSONObject, no_nul
 from ..service.ingest import MAX_TEXT
+from ..service.tables import CSV_TYPE
 from . import bodies
+from .tables import TABLE_MARK
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -124,6 +127,8 @@ def operation_id(method: str, path: str) -> str:
     named = OPERATION_IDS.get((method, path))
     if named is not None:
         return named
+    if path.endswith(CSV_SUFFIX) and (method, path.removesuffix(CSV_SUFFIX)) in OPERATION_IDS:
+        return OPERATION_IDS[(method, path.removesuffix(CSV_SUFFIX))] + "_csv"
     words = [w for w in re.split(r"[^a-z0-9]+", path.lower()) if w and w != "v1"]
     return "_".join([method, *words])
 
@@ -164,8 +169,50 @@ def read_body(req: Request) -> bytes:
     return bodies.whole(limit if limit is not None else sys.maxsize, req)
 
 
+CSV_SUFFIX = ".csv"
+
+
+def csv_twin(view: type[MethodView]) -> type[MethodView]:
+    """``<rule>.csv``: the same table as CSV alone, an operation of its own. A generated
+    client reads a response by its first media type, so the CSV of a route that also
+    answers JSON is only typed as text in an operation that answers nothing else."""
+    table = view.get  # type: ignore[attr-defined]
+
+    def get(self: MethodView, *args: Any, **kwargs: Any) -> Any:
+        g.pathcredit_csv = True
+        return table(self, *args, **kwargs)
+
+    doc = dict(table._apidoc)
+    response = dict(doc["response"])
+    responses = dict(response["responses"])
+    responses[200] = [r for r in responses[200] if r.get("content_type") == CSV_TYPE]
+    doc["response"] = {**response, "responses": responses}
+    doc["success_status_codes"] = [200]
+    get._apidoc = doc  # type: ignore[attr-defined]
+    summary = (table.__doc__ or "").strip().splitlines()[0].rstrip(".")
+    get.__doc__ = (
+        f"{summary} (CSV alone).\n\nThe route without `.csv`, its parameters and "
+        "its rows, answered as RFC 4180 CSV only (`format` is ignored)."
+    )
+    return type(f"{view.__name__}Csv", (MethodView,), {"get": get})
+
+
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = Parser()
+
+    def route(self, rule: str, **options: Any) -> Callable[[Any], Any]:
+        """flask-smorest's; a view whose ``get`` is a table also gets its CSV twin at
+        ``<rule>.csv`` (see :func:`csv_twin`)."""
+        register = super().route(rule, **options)
+
+        def decorator(view: Any) -> Any:
+            register(view)
+            get = getattr(view, "get", None)
+            if isinstance(view, type) and getattr(get, TABLE_MARK, False):
+                super(Blueprint, self).route(rule + CSV_SUFFIX, **options)(csv_twin(view))
+            return view
+
+        return decorator
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
         """flask-smorest's, with the schema's ``EXAMPLE`` as the request body example

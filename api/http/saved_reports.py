@@ -77,7 +77,11 @@ class SavedReports(MethodView):
     @bp.response(200, SavedReportList)
     @bp.problems(401)
     def get(self) -> dict[str, Any]:
-        """List the workspace's saved reports, by name."""
+        """List the workspace's saved reports, by name.
+
+        Each with its parameters as saved, the run that answered it last and the data
+        version that run read (null before its first table).
+        """
         with database().transaction() as conn:
             found = saved.list_all(conn, workspace().workspace_id)
         return {"saved_reports": [_out(r) for r in found]}
@@ -104,7 +108,10 @@ class SavedReport(MethodView):
     @bp.response(200, SavedReportOut)
     @bp.problems(401, 404)
     def get(self, name: str) -> dict[str, Any]:
-        """Get a saved report: its parameters and the run that answered it last."""
+        """Get a saved report: its parameters and the run that answered it last.
+
+        404 for a name the workspace has not saved.
+        """
         with database().transaction() as conn:
             return _out(saved.get(conn, workspace().workspace_id, name))
 
@@ -204,7 +211,10 @@ class TableLinks(MethodView):
     @bp.response(200, TableLinkList)
     @bp.problems(401, 404, 503)
     def get(self, name: str) -> dict[str, Any]:
-        """List a saved report's table links, revoked and expired ones included."""
+        """List a saved report's table links, revoked and expired ones included.
+
+        Each with its id, URL, expiry and revocation time; a link's token is in its URL.
+        """
         ws = workspace().workspace_id
         links = service.list_links(database(), ws, name, _secret())
         return {"links": [_link_out(name, link) for link in links]}
@@ -233,7 +243,10 @@ class TableLink(MethodView):
     @bp.response(204)
     @bp.problems(401, 404)
     def delete(self, name: str, link_id: UUID) -> None:
-        """Revoke a table link: from now on it answers 410."""
+        """Revoke a table link: from now on it answers 410.
+
+        Revoking is final; make a new link to share the table again.
+        """
         service.revoke_link(database(), workspace().workspace_id, name, str(link_id))
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import marshmallow as ma
-from flask import Response, request
+from flask import Response, g, request
 
 from ..service.tables import (
     CSV_TYPE,
@@ -25,6 +25,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def wants_csv(query: Mapping[str, Any] | None = None) -> bool:
+    if g.get("pathcredit_csv"):  # a route's CSV twin (``.csv``)
+        return True
     chosen = (query or {}).get("format") or request.args.get("format")
     if chosen:
         return bool(chosen == "csv")
@@ -54,6 +56,8 @@ def stream(
     return _csv_response(csv_chunks(rows, columns), name)
 
 
+TABLE_MARK = "_pathcredit_table"
+"""Marks a documented table's view function: its route gets a CSV twin (``openapi``)."""
 WARNING_HEADER = "Pathcredit-Warning"
 WARNING_DOC = {
     WARNING_HEADER: {
@@ -90,6 +94,7 @@ def documented(blp: Any, row_schema: type[ma.Schema]) -> Callable[[F], F]:
             headers=WARNING_DOC,
         )(func)
         documented = blp.response(200, row_schema(many=True), headers=WARNING_DOC)(func)
+        setattr(documented, TABLE_MARK, True)  # the route gets a CSV twin (openapi.py)
         return documented  # type: ignore[no-any-return]
 
     return decorator
