@@ -64,7 +64,7 @@ def _query(path: str, query: dict[str, Any]) -> dict[str, Any]:
     if path.endswith("/journeys") and path.startswith("/v1/attribution/runs/"):
         query.pop("model", None)
     _forward(query)
-    if path == "/v1/attribution/series":
+    if path.removesuffix(".csv") == "/v1/attribution/series":
         _series_span(query)
     return query
 
