@@ -67,6 +67,7 @@ def test_report_page_with_an_api_key(client, auth, journeys):
     assert not re.search(r"(src|href)=\"?https?:", html)
     for section in ("funnel", "flow", "credit", "dropoff", "effects"):
         assert f'class="chart {section}"' in html
+    assert "Effects are not additive" in html  # a reader must not sum them to 100%
     kpis = {d["kpi"]: d["value"] for d in page.items if "kpi" in d}
     assert float(kpis["journeys"]) == 10 and float(kpis["conversions"]) == 4
     assert float(kpis["looping_share"]) == pytest.approx(0.2)
