@@ -63,6 +63,8 @@ class OrderField(fields.Field[Any]):
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
         if value == "auto" or (isinstance(value, int) and not isinstance(value, bool)):
             return value
+        if isinstance(value, float) and value.is_integer():  # JSON Schema's integer 2.0
+            return int(value)
         raise ma.ValidationError('Must be an integer or "auto".')
 
 
