@@ -191,14 +191,21 @@ def test_acknowledged_journeys_survive_an_abrupt_database_stop(
 
         run = until(started, 30, "a background run to be accepted after the restart")
         run_url = run.headers["Location"]
-        done = until(
-            lambda: (
-                (r := server.request("GET", run_url).json())["status"] in ("succeeded", "failed")
-                and r
-            ),
-            60,
-            "the background run",
-        )
+        # the job worker restarts itself after losing the database (5 s apart); on a
+        # loaded machine that and the queue's polling can take a while
+        try:
+            done = until(
+                lambda: (
+                    (r := server.request("GET", run_url).json())["status"]
+                    in ("succeeded", "failed")
+                    and r
+                ),
+                120,
+                "the background run",
+            )
+        except AssertionError as e:
+            tail = server.log.read_text()[-4000:]
+            raise AssertionError(f"{e}; the server's log ends:\n{tail}") from None
         assert done["status"] == "succeeded", done
 
     failures = outcomes.failures
