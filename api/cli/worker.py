@@ -8,8 +8,9 @@ Stopping: the first SIGINT or SIGTERM stops taking jobs and gives running ones
 :data:`~api.service.jobs.SHUTDOWN_GRACE_SECONDS` to finish, then tells them to stop
 before their next model (their runs go back to the queue); a job still busy inside a
 model :data:`HARD_STOP_SECONDS` later is left to the queue's stalled-job recovery and
-the process exits. A second signal exits at once. A worker that loses the database
-starts again once it answers, every :data:`RESTART_SECONDS`.
+the process exits. A second signal exits at once. A worker that loses the database, or
+starts before it is up, tries again every :data:`RESTART_SECONDS` until it answers;
+pending migrations end it.
 """
 
 from __future__ import annotations
@@ -35,22 +36,22 @@ EXIT_INTERRUPTED = 130
 
 def run(url: str, *, concurrency: int = 1, parent: int | None = None) -> int:
     """Run a worker on the database at ``url`` until a signal (or ``parent`` exits)."""
+    return asyncio.run(_supervise(url, concurrency, parent))
+
+
+def _pending_migrations(url: str) -> list[str]:
     db = store.Database(url, max_size=1)
     try:
         with db.transaction() as conn:
-            waiting = [m.name for m in store.pending(conn)]
+            return [m.name for m in store.pending(conn)]
     finally:
         db.close()
-    if waiting:
-        log.error("%d migrations are pending: run `%s migrate`", len(waiting), command_name())
-        return 1
-    return asyncio.run(_supervise(url, concurrency, parent))
 
 
 async def _supervise(url: str, concurrency: int, parent: int | None) -> int:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
-    current: asyncio.Task[None] | None = None
+    current: asyncio.Task[bool] | None = None
 
     def on_signal() -> None:
         if stopping.is_set():
@@ -67,14 +68,24 @@ async def _supervise(url: str, concurrency: int, parent: int | None) -> int:
     watch = None if parent is None else loop.create_task(_watch_parent(parent, on_signal))
     name = f"{socket.gethostname()}:{os.getpid()}"
     log.info("worker %s running up to %d jobs at a time", name, concurrency)
+    checked, code = False, 0
     while not stopping.is_set():
         db = store.Database(url, max_size=concurrency + 1)
-        current = asyncio.create_task(jobs.work(db, concurrency=concurrency, name=name))
+        current = asyncio.create_task(
+            _work(url, db, concurrency=concurrency, name=name, check=not checked)
+        )
         try:
-            await current
+            checked = await current
+            if not checked:
+                code = 1
+                break
         except asyncio.CancelledError:
             if not stopping.is_set():
                 raise
+        except store.MigrationError as e:  # the schema is not ours: waiting cannot help
+            log.error("%s", e)
+            code = 1
+            break
         except Exception as e:
             log.warning("the worker stopped (%s); starting again in %g s", e, RESTART_SECONDS)
         else:
@@ -88,7 +99,20 @@ async def _supervise(url: str, concurrency: int, parent: int | None) -> int:
     if watch is not None:
         watch.cancel()
     log.info("worker %s stopped", name)
-    return 0
+    return code
+
+
+async def _work(url: str, db: store.Database, *, concurrency: int, name: str, check: bool) -> bool:
+    """Run jobs until the worker stops; False, without running any, when migrations are
+    pending. The check waits for a database that is not up yet like any other loss
+    (the caller starts again), rather than ending the process."""
+    if check:
+        waiting = await asyncio.to_thread(_pending_migrations, url)
+        if waiting:
+            log.error("pending migrations: %d; run `%s migrate`", len(waiting), command_name())
+            return False
+    await jobs.work(db, concurrency=concurrency, name=name)
+    return True
 
 
 async def _watch_parent(parent: int, stop: Callable[[], None]) -> None:

@@ -8,6 +8,12 @@ While the database is down, a request answers at once instead of waiting the poo
 whole timeout for a connection that cannot come (that wait stays for a busy pool): a
 connection found broken, with a fresh one refused too, ends the wait, and until a
 connection is handed out again the wait is :data:`DOWN_WAIT_SECONDS`.
+
+When the database comes back, psycopg_pool's own reconnection may be asleep in its
+exponential backoff (doubling from one second up to minutes), so a process that was
+idle through a long outage would keep answering 503 long after the database is up. A
+wait that times out while the database was known down and now accepts connections
+therefore replaces the pool and tries once more at once.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from .errors import translated
 
@@ -74,20 +80,49 @@ class Database:
         """A connection inside a transaction: committed when the block ends, rolled back
         when it raises. Driver errors leave the block as store errors."""
         with translated():
+            pool, conn = self._acquire()
             try:
-                timeout = DOWN_WAIT_SECONDS if self._down else self.timeout
-                with self._get_pool().connection(timeout=timeout) as conn:
-                    self._down = False
-                    try:
-                        yield conn
-                    except psycopg.OperationalError:
-                        self._down = self._down or conn.broken
-                        raise
+                with conn:
+                    yield conn
+            except psycopg.OperationalError:
+                self._down = self._down or conn.broken
+                raise
+            finally:
+                pool.putconn(conn)
+
+    def _acquire(self) -> tuple[ConnectionPool, psycopg.Connection]:
+        """A connection and the pool to give it back to."""
+        for attempt in (1, 2):
+            pool = self._get_pool()
+            was_down = self._down
+            try:
+                conn = pool.getconn(timeout=DOWN_WAIT_SECONDS if was_down else self.timeout)
             except _Unreachable:
                 raise psycopg.OperationalError("the database is not reachable") from None
+            except PoolClosed:  # replaced by another thread while this one waited
+                if attempt == 2 or self._pool is pool:
+                    raise
+                continue
             except PoolTimeout:
-                self._down = self._down or not self._reachable()
-                raise
+                reachable = self._reachable()
+                if not (was_down and reachable and attempt == 1):
+                    self._down = self._down or not reachable
+                    raise
+                self._replace_pool(pool)
+                continue
+            self._down = False
+            return pool, conn
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _replace_pool(self, stale: ConnectionPool) -> None:
+        """Drop a pool whose reconnection is asleep; connections it has handed out are
+        closed when they come back."""
+        with self._lock:
+            if self._pool is not stale:
+                return
+            self._pool = None
+        # its threads may be asleep in a backoff: they are not waited for here
+        threading.Thread(target=stale.close, name=f"{stale.name}-close", daemon=True).start()
 
     def _check(self, conn: psycopg.Connection) -> None:
         """The pool's check of a connection it hands out. A broken one is replaced,

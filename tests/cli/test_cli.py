@@ -179,3 +179,19 @@ def test_messages_name_the_command_as_the_user_can_type_it(tmp_path: Path) -> No
     with_venv = {**os.environ, "PATH": f"{script.parent}:/usr/bin:/bin"}
     found = subprocess.run(argv, capture_output=True, text=True, env=with_venv, cwd=tmp_path)
     assert found.stdout.strip() == "pathcredit"
+
+
+def test_a_worker_ends_when_migrations_are_pending(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        (latest,) = conn.execute("SELECT max(name) FROM schema_migrations").fetchone() or (None,)
+        conn.execute("DELETE FROM schema_migrations WHERE name = %s", [latest])
+    result = subprocess.run(
+        [sys.executable, "-m", "api.cli", "worker"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url},
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "pending migrations: 1; run" in result.stderr

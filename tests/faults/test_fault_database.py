@@ -11,6 +11,9 @@ back, the same server processes serve again.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +23,10 @@ from typing import Any
 
 import pytest
 
+from api import store
+from api.cli.worker import RESTART_SECONDS
 from tests.faults.conftest import (
+    ROOT,
     Clients,
     Postgres,
     Response,
@@ -225,3 +231,78 @@ def test_acknowledged_journeys_survive_an_abrupt_database_stop(
         present = stored.intersection(ids)
         assert not present or len(present) == len(ids), (ids[0], len(present), len(ids))
     assert_rollups_exact(url, workspace)
+
+
+def test_a_pool_idle_through_a_long_outage_serves_as_soon_as_the_database_is_back(
+    private_postgres: Postgres,
+) -> None:
+    """psycopg_pool's own reconnection backs off exponentially (1, 2, 4, 8, 16 s ...):
+    after an outage of some 20 s its next attempt can be 16 s away. The first request
+    after the restart must not wait for it."""
+    db = store.Database(private_postgres.url, max_size=2)
+    try:
+        with db.transaction() as conn:
+            conn.execute("SELECT 1")
+        private_postgres.stop_immediately()
+        down = time.monotonic()
+        while time.monotonic() - down < 20:
+            with pytest.raises(store.UnavailableError), db.transaction() as conn:
+                conn.execute("SELECT 1")
+            time.sleep(1.0)
+        private_postgres.start()
+        back = time.monotonic()
+
+        def serves() -> bool:
+            try:
+                with db.transaction() as conn:
+                    return conn.execute("SELECT 1").fetchone() == (1,)
+            except store.UnavailableError:
+                return False
+
+        until(serves, 30, "a connection after the restart")
+        # one down-wait to notice, a fresh pool's connect: not the pool's next backoff
+        assert time.monotonic() - back < 8.0
+    finally:
+        db.close()
+
+
+def test_a_job_worker_started_while_the_database_is_down_waits_for_it(
+    private_postgres: Postgres, tmp_path: Path
+) -> None:
+    with served(private_postgres.url, tmp_path, job_workers=0) as server:
+        private_postgres.stop_immediately()
+        log = tmp_path / "worker.log"
+        with log.open("wb") as out:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "api.cli", "worker"],
+                cwd=ROOT,
+                env={**os.environ, "DATABASE_URL": private_postgres.url},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            # long enough for its first check to fail and the next to be due
+            time.sleep(RESTART_SECONDS * 2 + 2)
+            assert worker.poll() is None, log.read_text()
+            private_postgres.start()
+
+            def started() -> Any:
+                run = server.request("POST", "/v1/attribution/runs", {"models": ["last_touch"]})
+                assert run.status in (202, 503), run.body
+                return run if run.status == 202 else None
+
+            run_url = until(started, 30, "a background run to be accepted").headers["Location"]
+
+            def finished() -> Any:
+                response = server.request("GET", run_url)
+                if response.status != 200:
+                    return None
+                body = response.json()
+                return body if body["status"] in ("succeeded", "failed") else None
+
+            done = until(finished, 60, "the worker to run the job")
+            assert done["status"] == "succeeded", done
+            assert worker.poll() is None, log.read_text()
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
