@@ -207,6 +207,24 @@ def _campaign_selection(
     held = None if need_times else _recent.get(key)
     if held is not None and held.version == version:
         return held.paths
+    found = read_campaign_journeys(conn, workspace_id, selection, top_n, need_times=need_times)
+    if found is None:
+        return None
+    paths = found[0]
+    if need_times:
+        return paths
+    paths = paths.aggregate()
+    if version is not None:
+        _recent.put(key, _Held(version, None, None, paths))
+    return paths
+
+
+def read_campaign_journeys(
+    conn: Any, workspace_id: int, selection: Selection, top_n: int, *, need_times: bool
+) -> tuple[PathSet, np.ndarray] | None:
+    """One campaign path per journey of a selection, channel-grouped, mapped to
+    channel-campaign states and repeat-collapsed, with each journey's day (counted
+    from 2000-01-01); None when no journey of the selection carries a campaign."""
     arrays = load_campaign_journeys(
         conn,
         workspace_id,
@@ -215,6 +233,7 @@ def _campaign_selection(
         with_times=need_times,
     )
     names, codes = arrays.pop("campaign_names"), arrays.pop("campaign_tokens")
+    days = arrays.pop("days")
     if not names:
         return None
     paths = PathSet.from_arrays(**arrays)
@@ -223,12 +242,7 @@ def _campaign_selection(
     paths = campaign_paths(paths, names, codes, top_n)
     if selection.collapse_repeats:
         paths = paths.collapse_repeats()
-    if need_times:
-        return paths
-    paths = paths.aggregate()
-    if version is not None:
-        _recent.put(key, _Held(version, None, None, paths))
-    return paths
+    return paths, days
 
 
 def _prepared(paths: PathSet, selection: Selection) -> PathSet:
