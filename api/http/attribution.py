@@ -264,10 +264,10 @@ class Series(MethodView):
         work budget (`PATHCREDIT_SYNC_WORK_BUDGET`).
         """
         budget = settings().sync_work_budget
-        rows, notes = series.series(database(), workspace().workspace_id, query, budget)
+        answer = series.series(database(), workspace().workspace_id, query, budget)
         columns = (*series.COLUMNS, *series.SPEND_COLUMNS)
-        response = tables.render(rows, columns, query=query, name="series")
-        return tables.with_warnings(response, notes)
+        response = tables.render(answer.rows, columns, query=query, name="series")
+        return tables.with_warnings(response, answer.notes)
 
 
 @bp.route("/table")

@@ -173,14 +173,27 @@ def _within(path: NDArray[np.int64], amounts: Floats, n: int) -> Floats:
     return np.divide(amounts, totals, out=np.zeros(len(amounts)), where=totals > 0)
 
 
-def series(
-    db: store.Database, workspace_id: int, query: Mapping[str, Any], budget: int
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The series rows for a query of :class:`~api.schemas.attribution.SeriesQuery`,
-    and notes on what its selection left out; InvalidInput when its models are more
-    work than ``budget`` (as a synchronous run's table would be)."""
+@dataclass(frozen=True)
+class Answer:
+    """A series: its rows (:data:`COLUMNS` then :data:`SPEND_COLUMNS`), notes on what
+    its selection left out, and what it read: the workspace's data version, the range
+    and the reporting currency of its spend."""
+
+    rows: list[dict[str, Any]]
+    notes: list[str]
+    data_version: int
+    date_from: date
+    date_to: date
+    currency: str
+
+
+def series(db: store.Database, workspace_id: int, query: Mapping[str, Any], budget: int) -> Answer:
+    """The series for a query of :class:`~api.schemas.attribution.SeriesQuery`;
+    InvalidInput when its models are more work than ``budget`` (as a synchronous
+    run's table would be)."""
     with db.transaction() as conn:
         runs.begin_snapshot(conn)
+        version = runs.data_version(conn, workspace_id)
         settings = runs.get_settings(conn, workspace_id)
         plan = plan_run(query, settings, QUERY_POINTERS)
         first, last = check_plan(plan)
@@ -201,8 +214,10 @@ def series(
         conv, value = credit.table_touch_split(paths)
         grids[model] = (layout.land(days, paths, conv, days.conversions),
                         layout.land(days, paths, value, days.value))  # fmt: skip
-    spend = day_spend(spent, plan, reporting_currency(settings), layout.keys)
-    return series_rows(first, layout.keys, grids, spend), notes
+    currency = reporting_currency(settings)
+    spend = day_spend(spent, plan, currency, layout.keys)
+    rows = series_rows(first, layout.keys, grids, spend)
+    return Answer(rows, notes, version, first, last, currency)
 
 
 def day_spend(
