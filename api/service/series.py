@@ -234,7 +234,7 @@ def day_spend(
         grouped = by_day.setdefault(day, {})
         key = (groups.get(channel, channel), campaign)
         grouped[key] = grouped.get(key, 0.0) + amount
-    listed = frozenset((c, k) for d, c, k in keys if k is not None)
+    listed = frozenset((c, k) for _, c, k in keys if k is not None)
     return {day: DaySpend(currency, by_key, listed) for day, by_key in by_day.items()}
 
 
