@@ -21,6 +21,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.client import HTTPResponse
 from pathlib import Path
+from typing import cast
 
 TAKES_VALUE = {"-X", "-H", "-d", "--data-binary", "-u", "-o", "-D", "-w"}
 
@@ -66,7 +67,9 @@ def apply(request: Request, flag: str, value: str) -> None:
         name, _, text = value.partition(":")
         request.headers.append((name.strip(), text.strip()))
     elif flag == "-d":
-        request.data.append(read_file(value[1:]).replace(b"\n", b"") if value[:1] == "@" else value.encode())
+        request.data.append(
+            read_file(value[1:]).replace(b"\n", b"") if value[:1] == "@" else value.encode()
+        )
         request.form = True
     elif flag == "--data-binary":
         request.data.append(read_file(value[1:]) if value[:1] == "@" else value.encode())
@@ -118,7 +121,7 @@ def send(request: Request) -> Answer:
     try:
         return read(opener.open(outgoing, timeout=300))
     except urllib.error.HTTPError as error:  # a 4xx or 5xx is an answer all the same
-        return read(error.fp)
+        return read(cast(HTTPResponse, error.fp))
 
 
 def read(response: HTTPResponse) -> Answer:
@@ -131,8 +134,7 @@ def write(target: str, data: bytes) -> None:
     if target == "-":
         sys.stdout.buffer.write(data)
     else:
-        with Path(target).open("ab") as out:
-            out.write(data)
+        Path(target).write_bytes(data)
 
 
 def main(argv: list[str]) -> int:
