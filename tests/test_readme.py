@@ -300,3 +300,45 @@ def check(step: Step, output: str, code: int, http: list[int]) -> list[str]:
     if not step.expected and errors:
         wrong.append(f"HTTP {errors} without a documented output")
     return wrong
+
+
+# the stand-in's flags, each way the walk-through uses them; every call is idempotent
+CURL_CALLS = (
+    "curl -s $API/readyz",
+    'curl -s -i $API/v1/stages -H "Authorization: Bearer $KEY"',
+    'curl -s -D - -o /dev/null "$API/v1/channels?format=csv" -H "Authorization: Bearer $KEY"',
+    "curl -s -o /dev/null -w '%{http_code}\\n' $API/v1/journeys/nowhere"
+    ' -H "Authorization: Bearer $KEY"',
+    'curl -s -i -X DELETE $API/v1/journeys/nowhere -H "Authorization: Bearer $KEY"',
+    'curl -s -X PUT $API/v1/stages -H "Authorization: Bearer $KEY"'
+    ' -H \'Content-Type: application/json\' -d \'{"stages": [{"name": "awareness"}]}\'',
+    'curl -s $API/v1/journeys/bulk -H "Authorization: Bearer $KEY"'
+    " -H 'Content-Type: application/x-ndjson' --data-binary @bad.ndjson",
+    "curl -s $API/v1/events -u \"$KEY:\" -H 'Content-Type: application/json' -d '{\"batch\": []}'",
+    'curl -s -i $API/v1/journeys -H "Authorization: Bearer $KEY" -d \'{"journeys": []}\'',
+    "curl -s -i $API/docs",
+)
+VARYING = re.compile(
+    r"^(Date|X-Request-ID|RateLimit-Remaining|RateLimit-Reset): .*\r?\n", re.M | re.I
+)
+
+
+def test_the_curl_stand_in_answers_as_curl_does(app: Flask, default_key: str, top: Path) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed: the stand-in is compared with it where it is")
+    (top / "bad.ndjson").write_text('{"journey_id": "x"}\n')
+    stand_in = {**os.environ, "PATH": f"{top / 'stand-ins'}{os.pathsep}{os.environ['PATH']}"}
+    with serve(app) as api:
+        for call in CURL_CALLS:
+            said = []
+            for env in (stand_in, os.environ):
+                done = subprocess.run(
+                    ["bash", "-c", call],
+                    cwd=top,
+                    env={**env, "KEY": default_key, "API": api},
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                said.append((done.returncode, VARYING.sub("", done.stdout)))
+            assert said[0] == said[1], call
