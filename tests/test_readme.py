@@ -6,8 +6,9 @@ a directory laid out as the repository's top (``examples/`` and ``.venv``), with
 ``KEY`` and ``API`` exported as the first block tells the reader to and
 ``DATABASE_URL`` set for the ``.venv/bin/pathcredit`` commands. The ``# ...`` lines
 after a command are its documented output: the command's output must be exactly that,
-whitespace aside, with ``...`` and ``…`` matching anything, and the server's address
-read as the README's ``http://127.0.0.1:8000``. A command without documented output
+whitespace aside, with ``...`` and ``…`` matching anything, and the test's server
+address and database read as those ``make run`` gives (``http://127.0.0.1:8000``,
+``/pathcredit?host=<repository>/.data/pg``). A command without documented output
 must exit 0 and get no HTTP error. A block after ``<!-- not run: reason -->`` is
 skipped; the test lists those reasons. ``curl`` is the stand-in of
 ``tests/readme_curl.py``, so the test needs no curl.
@@ -255,8 +256,7 @@ def test_the_walk_through_gives_its_documented_output(
     status_log = top / "statuses.log"
     status_log.touch()
     env = {
-        **os.environ,
-        "PATH": f"{top / 'stand-ins'}{os.pathsep}{os.environ['PATH']}",
+        **with_stand_ins(top),
         "DATABASE_URL": database_url,
         "PATHCREDIT_README_STATUSES": str(status_log),
     }
@@ -271,7 +271,19 @@ def test_the_walk_through_gives_its_documented_output(
             timeout=300,
         )
     results = outputs(as_readme(done.stdout, api, database_url))
-    http = statuses(status_log)
+    failures = report(runnable, results, statuses(status_log))
+    assert not failures, f"{len(failures)} of {len(runnable)} steps:\n\n" + "\n".join(failures)
+
+
+def with_stand_ins(top: Path) -> dict[str, str]:
+    """The environment with the stand-ins first on PATH."""
+    return {**os.environ, "PATH": f"{top / 'stand-ins'}{os.pathsep}{os.environ['PATH']}"}
+
+
+def report(
+    runnable: list[Step], results: dict[int, tuple[str, int]], http: dict[int, list[int]]
+) -> list[str]:
+    """Every step that went wrong, with its README line, command, and both outputs."""
     failures = []
     for number, step in enumerate(runnable):
         if PSQL.search(step.command) and shutil.which("psql") is None:
@@ -287,7 +299,7 @@ def test_the_walk_through_gives_its_documented_output(
                 f"README line {step.line}: {', '.join(wrong)}\n{step.command}\n"
                 f"--- documented\n{documented}\n--- got\n{output.strip()[:3000]}\n"
             )
-    assert not failures, f"{len(failures)} of {len(runnable)} steps:\n\n" + "\n".join(failures)
+    return failures
 
 
 def check(step: Step, output: str, code: int, http: list[int]) -> list[str]:
@@ -327,7 +339,7 @@ def test_the_curl_stand_in_answers_as_curl_does(app: Flask, default_key: str, to
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed: the stand-in is compared with it where it is")
     (top / "bad.ndjson").write_text('{"journey_id": "x"}\n')
-    stand_in = {**os.environ, "PATH": f"{top / 'stand-ins'}{os.pathsep}{os.environ['PATH']}"}
+    stand_in = with_stand_ins(top)
     with serve(app) as api:
         for call in CURL_CALLS:
             said = []
