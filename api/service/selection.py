@@ -357,13 +357,28 @@ def _aggregated_note(
     )
     if not n:
         return []
-    why = "touch times" if need_times and not selection.has_filters else "segment or touch data"
-    if campaigns:
-        why = "campaigns"
     return [
-        f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no {why}, "
-        "which this selection needs."
+        f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no "
+        f"segment, touch or campaign data, which {_needs(selection, need_times, campaigns)} "
+        "needs."
     ]
+
+
+def _needs(selection: Selection, need_times: bool, campaigns: bool) -> str:
+    """What in a selection makes it read raw journeys, as the reader set it."""
+    causes = []
+    if campaigns:
+        causes.append("the campaign breakdown")
+    for name in ("attributes", "device", "campaign"):
+        if (value := getattr(selection, name)) is not None:
+            causes.append(f"the filter {name}={json.dumps(value)}")
+    if selection.lookback_days is not None:
+        causes.append(
+            f"lookback_days={selection.lookback_days}{_origin(selection, 'lookback_days')}"
+        )
+    if need_times:
+        causes.append("touch times (time_decay, the timing report)")
+    return " and ".join(causes) or "this selection"
 
 
 def _origin(selection: Selection, name: str) -> str:
