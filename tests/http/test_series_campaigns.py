@@ -260,3 +260,17 @@ def test_a_saved_reports_series_credits_its_campaigns(client, auth, example) -> 
     direct = get_series(client, auth, models="markov", campaigns='{"top_n": 1}', **RANGE)
     assert saved.get_json() == direct
     assert {r["campaign"] for r in direct} == {None, "brand", "(other)", "weekly"}
+
+
+def test_client_paths_are_left_out_and_the_series_says_why(client, auth, example) -> None:
+    """A campaign series reads raw journeys, as a campaign run does: a client path
+    dated in the range adds nothing, and a warning names the campaign breakdown."""
+    path = {"path": ["search"], "conversions": 5, "nulls": 0, "value": 500, "date": DAY1}
+    assert client.post("/v1/paths", json={"paths": [path]}, headers=auth).status_code == 200
+    query = {"models": "linear", "campaigns": '{"top_n": 20}', **RANGE}
+    response = client.get("/v1/attribution/series", query_string=query, headers=auth)
+    assert response.status_code == 200
+    total = sum(r["conversions"] for r in response.get_json() if r["dimension"] == "channel")
+    assert total == 2.0  # j1 and j2
+    notes = response.headers.get_all("Pathcredit-Warning")
+    assert any("1 client-aggregated paths" in n and "campaign breakdown" in n for n in notes)
