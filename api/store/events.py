@@ -142,7 +142,9 @@ def person_events(
     }
     with conn.cursor() as cur:
         cur.execute(query("person_events"), params)
-        return [StoredEvent(*row) for row in cur]
+        # an event holding an id of each array comes once per array
+        unique = {row[5]: row for row in cur}
+        return [StoredEvent(*row) for row in unique.values()]
 
 
 def person_event_counts(
@@ -151,7 +153,8 @@ def person_event_counts(
     """Typed id -> the number of events it owns (userId, else anonymousId)."""
     anonymous, users = split_nodes(nodes)
     params = {"workspace_id": workspace_id, "anonymous_ids": anonymous, "user_ids": users}
-    return dict(conn.execute(query("person_event_counts"), params).fetchall())
+    rows = conn.execute(query("person_event_counts"), params).fetchall()
+    return {node: n for node, n in rows if n}
 
 
 def derived_journey_ids(

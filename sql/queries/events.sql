@@ -33,23 +33,46 @@ SELECT node, other FROM identity_links WHERE workspace_id = %(workspace_id)s
 
 -- name: person_events
 -- The events of a set of ids, with the properties of conversion events only (the
--- rest is not read).
-SELECT type, anonymous_id, user_id, event, occurred_at, message_id, page_path, source,
-    medium, campaign, referrer_host, click_id, device,
-    CASE WHEN event = ANY(%(conversions)s) THEN body -> 'properties' END AS properties
-FROM events
-WHERE workspace_id = %(workspace_id)s
-  AND (anonymous_id = ANY(%(anonymous_ids)s) OR user_id = ANY(%(user_ids)s))
+-- rest is not read). One index probe per id, so the cost follows the ids asked for,
+-- not the workspace: inside a large write the table's statistics are stale, and an
+-- OR of the two id columns was planned as a scan of the workspace's every event. An
+-- event holding ids of both arrays comes twice; the caller keeps one (by messageId).
+SELECT e.* FROM unnest(%(anonymous_ids)s::text[]) AS a (id)
+CROSS JOIN LATERAL (
+    SELECT type, anonymous_id, user_id, event, occurred_at, message_id, page_path, source,
+        medium, campaign, referrer_host, click_id, device,
+        CASE WHEN event = ANY(%(conversions)s) THEN body -> 'properties' END AS properties
+    FROM events
+    WHERE workspace_id = %(workspace_id)s AND anonymous_id = a.id
+    OFFSET 0
+) AS e
+UNION ALL
+SELECT e.* FROM unnest(%(user_ids)s::text[]) AS u (id)
+CROSS JOIN LATERAL (
+    SELECT type, anonymous_id, user_id, event, occurred_at, message_id, page_path, source,
+        medium, campaign, referrer_host, click_id, device,
+        CASE WHEN event = ANY(%(conversions)s) THEN body -> 'properties' END AS properties
+    FROM events
+    WHERE workspace_id = %(workspace_id)s AND user_id = u.id
+    OFFSET 0
+) AS e
 
 -- name: workspace_event_ids
 -- The distinct ids of every event of a workspace, for re-deriving all of it.
 SELECT DISTINCT anonymous_id, user_id FROM events WHERE workspace_id = %(workspace_id)s
 
 -- name: derived_journey_ids
--- The journeys built from events for these customers (ids starting with "ev:").
-SELECT journey_id FROM journeys
-WHERE workspace_id = %(workspace_id)s AND customer_id = ANY(%(customer_ids)s)
-  AND journey_id LIKE 'ev:%%'
+-- The journeys built from events for these customers (ids starting with "ev:"), one
+-- index probe per customer (see person_events): with stale statistics the prefix was
+-- planned as a range over every derived journey of the workspace, once per group of
+-- people, which made a large write quadratic.
+SELECT j.journey_id FROM unnest(%(customer_ids)s::text[]) AS c (id)
+CROSS JOIN LATERAL (
+    SELECT journey_id FROM journeys
+    WHERE workspace_id = %(workspace_id)s AND customer_id = c.id
+    OFFSET 0
+) AS j
+WHERE j.journey_id LIKE 'ev:%%'
 
 -- name: all_derived_journey_ids
 SELECT journey_id FROM journeys
@@ -92,12 +115,14 @@ VALUES (%(workspace_id)s, %(rules)s, now())
 ON CONFLICT (workspace_id) DO UPDATE SET rules = excluded.rules, updated_at = now()
 
 -- name: person_event_counts
--- How many events each of a set of ids holds (by the id events are owned by: the
--- userId, else the anonymousId), to tell whether the events of a write are all a
--- person has.
-SELECT CASE WHEN user_id IS NOT NULL THEN 'u:' || user_id ELSE 'a:' || anonymous_id END,
-    count(*)
-FROM events
-WHERE workspace_id = %(workspace_id)s
-  AND (anonymous_id = ANY(%(anonymous_ids)s) OR user_id = ANY(%(user_ids)s))
-GROUP BY 1
+-- How many events each of a set of ids owns (a userId owns its events; an anonymousId
+-- those without a userId), to tell whether the events of a write are all a person
+-- has. One index probe per id (see person_events).
+SELECT 'u:' || u.id,
+    (SELECT count(*) FROM events WHERE workspace_id = %(workspace_id)s AND user_id = u.id)
+FROM unnest(%(user_ids)s::text[]) AS u (id)
+UNION ALL
+SELECT 'a:' || a.id,
+    (SELECT count(*) FROM events
+     WHERE workspace_id = %(workspace_id)s AND anonymous_id = a.id AND user_id IS NULL)
+FROM unnest(%(anonymous_ids)s::text[]) AS a (id)
