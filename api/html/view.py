@@ -23,6 +23,8 @@ DEFAULT_MODELS = ("first_touch", "last_touch", "linear", "position_based", "mark
 """Models the report compares when the request names none: fast on any data set."""
 
 HOT_SPOTS = 12
+MOVES_SHOWN = 10
+"""Moves the flow chart does not draw, listed under it (the rest under "All moves")."""
 NO_STAGES = "The journeys in this selection carry no stages."
 
 
@@ -58,6 +60,7 @@ def context(
         "currency": spend.currency,
         "costs": costs(credit_rows, models, spend),
         "comparison": comparison(paths, credit_rows, models),
+        "flow_moves": flow_tables(paths, order),
         "sources": sources(),
     }
 
@@ -67,9 +70,43 @@ def stage_charts(paths: PathSet, order: Sequence[str]) -> dict[str, str]:
     journeys = paths.total_conversions + paths.total_nulls
     return {
         "funnel": charts.funnel(funnel_rows, journeys),
-        "flow": flow_chart.flow(order, rt.stage_flow(paths)),
+        "flow": flow_chart.flow(order, rt.stage_flow(paths), stays(paths)),
         "effects": charts.removal_effects(rt.stage_removal_effects(paths, order)),
     }
+
+
+def stays(paths: PathSet) -> dict[str, float]:
+    """Per stage, the moves from it to itself (a touch followed by another in the same
+    stage), which the flow's collapsed moves leave out."""
+    return {
+        str(r["source"]): float(r["count"])
+        for r in rt.transitions(paths, "stage")
+        if r["source"] == r["target"]
+    }
+
+
+def flow_tables(paths: PathSet, order: Sequence[str]) -> dict[str, Any]:
+    """The flow's moves as table rows: those the chart counts but does not draw (back to
+    an earlier stage), and every move, for the table under it."""
+    if not (paths.has_stages and paths.n_paths):
+        return {"back": [], "back_more": 0, "all": []}
+    moves = rt.stage_flow(paths)
+    back = flow_chart.back_moves(order, moves)
+    every = [
+        {"source": flow_chart.node_name(m["source"]), "target": flow_chart.node_name(m["target"]),
+         "count": float(m["count"])}
+        for m in sorted(moves, key=lambda m: -float(m["count"]))
+        if m["source"] != m["target"]
+    ]  # fmt: skip
+    return {
+        "back": [_move(m) for m in back[:MOVES_SHOWN]],
+        "back_more": len(back) - len(back[:MOVES_SHOWN]),
+        "all": [_move(m) for m in every],
+    }
+
+
+def _move(m: Mapping[str, Any]) -> dict[str, Any]:
+    return {**m, "text": charts.count(m["count"])}
 
 
 def other_charts(
