@@ -157,7 +157,7 @@ _FUNNEL_PARTS = (
 )
 
 
-def funnel(rows: Sequence[Mapping[str, Any]], total_journeys: float) -> str:
+def funnel(rows: Sequence[Mapping[str, Any]]) -> str:
     """Per stage, a bar as long as the journeys that reached it, split by what they did,
     on a count axis that ends at a round number just past the stage most reached.
 

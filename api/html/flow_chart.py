@@ -95,9 +95,8 @@ def flow(
     body = [_band(lk, scale, node_w) for lk in links if not lk.back]
     fit = max(8, int(step / 7.5))
     body += [_flow_node(n, scale, node_w, fit) for n in nodes.values()]
-    foot = top + chart_h + 22
-    body += [_foot(n, node_w, foot) for n in nodes.values()]
-    return svg(WIDTH, foot + 40, "Journey flow between stages", body, "flow")
+    foot, bottom = _foot(list(nodes.values()), node_w, left + 44, top + chart_h + 22)
+    return svg(WIDTH, bottom + 8, "Journey flow between stages", body + foot, "flow")
 
 
 def back_moves(
@@ -221,21 +220,28 @@ def _flow_node(node: _Node, scale: float, node_w: float, fit: int) -> str:
     return "".join(parts)
 
 
-def _foot(node: _Node, node_w: float, y: float) -> str:
-    """Under the chart, in the stage's column: its repeated touches, its moves back, and
-    its moves into "no stage" (none of them drawn as bands)."""
-    x = node.x + node_w / 2
-    lines = [
-        (sign, word, metric, n)
-        for sign, word, metric, n in (
-            ("↻", "stay", "flow.stay", node.stay),
-            ("↩", "back", "flow.back", node.back),
-            ("→", "no stage", "flow.to_no_stage", node.unstaged),
-        )
-        if n
-    ]
-    return "".join(
-        label(x, y + 16 * i, f"{sign} {count(n)} {word}", "label muted", "middle",
-              metric=metric, node=node.key, value=n)
-        for i, (sign, word, metric, n) in enumerate(lines)
-    )  # fmt: skip
+FOOT_ROWS = (
+    # heading, metric, the node's attribute counting it
+    ("↻ stay", "flow.stay", "stay"),
+    ("↩ back", "flow.back", "back"),
+    ("→ no stage", "flow.to_no_stage", "unstaged"),
+)
+
+
+def _foot(nodes: Sequence[_Node], node_w: float, x0: float, y: float) -> tuple[list[str], float]:
+    """Rows under the chart: per stage, in its column, its repeated touches, its moves
+    back and its moves into "no stage" (none drawn as bands); each row headed at the
+    left, under "All journeys", so the numbers need no words of their own."""
+    out: list[str] = []
+    for heading, metric, attribute in FOOT_ROWS:
+        counted = [(n, float(getattr(n, attribute))) for n in nodes if getattr(n, attribute)]
+        if not counted:
+            continue
+        out.append(label(x0, y, heading, "label strong", "end"))
+        out += [
+            label(n.x + node_w / 2, y, count(v), "label muted", "middle",
+                  metric=metric, node=n.key, value=v)
+            for n, v in counted
+        ]  # fmt: skip
+        y += 16
+    return out, y

@@ -47,6 +47,7 @@ def context(
     order = rt.stage_order(paths, workspace_stages)
     staged = paths.has_stages and paths.n_paths > 0
     credit_rows, model_notes, errors = channel_credit(paths, models)
+    moves = rt.stage_flow(paths) if staged else []
     return {
         "workspace": workspace,
         "period": period(selection),
@@ -55,24 +56,26 @@ def context(
         "kpis": kpis(paths, order if staged else None),
         "warnings": [*notes, *model_notes],
         "no_stages": NO_STAGES,
-        "charts": (stage_charts(paths, order) if staged else {})
+        "charts": (stage_charts(paths, order, moves) if staged else {})
         | other_charts(paths, credit_rows, models),
         "models": [m.replace("_", " ") for m in models],
         "credit_table": credit_table(credit_rows, models, errors),
         "currency": spend.currency,
         "costs": costs(credit_rows, models, spend),
         "comparison": comparison(paths, credit_rows, models),
-        "flow_moves": flow_tables(paths, order),
+        "flow_moves": flow_tables(order, moves),
         "sources": sources(),
     }
 
 
-def stage_charts(paths: PathSet, order: Sequence[str]) -> dict[str, str]:
-    funnel_rows = rt.funnel(paths, order)
-    journeys = paths.total_conversions + paths.total_nulls
+def stage_charts(
+    paths: PathSet, order: Sequence[str], moves: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """The funnel, the flow (``moves``: its stage transitions, repeats collapsed) and the
+    stage removal effects."""
     return {
-        "funnel": charts.funnel(funnel_rows, journeys),
-        "flow": flow_chart.flow(order, rt.stage_flow(paths), stays(paths)),
+        "funnel": charts.funnel(rt.funnel(paths, order)),
+        "flow": flow_chart.flow(order, moves, stays(paths)),
         "effects": charts.removal_effects(rt.stage_removal_effects(paths, order)),
     }
 
@@ -87,12 +90,9 @@ def stays(paths: PathSet) -> dict[str, float]:
     }
 
 
-def flow_tables(paths: PathSet, order: Sequence[str]) -> dict[str, Any]:
+def flow_tables(order: Sequence[str], moves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The flow's moves as table rows: those the chart counts but does not draw (back to
-    an earlier stage), and every move, for the table under it."""
-    if not (paths.has_stages and paths.n_paths):
-        return {"back": [], "back_more": 0, "all": []}
-    moves = rt.stage_flow(paths)
+    an earlier stage, or into "no stage"), and every move, for the tables under it."""
     back = flow_chart.back_moves(order, moves)
     every = [
         {"source": flow_chart.node_name(m["source"]), "target": flow_chart.node_name(m["target"]),

@@ -135,20 +135,24 @@ def test_flow_counts_stays_and_moves_back_instead_of_drawing_them(client, auth, 
     assert 'class="loop"' not in svg  # no arcs under the chart
     assert metric(page, "flow.stay", "node") == {"consideration": 1}
     assert metric(page, "flow.back", "node") == {"consideration": 2}
-    assert "↻ 1 stay" in texts(svg, "label muted") and "↩ 2 back" in texts(svg, "label muted")
+    # written under the stage's column, in rows headed at the left
+    assert texts(svg, "label strong")[-2:] == ["↻ stay", "↩ back"]
+    written = re.findall(r'<text x="([^"]+)"[^>]*data-metric="flow.(stay|back)"[^>]*>([^<]*)<', svg)
+    column = re.search(r'<text x="([^"]+)"[^>]*data-node="consideration"', svg)
+    assert column and written == [(column.group(1), "stay", "1"), (column.group(1), "back", "2")]
     back = metric(parse(html), "flow.back_move", "source", "target")
     assert back == {("consideration", "awareness"): 2}
     # bands: into awareness j1 j2 j3 j4 j7 j8 j9 j10, awareness -> consideration j1 j3 j4
     # j7 j8 j9; each band wide enough carries its count at its start
     links = metric(page, "flow.link", "source", "target")
     assert links[("(start)", "awareness")] == 8 and links[("awareness", "consideration")] == 6
-    written = re.findall(
+    on_bands = re.findall(
         r'data-metric="flow.link" [^>]*data-value="([^"]+)">.*?</path>'
         r'<text [^>]*class="bandnum"[^>]*>([^<]*)</text>',
         svg,
     )
-    assert len(written) == len(links)  # ten journeys: every band is wide enough
-    assert all(float(value) == float(text) for value, text in written)
+    assert len(on_bands) == len(links)  # ten journeys: every band is wide enough
+    assert all(float(value) == float(text) for value, text in on_bands)
 
 
 def test_flow_of_eight_stages_stays_readable(client, auth):
