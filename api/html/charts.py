@@ -334,8 +334,8 @@ DROPOFF_COLUMNS = (
     # (heading, x from the axis's end, anchor)
     ("ranked by: at least", 150, "end"),
     ("rate", 210, "end"),
-    ("95% interval", 315, "end"),
-    ("dropped / passing", 335, "start"),
+    ("95% interval", 332, "end"),
+    ("dropped / passing", 352, "start"),
 )
 
 
@@ -346,7 +346,7 @@ def dropoff(rows: Sequence[Mapping[str, Any]]) -> str:
     column ("at least"), beside the rate and the interval; the axis ends at a round
     percentage just past the highest interval end.
     """
-    label_w, right_w, top, row_h = 230, 445, 50, 30
+    label_w, right_w, top, row_h = 230, 462, 50, 30
     axis_w = WIDTH - label_w - right_w
     bottom = top + len(rows) * row_h
     ticks = nice_ticks(max((float(r["ci_high"]) for r in rows), default=0.0))
