@@ -13,7 +13,7 @@ numbers on the page can be checked against the API's.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
 
@@ -88,7 +88,13 @@ def percent_tick(x: float) -> str:
 
 
 def axis(
-    ticks: Sequence[float], x0: float, width: float, top: float, bottom: float, text: Any, name: str
+    ticks: Sequence[float],
+    x0: float,
+    width: float,
+    top: float,
+    bottom: float,
+    text: Callable[[float], str],
+    name: str,
 ) -> list[str]:
     """Grid lines at ``ticks`` (the last at ``x0 + width``) labelled above ``top`` by
     ``text(tick)``; each label carries its tick as ``data-tick``, for the tests."""

@@ -86,8 +86,8 @@ def flow(
         if stage in nodes:
             nodes[stage].stay = n
     top, chart_h, node_w, left, right = 50.0, 330.0, 14.0, 104.0, 130.0
-    columns = 1 + max(n.column for n in nodes.values())
-    step = (WIDTH - left - right - node_w) / columns
+    last = max(n.column for n in nodes.values())
+    step = (WIDTH - left - right - node_w) / last
     scale = _flow_scale(nodes, chart_h)
     for node in nodes.values():
         node.x = left + node.column * step
