@@ -23,18 +23,17 @@ def journeys(client, auth) -> None:
     ingest(client, auth, [journey_record(i + 1, *j) for i, j in enumerate(JOURNEYS)])
 
 
-def record(jid: str, touches: list[tuple[str | None, str]], converted: bool, day: int = 1) -> dict:
-    """A journey of (stage, channel) touches an hour apart on 2025-02-``day``."""
-    out: dict[str, Any] = {
+def record(jid: str, touches: list[tuple[str | None, str]], converted: bool) -> dict:
+    """A journey of (stage, channel) touches an hour apart on 2025-02-01."""
+    return {
         "journey_id": jid,
         "touchpoints": [
-            {"channel": ch, "stage": st, "timestamp": f"2025-02-{day:02d}T{k:02d}:00:00Z"}
+            {"channel": ch, "stage": st, "timestamp": f"2025-02-01T{k:02d}:00:00Z"}
             for k, (st, ch) in enumerate(touches)
         ],
         "converted": converted,
         "value": 10.0 if converted else 0.0,
     }
-    return out
 
 
 def report(client, auth, **query: Any) -> str:
