@@ -120,6 +120,7 @@ def breakdown(url: str, workspace_id: int, models: list[str]) -> dict[str, float
         read = time.perf_counter() - started
     started = time.perf_counter()
     names, codes = arrays.pop("campaign_names"), arrays.pop("campaign_tokens")
+    arrays.pop("days")
     paths = campaign_paths(PathSet.from_arrays(**arrays), names, codes).aggregate()
     group = time.perf_counter() - started
     started = time.perf_counter()

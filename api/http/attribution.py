@@ -253,18 +253,21 @@ class Series(MethodView):
         """Get a daily series of attribution credit as JSON or CSV.
 
         One row per day x model x channel over `date_from` to `date_to` (days in the
-        workspace time zone), columns day, model, channel, conversions, value. Each
-        model is fitted once over the whole range, on the paths a table run over that
-        range reads; each path's share of the table lands on the days its journeys
-        converted, so a channel's days add up to the range's table. 422 for a range
-        of more than 1096 days, or models over the synchronous work budget
-        (`PATHCREDIT_SYNC_WORK_BUDGET`).
+        workspace time zone). Each model is fitted once over the whole range, on the
+        paths a table run over that range reads; each path's share of the table lands
+        on the days its journeys converted, so a channel's days add up to the range's
+        table. With `campaigns` (as in `POST /v1/attribution`), the models credit
+        channel x campaign pairs and each day also has a `campaign` row per pair of
+        the range's table, its `channel` rows being their sums. Spend, cost per
+        conversion and ROAS are those of the day (of the day's campaign, on campaign
+        rows). 422 for a range of more than 1096 days, or models over the synchronous
+        work budget (`PATHCREDIT_SYNC_WORK_BUDGET`).
         """
         budget = settings().sync_work_budget
-        rows, notes = series.series(database(), workspace().workspace_id, query, budget)
+        answer = series.series(database(), workspace().workspace_id, query, budget)
         columns = (*series.COLUMNS, *series.SPEND_COLUMNS)
-        response = tables.render(rows, columns, query=query, name="series")
-        return tables.with_warnings(response, notes)
+        response = tables.render(answer.rows, columns, query=query, name="series")
+        return tables.with_warnings(response, answer.notes)
 
 
 @bp.route("/table")

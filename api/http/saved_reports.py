@@ -131,7 +131,8 @@ class SavedReport(MethodView):
     def delete(self, name: str) -> None:
         """Delete a saved report and its table links.
 
-        Its runs stay, like every run (`credit_v1`); it leaves `credit_latest_v1`.
+        Its runs stay, like every run (`credit_v1`); it leaves `credit_latest_v1` and
+        `series_latest_v1`.
         """
         with database().transaction() as conn:
             saved.delete(conn, workspace().workspace_id, name)
@@ -187,10 +188,12 @@ class SavedReportSeries(MethodView):
     @bp.doc(security=[{"apiKey": []}, {}])
     def get(self, query: dict[str, Any], name: str) -> Response:
         """Get a saved report's daily series: `GET /v1/attribution/series` with the
-        report's models, options and selection (it needs a date range: 422 without).
+        report's models, options, selection and campaigns (it needs a date range: 422
+        without).
 
-        Computed at each request from the rollups, so it is always current. Opens
-        with an API key or with one of the report's table links' `token`.
+        Computed at each request from the data as it is, so it is always current; each
+        answer replaces the report's rows in the BI view `series_latest_v1`. Opens with
+        an API key or with one of the report's table links' `token`.
         """
         token = query.pop("token", None)
         workspace_id = _reader(token, name)
@@ -200,10 +203,12 @@ class SavedReportSeries(MethodView):
         if params.get("date_from") is None or params.get("date_to") is None:
             detail = f"A series needs a date range: saved report {name!r} has none."
             raise InvalidInput(detail, [FieldError("/date_from", detail)])
-        rows, notes = series.series(database(), workspace_id, params, settings().sync_work_budget)
+        budget = settings().sync_work_budget
+        answer = series.series(database(), workspace_id, params, budget)
+        service.record_series(database(), workspace_id, report, answer)
         columns = (*series.COLUMNS, *series.SPEND_COLUMNS)
-        response = tables.render(rows, columns, query=query, name=f"saved-{name}-series")
-        return tables.with_warnings(response, notes)
+        response = tables.render(answer.rows, columns, query=query, name=f"saved-{name}-series")
+        return tables.with_warnings(response, answer.notes)
 
 
 @bp.route("/<name>/links")

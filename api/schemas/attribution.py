@@ -358,14 +358,30 @@ class SeriesQuery(SelectionQuery, TableQuery):
     )
     models = AttributionQuery._declared_fields["models"]
     options = AttributionQuery._declared_fields["options"]
+    campaigns = AttributionQuery._declared_fields["campaigns"]
 
 
 class SeriesRow(ma.Schema):
-    """One day's credit of one channel under one model."""
+    """One day's credit of one channel (or channel x campaign) under one model."""
 
     day = fields.Date(required=True, metadata={"description": "In the workspace time zone."})
     model = fields.String(required=True, metadata={"enum": list(MODEL_NAMES)})
+    dimension = fields.String(
+        required=True,
+        metadata={
+            "enum": ["channel", "campaign"],
+            "description": "`campaign` rows only with `campaigns`; a day's `channel` row "
+            "is the sum of its `campaign` rows.",
+        },
+    )
     channel = fields.String(required=True)
+    campaign = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": f"On `campaign` rows: the campaign, `{OTHER}` or `{NOT_SET}`; else null."
+        },
+    )
     conversions = fields.Float(
         required=True, metadata={"description": "Credited conversions landing on this day."}
     )
@@ -375,7 +391,7 @@ class SeriesRow(ma.Schema):
     spend = fields.Float(
         required=True,
         allow_none=True,
-        metadata={"description": "Spend on the channel that day; null without spend."},
+        metadata={"description": "Spend on the channel (campaign) that day; null without spend."},
     )
     cost_per_conversion = fields.Float(
         required=True,

@@ -6,8 +6,10 @@ defaults applied) and the workspace's data version are unchanged; otherwise a
 refresh runs it again, synchronously, with the bounds of ``POST /v1/attribution``.
 Two refreshes of one report at once start one run: a refresh claims the report as it
 records its run (:func:`api.store.saved_reports.claim`, a compare and swap under the
-row lock), and a refresh that finds another under way waits for it. Table links are
-stored rows named by a signed token (:mod:`.signing`), so each can be revoked.
+row lock), and a refresh that finds another under way waits for it. A report's
+series is computed at each request; each answer is stored whole for the BI view
+``series_latest_v1`` (:func:`record_series`). Table links are stored rows named by a
+signed token (:mod:`.signing`), so each can be revoked.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .. import store
 from ..store import runs
 from ..store import saved_reports as saved
 from . import runs as run_service
-from . import signing
+from . import series, signing
 from .errors import Conflict, FieldError, Gone, InvalidInput, Unauthorized, Unavailable
 from .heartbeat import sweep
 
@@ -185,6 +187,22 @@ def _run(
 def _settle(db: store.Database, workspace_id: int, report_id: int, run_id: str) -> None:
     with db.transaction() as conn:
         saved.settle(conn, workspace_id, report_id, run_id)
+
+
+# ---------------------------------------------------------------------- series
+def record_series(
+    db: store.Database, workspace_id: int, report: Mapping[str, Any], answer: series.Answer
+) -> str | None:
+    """Store a saved report's series answer as its rows of ``series_latest_v1``,
+    replacing the last; its id, or None when the report was replaced or deleted while
+    the series was computed (the answer is then not the report's)."""
+    columns = (*series.COLUMNS, *series.SPEND_COLUMNS)
+    rows = ([r[c] for c in columns] for r in answer.rows)
+    read = saved.SeriesAnswer(answer.data_version, answer.date_from, answer.date_to,
+                              answer.currency)  # fmt: skip
+    with db.transaction() as conn:
+        return saved.put_series(conn, workspace_id, report["report_id"], report["parameters"],
+                                read, rows)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- table links

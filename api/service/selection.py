@@ -207,6 +207,24 @@ def _campaign_selection(
     held = None if need_times else _recent.get(key)
     if held is not None and held.version == version:
         return held.paths
+    found = read_campaign_journeys(conn, workspace_id, selection, top_n, need_times=need_times)
+    if found is None:
+        return None
+    paths = found[0]
+    if need_times:
+        return paths
+    paths = paths.aggregate()
+    if version is not None:
+        _recent.put(key, _Held(version, None, None, paths))
+    return paths
+
+
+def read_campaign_journeys(
+    conn: Any, workspace_id: int, selection: Selection, top_n: int, *, need_times: bool
+) -> tuple[PathSet, np.ndarray] | None:
+    """One campaign path per journey of a selection, channel-grouped, mapped to
+    channel-campaign states and repeat-collapsed, with each journey's day (counted
+    from 2000-01-01); None when no journey of the selection carries a campaign."""
     arrays = load_campaign_journeys(
         conn,
         workspace_id,
@@ -215,6 +233,7 @@ def _campaign_selection(
         with_times=need_times,
     )
     names, codes = arrays.pop("campaign_names"), arrays.pop("campaign_tokens")
+    days = arrays.pop("days")
     if not names:
         return None
     paths = PathSet.from_arrays(**arrays)
@@ -223,12 +242,7 @@ def _campaign_selection(
     paths = campaign_paths(paths, names, codes, top_n)
     if selection.collapse_repeats:
         paths = paths.collapse_repeats()
-    if need_times:
-        return paths
-    paths = paths.aggregate()
-    if version is not None:
-        _recent.put(key, _Held(version, None, None, paths))
-    return paths
+    return paths, days
 
 
 def _prepared(paths: PathSet, selection: Selection) -> PathSet:
@@ -343,13 +357,28 @@ def _aggregated_note(
     )
     if not n:
         return []
-    why = "touch times" if need_times and not selection.has_filters else "segment or touch data"
-    if campaigns:
-        why = "campaigns"
     return [
-        f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no {why}, "
-        "which this selection needs."
+        f"{n} client-aggregated paths (POST /v1/paths) are left out: they carry no "
+        f"segment, touch or campaign data, which {_needs(selection, need_times, campaigns)} "
+        "needs."
     ]
+
+
+def _needs(selection: Selection, need_times: bool, campaigns: bool) -> str:
+    """What in a selection makes it read raw journeys, as the reader set it."""
+    causes = []
+    if campaigns:
+        causes.append("the campaign breakdown")
+    for name in ("attributes", "device", "campaign"):
+        if (value := getattr(selection, name)) is not None:
+            causes.append(f"the filter {name}={json.dumps(value)}")
+    if selection.lookback_days is not None:
+        causes.append(
+            f"lookback_days={selection.lookback_days}{_origin(selection, 'lookback_days')}"
+        )
+    if need_times:
+        causes.append("touch times (time_decay, the timing report)")
+    return " and ".join(causes) or "this selection"
 
 
 def _origin(selection: Selection, name: str) -> str:

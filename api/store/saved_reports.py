@@ -3,14 +3,16 @@
 A saved report is a name, a run body, the run that answered it last and the data
 version that run read; a refresh under way is recorded as the report's pending run,
 claimed by compare and swap (:func:`claim`). Table links are rows a signed token
-names, so they can be revoked. Functions take ``conn`` first and never commit.
+names, so they can be revoked. A report's last answered daily series is stored
+whole for the BI view ``series_latest_v1`` (:func:`put_series`). Functions take
+``conn`` first and never commit.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
@@ -184,3 +186,46 @@ def _link(row: Sequence[Any] | None) -> dict[str, Any]:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+# ---------------------------------------------------------------------- series
+@dataclass(frozen=True)
+class SeriesAnswer:
+    """What a saved report's series read: its data version, range and currency."""
+
+    data_version: int
+    date_from: date
+    date_to: date
+    currency: str
+
+
+def put_series(
+    conn: psycopg.Connection,
+    workspace_id: int,
+    report_id: int,
+    body: Mapping[str, Any],
+    answer: SeriesAnswer,
+    rows: Iterable[Sequence[Any]],
+) -> str | None:
+    """Replace the report's stored series with this answer and its ``rows`` (each in
+    the order of ``copy_saved_report_series_rows``: day, model, dimension, channel,
+    campaign, conversions, value, spend, cost_per_conversion, roas); its id, or None
+    when the report no longer has ``body`` (replaced or deleted since)."""
+    params = {
+        "workspace_id": workspace_id,
+        "report_id": report_id,
+        "body": Jsonb(body),
+        "data_version": answer.data_version,
+        "date_from": answer.date_from,
+        "date_to": answer.date_to,
+        "currency": answer.currency,
+    }
+    found = conn.execute(query("put_saved_report_series"), params).fetchone()
+    if found is None:
+        return None
+    key = {"workspace_id": workspace_id, "report_id": report_id}
+    conn.execute(query("delete_saved_report_series_rows"), key)
+    with conn.cursor().copy(query("copy_saved_report_series_rows")) as copy:
+        for i, row in enumerate(rows):
+            copy.write_row((workspace_id, report_id, i, *row))
+    return str(found[0])

@@ -55,8 +55,9 @@ def load_campaign_journeys(
     Returns keyword arguments of ``PathSet.from_arrays`` (no stages; ``times`` and
     ``conversion_times`` only ``with_times``) plus ``campaign_names`` (the selection's
     distinct campaigns, sorted) and ``campaign_tokens`` (aligned with ``tokens``: an
-    index into ``campaign_names``, -1 for a touch without a campaign). ``lookback_days``
-    trims touches as :func:`load_selected_paths` does.
+    index into ``campaign_names``, -1 for a touch without a campaign) and ``days`` (each
+    journey's day, counted from 2000-01-01). ``lookback_days`` trims touches as
+    :func:`load_selected_paths` does.
     """
     params = filter.params(workspace_id, lookback_days=lookback_days, with_times=with_times)
     conn.execute(query("raise_work_mem"))
@@ -76,6 +77,7 @@ def load_campaign_journeys(
         "value": floats(row[7]),
         "campaign_names": names,
         "campaign_tokens": _campaign_codes(ints(row[2], ">i8"), hashes),
+        "days": ints(row[11], ">i4"),
     }
     if with_times:
         out["times"], out["conversion_times"] = floats(row[3]), floats(row[8])

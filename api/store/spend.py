@@ -98,10 +98,11 @@ def spend_totals(
 
 def spend_by_day(
     conn: psycopg.Connection, workspace_id: int, date_from: date, date_to: date
-) -> dict[tuple[date, str], float]:
-    """Spend per (day, channel) over the range, campaigns summed."""
+) -> dict[tuple[date, str, str | None], float]:
+    """Spend per (day, channel, campaign) over the range; campaign None for spend
+    without one."""
     cur = conn.execute(query("spend_by_day"), _range(workspace_id, date_from, date_to))
-    return {(day, channel): float(total) for day, channel, total in cur}
+    return {(day, channel, campaign or None): float(total) for day, channel, campaign, total in cur}
 
 
 def spend_currencies(conn: psycopg.Connection, workspace_id: int) -> list[str]:

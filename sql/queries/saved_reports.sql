@@ -105,3 +105,27 @@ FROM table_links l
 JOIN saved_reports s ON s.workspace_id = l.workspace_id AND s.report_id = l.report_id
 WHERE l.workspace_id = %(workspace_id)s AND l.link_id = %(link_id)s
   AND l.report_id = %(report_id)s
+
+-- name: put_saved_report_series
+-- A saved report's series answer replaces the last one, if the report still has the
+-- body it was computed from (not replaced or deleted meanwhile). Two answers at once
+-- take turns on the row; the rows are replaced after it (delete_saved_report_series_rows).
+INSERT INTO saved_report_series AS x (workspace_id, report_id, data_version, date_from,
+    date_to, currency)
+SELECT s.workspace_id, s.report_id, %(data_version)s, %(date_from)s, %(date_to)s, %(currency)s
+FROM saved_reports s
+WHERE s.workspace_id = %(workspace_id)s AND s.report_id = %(report_id)s
+  AND s.body = %(body)s
+ON CONFLICT (workspace_id, report_id) DO UPDATE
+SET series_id = gen_random_uuid(), answered_at = clock_timestamp(),
+    data_version = excluded.data_version, date_from = excluded.date_from,
+    date_to = excluded.date_to, currency = excluded.currency
+RETURNING x.series_id
+
+-- name: delete_saved_report_series_rows
+DELETE FROM saved_report_series_rows
+WHERE workspace_id = %(workspace_id)s AND report_id = %(report_id)s
+
+-- name: copy_saved_report_series_rows
+COPY saved_report_series_rows (workspace_id, report_id, row_number, day, model, dimension,
+    channel, campaign, conversions, value, spend, cost_per_conversion, roas) FROM STDIN

@@ -97,10 +97,12 @@ SELECT EXISTS (
 -- as in load_selected_paths. Campaigns come as 64-bit hashes per touch (0: none), so
 -- the service reads them with numpy, not as one string per touch; the selection's
 -- distinct names and their hashes come once, in name order, to decode them. Touch
--- and conversion times only %(with_times)s (time-based models need them).
+-- and conversion times only %(with_times)s (time-based models need them). Each
+-- journey's day (conversion date, else last touch date) as days since 2000-01-01,
+-- for landing its credit on its day in a daily series.
 WITH picked AS MATERIALIZED (
     SELECT t.* FROM (
-        SELECT j.converted, j.value, j.converted_at,
+        SELECT j.converted, j.value, j.converted_at, j.day,
             touches_since(j.channels, j.touched_at, w.window_start) AS channels,
             touches_since(j.campaigns, j.touched_at, w.window_start) AS campaigns,
             CASE WHEN %(with_times)s
@@ -136,7 +138,8 @@ SELECT
     array_send(array_agg(coalesce(extract(epoch FROM p.converted_at)::float8, 'NaN'))
         FILTER (WHERE u.ord = 1 AND %(with_times)s)) AS conversion_times,
     (SELECT n.names FROM names n) AS campaign_names,
-    (SELECT n.hashes FROM names n) AS campaign_name_hashes
+    (SELECT n.hashes FROM names n) AS campaign_name_hashes,
+    array_send(array_agg(p.day - DATE '2000-01-01') FILTER (WHERE u.ord = 1)) AS days
 FROM picked p
 CROSS JOIN LATERAL unnest(p.channels, p.campaigns, p.touched_at) WITH ORDINALITY
     AS u(channel, campaign, touched, ord)

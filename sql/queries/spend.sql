@@ -48,10 +48,10 @@ ORDER BY channel, campaign
 SELECT DISTINCT currency FROM spend WHERE workspace_id = %(workspace_id)s ORDER BY 1
 
 -- name: spend_by_day
--- Spend per day and channel over a date range (campaigns summed), for daily series.
-SELECT day, channel, sum(amount)
+-- Spend per day, channel and campaign over a date range, for daily series.
+SELECT day, channel, campaign, sum(amount)
 FROM spend
 WHERE workspace_id = %(workspace_id)s
   AND day BETWEEN %(date_from)s::date AND %(date_to)s::date
-GROUP BY day, channel
-ORDER BY day, channel
+GROUP BY day, channel, campaign
+ORDER BY day, channel, campaign

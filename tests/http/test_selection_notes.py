@@ -137,3 +137,23 @@ def test_a_model_note_is_prefixed_with_its_model(
     table = client.get(f"/v1/attribution/runs/{run['run_id']}/table", headers=loaded)
     own = [f"{m}: {n}" for m, notes in run["warnings"].items() for n in notes if n != EMPTY]
     assert warnings_of(table) == [EMPTY, *own]
+
+
+def test_left_out_client_paths_name_what_in_the_selection_needs_journeys(
+    client: FlaskClient, loaded: dict[str, str]
+) -> None:
+    path = {"path": ["email"], "conversions": 3, "nulls": 5}
+    sent = client.post("/v1/paths", json={"paths": [path]}, headers=loaded)
+    assert sent.status_code == 200, sent.get_json()
+    assert warnings_of(client.get("/v1/reports/funnel", headers=loaded)) == []  # rollups: used
+    put = client.put("/v1/settings", json={"lookback_days": 120}, headers=loaded)
+    assert put.status_code == 200
+    left_out = "1 client-aggregated paths (POST /v1/paths) are left out: they carry no segment, "
+    assert warnings_of(client.get("/v1/reports/funnel", headers=loaded)) == [
+        left_out + f"touch or campaign data, which lookback_days=120{FROM_SETTINGS} needs."
+    ]
+    assert client.put("/v1/settings", json={}, headers=loaded).status_code == 200
+    filtered = client.get("/v1/reports/funnel?device=mobile", headers=loaded)
+    assert warnings_of(filtered)[0] == (
+        left_out + 'touch or campaign data, which the filter device="mobile" needs.'
+    )

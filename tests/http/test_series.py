@@ -15,6 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from api.app import create_app
+from api.service.credit import Spend
 from api.service.series import COLUMNS, SPEND_COLUMNS, series_rows
 from attribution import MODEL_NAMES
 from tests.helpers import assert_problem, journey, pointers, touch
@@ -88,9 +89,11 @@ def test_the_series_comes_as_csv_with_the_same_columns(client, auth, two_days) -
     assert response.mimetype == "text/csv"
     got = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
     no_spend = ["", "", ""]
-    assert got == [[*COLUMNS, *SPEND_COLUMNS],
-                   ["2024-03-02", "linear", "search", "0.5", "25", *no_spend],
-                   ["2024-03-02", "linear", "email", "0.5", "25", *no_spend]]  # fmt: skip
+    assert got == [
+        [*COLUMNS, *SPEND_COLUMNS],
+        ["2024-03-02", "linear", "channel", "search", "", "0.5", "25", *no_spend],
+        ["2024-03-02", "linear", "channel", "email", "", "0.5", "25", *no_spend],
+    ]
 
 
 @pytest.mark.parametrize(
@@ -186,13 +189,15 @@ def test_queries_a_series_cannot_answer_are_422(client, auth, two_days, query, p
 
 def test_spend_adds_cost_per_conversion_and_return_on_spend() -> None:
     grids = {"linear": (np.array([[2.0, 0.0]]), np.array([[50.0, 0.0]]))}
-    spend = {(date(2024, 3, 1), "search"): 20.0, (date(2024, 3, 1), "email"): 5.0}
-    rows = series_rows(date(2024, 3, 1), ("search", "email"), grids, spend)
+    keys = (("channel", "search", None), ("channel", "email", None))
+    by_key = {("search", None): 20.0, ("email", "weekly"): 5.0}
+    spend = {date(2024, 3, 1): Spend("EUR", by_key)}
+    rows = series_rows(date(2024, 3, 1), keys, grids, spend)
     assert [{k: r[k] for k in SPEND_COLUMNS} for r in rows] == [
         {"spend": 20.0, "cost_per_conversion": 10.0, "roas": 2.5},
         {"spend": 5.0, "cost_per_conversion": None, "roas": 0.0},
     ]
-    assert list(series_rows(date(2024, 3, 1), ("search", "email"), grids)[0]) == list(COLUMNS)
+    assert list(series_rows(date(2024, 3, 1), keys, grids)[0]) == list(COLUMNS)
 
 
 def test_stored_spend_lands_on_its_day(client, auth, two_days) -> None:

@@ -12,9 +12,11 @@ from decimal import Decimal
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.types.json import Jsonb
 
 from api import store
 from api.store import runs
+from api.store.saved_reports import SeriesAnswer, put_series
 from api.store.spend import SpendRow, put_spend
 from tests.http.test_attribution import SMALL, ingest, small_journey
 
@@ -209,3 +211,101 @@ def test_ad_hoc_runs_leave_the_latest_view_alone(client, auth, bi_url) -> None:
     after = latest(bi_url)
     assert {r[1] for r in after} == {again.headers["Pathcredit-Run"]} != {r[1] for r in before}
     assert {r[3]: r[4] for r in after if r[2] == "last_touch"}["social"] == 1.0
+
+
+def latest_series(bi_url: str) -> list[tuple[object, ...]]:
+    """series_latest_v1 as the BI role reads it."""
+    with psycopg.connect(bi_url) as bi:
+        return bi.execute(
+            "SELECT saved_report, series_id::text, date_from, date_to, day, model, dimension,"
+            " channel, campaign, conversions, value, spend, cost_per_conversion, roas, currency"
+            " FROM series_latest_v1 ORDER BY saved_report, day, model, dimension, channel"
+        ).fetchall()
+
+
+def test_saved_series_fill_the_series_view_and_ad_hoc_ones_do_not(
+    client, auth, conn, bi_url
+) -> None:
+    """SMALL's journeys all convert on 2024-03-01: last touch credits email 2 (value
+    100 + 30) and search 1 (50); 13 spent on email that day costs 6.5 a conversion
+    and returns 10 a unit."""
+    ingest(client, auth, [small_journey(*j) for j in SMALL])
+    spend = [{"date": "2024-03-01", "channel": "email", "amount": 13}]
+    assert client.put("/v1/spend", json={"spend": spend}, headers=auth).status_code == 200
+    report = {"name": "daily", "models": ["last_touch"], "date_from": "2024-03-01",
+              "date_to": "2024-03-02"}  # fmt: skip
+    assert client.post("/v1/saved-reports", json=report, headers=auth).status_code == 201
+    assert latest_series(bi_url) == []
+    answer = client.get("/v1/saved-reports/daily/series", headers=auth)
+    assert answer.status_code == 200, answer.get_json()
+    before = latest_series(bi_url)
+    assert len({r[1] for r in before}) == 1
+    march = (date(2024, 3, 1), date(2024, 3, 2))
+    day1 = [r[:1] + r[2:] for r in before if r[4] == march[0]]
+    assert day1 == [
+        ("daily", *march, march[0], "last_touch", "channel", "email", None, 2.0, 130.0,
+         13.0, 6.5, 10.0, "USD"),
+        ("daily", *march, march[0], "last_touch", "channel", "search", None, 1.0, 50.0,
+         None, None, None, "USD"),
+        ("daily", *march, march[0], "last_touch", "channel", "social", None, 0.0, 0.0,
+         None, None, None, "USD"),
+    ]  # fmt: skip
+    assert len(before) == len(answer.get_json()) == 6  # two days x three channels
+
+    ad_hoc = {"models": "last_touch", "date_from": "2024-03-01", "date_to": "2024-03-01"}
+    for query in (
+        ad_hoc,
+        {**ad_hoc, "models": "linear"},
+        {**ad_hoc, "date_from": "2030-01-01", "date_to": "2030-01-02"},
+    ):
+        response = client.get("/v1/attribution/series", query_string=query, headers=auth)
+        assert response.status_code == 200, response.get_json()
+    assert client.get("/v1/saved-reports/daily/table", headers=auth).status_code == 200
+    assert latest_series(bi_url) == before
+
+    replaced = {"models": ["first_touch"], "date_from": "2024-03-01", "date_to": "2024-03-01"}
+    assert client.put("/v1/saved-reports/daily", json=replaced, headers=auth).status_code == 200
+    assert latest_series(bi_url) == before  # until the report's series is asked for
+    again = client.get("/v1/saved-reports/daily/series", headers=auth)
+    assert again.status_code == 200, again.get_json()
+    after = latest_series(bi_url)
+    assert {r[1] for r in after}.isdisjoint({r[1] for r in before})
+    assert {(r[3], r[5]) for r in after} == {(march[0], "first_touch")}
+    assert len(after) == 3  # the last answer's rows only
+    assert client.delete("/v1/saved-reports/daily", headers=auth).status_code == 204
+    assert latest_series(bi_url) == []
+
+
+def test_the_bi_role_reads_its_workspace_series_only(client, auth, new_key, bi_url) -> None:
+    _, theirs = new_key()
+    report = {"name": "daily", "models": ["last_touch"], "date_from": "2024-03-01",
+              "date_to": "2024-03-01"}  # fmt: skip
+    for headers in (auth, theirs):
+        ingest(client, headers, [small_journey(*j) for j in SMALL])
+        assert client.post("/v1/saved-reports", json=report, headers=headers).status_code == 201
+    assert client.get("/v1/saved-reports/daily/series", headers=theirs).status_code == 200
+    assert latest_series(bi_url) == []
+    assert client.get("/v1/saved-reports/daily/series", headers=auth).status_code == 200
+    assert len(latest_series(bi_url)) == 3
+    with psycopg.connect(bi_url) as bi:
+        for table in ("saved_report_series", "saved_report_series_rows"):
+            mine = bi.execute(f"SELECT DISTINCT workspace_id FROM {table}").fetchall()
+            assert len(mine) == 1, table
+        with pytest.raises(psycopg.Error):
+            bi.execute("DELETE FROM saved_report_series_rows")
+
+
+def test_a_series_answer_for_replaced_parameters_is_not_stored(conn, two_workspaces) -> None:
+    mine, _ = two_workspaces
+    row = conn.execute(
+        "INSERT INTO saved_reports (workspace_id, name, body) VALUES (%s, 'r', %s)"
+        " RETURNING report_id",
+        (mine, Jsonb({"models": ["linear"]})),
+    ).fetchone()
+    answer = SeriesAnswer(1, date(2024, 3, 1), date(2024, 3, 1), "USD")
+    rows = [("2024-03-01", "linear", "channel", "email", None, 1.0, 2.0, None, None, None)]
+    assert put_series(conn, mine, row[0], {"models": ["markov"]}, answer, rows) is None
+    count = "SELECT count(*) FROM saved_report_series_rows"
+    assert conn.execute(count).fetchone() == (0,)
+    assert put_series(conn, mine, row[0], {"models": ["linear"]}, answer, rows) is not None
+    assert conn.execute(count).fetchone() == (1,)
