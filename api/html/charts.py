@@ -12,9 +12,12 @@ numbers on the page can be checked against the API's.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from html import escape
 from typing import Any
+
+from attribution.paths import NO_STAGE
 
 WIDTH = 1120
 STAGE_COLOURS = ("#2f5d9e", "#3f7fc1", "#3e9bb8", "#3fae9a", "#6aa86a", "#8a9a5b", "#a5835a")
@@ -31,7 +34,11 @@ MODEL_COLOURS = (
     "#8c8c8c",
 )
 CONVERTED, DROPPED, LOOPED = "#2e9d62", "#d1495b", "#e9a23b"
+UNSTAGED, UNSTAGED_ON = "#9aa3b2", "went on to a stage"
 DASH = "\u2013"
+NO_STAGE_LABEL = "no stage"
+APART_GAP = 24.0
+"""Space above the "no stage" row, which stands apart from the ordered stages."""
 NARROW_PANEL = 170.0
 """Credit panels narrower than this (six models or more) stack a bar's share and value."""
 
@@ -52,6 +59,54 @@ def stage_colour(k: int) -> str:
 
 def model_colour(k: int) -> str:
     return MODEL_COLOURS[k % len(MODEL_COLOURS)]
+
+
+# ---------------------------------------------------------------------- axes
+NICE_STEPS = (1.0, 2.0, 2.5, 5.0, 10.0)
+
+
+def nice_ticks(top: float, most: int = 5, least_step: float = 0.0) -> list[float]:
+    """Ticks from 0 in round steps (1, 2, 2.5 or 5 times a power of ten) to the first
+    at or above ``top``: the smallest such step that needs at most ``most`` intervals,
+    so the longest bar ends near the axis's end. ``least_step`` keeps counts on whole
+    numbers. With nothing to show (``top`` <= 0) the axis runs to one step."""
+    top = max(top, 0.0)
+    if top == 0.0:
+        return [0.0, max(least_step, 1.0)]
+    magnitude = 10.0 ** math.floor(math.log10(top / most))
+    step = next(
+        m * magnitude for m in NICE_STEPS if math.ceil(top / (m * magnitude) - 1e-9) <= most
+    )
+    step = max(step, least_step)
+    intervals = math.ceil(top / step - 1e-9)
+    return [round(k * step, 12) for k in range(intervals + 1)]
+
+
+def percent_tick(x: float) -> str:
+    """A tick as a percentage with as many decimals as its step needs (2.5%, 20%)."""
+    return f"{100 * x:.1f}".removesuffix(".0") + "%"
+
+
+def axis(
+    ticks: Sequence[float],
+    x0: float,
+    width: float,
+    top: float,
+    bottom: float,
+    text: Callable[[float], str],
+    name: str,
+) -> list[str]:
+    """Grid lines at ``ticks`` (the last at ``x0 + width``) labelled above ``top`` by
+    ``text(tick)``; each label carries its tick as ``data-tick``, for the tests."""
+    out: list[str] = []
+    for tick in ticks:
+        x = x0 + tick / ticks[-1] * width
+        out.append(
+            f'<line x1="{num(x)}" y1="{num(top - 6)}" x2="{num(x)}" y2="{num(bottom)}" '
+            f'class="grid"/>'
+        )
+        out.append(label(x, top - 12, text(tick), "label muted", "middle", axis=name, tick=tick))
+    return out
 
 
 # ---------------------------------------------------------------------- primitives
@@ -108,47 +163,93 @@ _FUNNEL_PARTS = (
 )
 
 
-def funnel(rows: Sequence[Mapping[str, Any]], total_journeys: float) -> str:
-    """Per stage, a bar as long as the journeys that reached it, split by what they did."""
-    label_w, right_w, row_h, top = 190, 150, 50, 40
+def funnel(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Per stage, a bar as long as the journeys that reached it, split by what they did,
+    on a count axis that ends at a round number just past the stage most reached.
+
+    Touches without a stage (``(none)``) are outside the stage order: their row is
+    drawn apart, under a rule, as "no stage", never as the stage after the last.
+    """
+    label_w, right_w, row_h, top = 190, 150, 50, 64
     bar_w = WIDTH - label_w - right_w
-    body = legend([(p[1], p[2] or stage_colour(0)) for p in _FUNNEL_PARTS], label_w, 16)
-    for k, row in enumerate(rows):
-        y = top + k * row_h
-        body += [
-            label(0, y + 17, str(row["stage"]), "label strong", fit=24),
-            label(0, y + 35, f"{count(row['reached'])} reached", "label muted"),
-        ]
-        body += _funnel_bar(row, k, label_w, y, bar_w / max(total_journeys, 1e-300))
-        body.append(
-            label(
-                WIDTH - right_w + 14,
-                y + 26,
-                percent(row["cumulative_rate"]),
-                "value big",
-                metric="funnel.cumulative_rate",
-                stage=row["stage"],
-                value=row["cumulative_rate"],
-            )
+    staged = [r for r in rows if r["stage"] != NO_STAGE]
+    apart = [r for r in rows if r["stage"] == NO_STAGE]
+    ticks = nice_ticks(max((float(r["reached"]) for r in rows), default=0.0), least_step=1.0)
+    bottom = top + len(rows) * row_h + (APART_GAP if apart else 0)
+    parts = [(p[1], p[2] or stage_colour(0)) for p in _FUNNEL_PARTS]
+    if apart:
+        parts.append((UNSTAGED_ON, UNSTAGED))
+    body = legend(parts, label_w, 16)
+    body += axis(ticks, label_w, bar_w, top, bottom - 6, count, "funnel")
+    y = float(top)
+    for k, row in enumerate(staged + apart):
+        if row["stage"] == NO_STAGE:
+            y += APART_GAP
+            body.append(_apart_rule(y - APART_GAP / 2 - 2, label_w))
+        body += _funnel_row(row, k, y, label_w, bar_w / ticks[-1], right_w)
+        y += row_h
+    return svg(WIDTH, bottom + 4, "Stage funnel", body, "funnel")
+
+
+def _funnel_row(
+    row: Mapping[str, Any], k: int, y: float, label_w: float, scale: float, right_w: float
+) -> list[str]:
+    stage = stage_label(row["stage"])
+    out = [
+        label(0, y + 17, stage, "label strong", fit=24, row=row["stage"]),
+        label(0, y + 35, f"{count(row['reached'])} reached", "label muted"),
+    ]
+    out += _funnel_bar(row, k, label_w, y, scale)
+    out.append(
+        label(
+            WIDTH - right_w + 14,
+            y + 26,
+            percent(row["cumulative_rate"]),
+            "value big",
+            metric="funnel.cumulative_rate",
+            stage=row["stage"],
+            value=row["cumulative_rate"],
         )
-        body.append(label(WIDTH - right_w + 14, y + 42, "of all journeys", "label muted"))
-    height = top + len(rows) * row_h + 4
-    return svg(WIDTH, height, "Stage funnel", body, "funnel")
+    )
+    out.append(label(WIDTH - right_w + 14, y + 42, "of all journeys", "label muted"))
+    return out
+
+
+def _stage_fill(row: Mapping[str, Any], k: int) -> str:
+    return UNSTAGED if row["stage"] == NO_STAGE else stage_colour(k)
+
+
+def stage_label(stage: str) -> str:
+    """How the page names a stage: touches without one are "no stage"."""
+    return NO_STAGE_LABEL if stage == NO_STAGE else stage
+
+
+def _apart_rule(y: float, x0: float) -> str:
+    """A dashed rule from ``x0`` at ``y``, named at its left: the rows under it stand
+    outside the stage order."""
+    return (
+        label(0, y + 4, "outside the stage order", "label muted")
+        + f'<line x1="{num(x0)}" y1="{num(y)}" x2="{num(WIDTH)}" y2="{num(y)}" class="grid" '
+        f'stroke-dasharray="4 4"/>'
+    )
 
 
 def _funnel_bar(row: Mapping[str, Any], k: int, x: float, y: float, scale: float) -> list[str]:
     out: list[str] = []
     for key, meaning, colour in _FUNNEL_PARTS:
+        if row["stage"] == NO_STAGE and key == "looped_back":
+            # no stage ranks after the last, so every move on from it reads as a loop back
+            meaning, colour = UNSTAGED_ON, UNSTAGED
         n = float(row[key])
         w = n * scale
-        tip = f"{row['stage']}: {count(n)} {meaning}"
+        tip = f"{stage_label(row['stage'])}: {count(n)} {meaning}"
         out.append(
             rect(
                 x,
                 y + 4,
                 w,
                 36,
-                colour or stage_colour(k),
+                colour or _stage_fill(row, k),
                 tip,
                 metric=f"funnel.{key}",
                 stage=row["stage"],
@@ -235,73 +336,91 @@ def _credit_bar(
 
 
 # ---------------------------------------------------------------------- drop-off
+DROPOFF_COLUMNS = (
+    # (heading, x from the axis's end, anchor)
+    ("ranked by: at least", 150, "end"),
+    ("rate", 210, "end"),
+    ("95% interval", 332, "end"),
+    ("dropped / passing", 352, "start"),
+)
+
+
 def dropoff(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Drop-off rate per stage x channel with its interval (whiskers), worst first."""
-    label_w, right_w, top, row_h = 250, 190, 30, 30
+    """Drop-off rate per stage x channel with its interval (whiskers), worst first.
+
+    Rows are ranked by the interval's lower end, so that number is the table's first
+    column ("at least"), beside the rate and the interval; the axis ends at a round
+    percentage just past the highest interval end.
+    """
+    label_w, right_w, top, row_h = 230, 462, 50, 30
     axis_w = WIDTH - label_w - right_w
-    body: list[str] = []
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        x = label_w + tick * axis_w
-        body.append(
-            f'<line x1="{num(x)}" y1="{top - 6}" x2="{num(x)}" '
-            f'y2="{top + len(rows) * row_h}" class="grid"/>'
-        )
-        body.append(label(x, top - 12, percent(tick, 0), "label muted", "middle"))
+    bottom = top + len(rows) * row_h
+    ticks = nice_ticks(max((float(r["ci_high"]) for r in rows), default=0.0))
+    body = axis(ticks, label_w, axis_w, top, bottom, percent_tick, "dropoff")
+    for heading, dx, anchor in DROPOFF_COLUMNS:
+        body.append(label(label_w + axis_w + dx, top - 12, heading, "label muted", anchor))
     for i, row in enumerate(rows):
-        body += _dropoff_row(row, label_w, top + i * row_h, axis_w)
-    height = top + len(rows) * row_h + 8
-    return svg(WIDTH, height, "Drop-off hot spots", body, "dropoff")
+        body += _dropoff_row(row, label_w, top + i * row_h, axis_w, ticks[-1])
+    return svg(WIDTH, bottom + 8, "Drop-off hot spots", body, "dropoff")
 
 
-def _dropoff_row(row: Mapping[str, Any], x0: float, y: float, axis_w: float) -> list[str]:
+def _dropoff_row(
+    row: Mapping[str, Any], x0: float, y: float, axis_w: float, axis_top: float
+) -> list[str]:
     rate, low, high = float(row["rate"]), float(row["ci_low"]), float(row["ci_high"])
-    where = f"{row['stage'] or DASH} · {row['channel']}"
-    mid = y + 15
-    lo_x, hi_x = x0 + low * axis_w, x0 + high * axis_w
+    where = f"{stage_label(row['stage']) if row['stage'] else DASH} · {row['channel']}"
+    mid, scale = y + 15, axis_w / axis_top
+    lo_x, hi_x = x0 + low * scale, x0 + high * scale
+    interval = f"{percent(low)}{DASH}{percent(high)}"
     tip = (
         f"{where}: {count(row['dropped_out'])} of {count(row['passing'])} dropped out "
-        f"({percent(rate)}; interval {percent(low)}{DASH}{percent(high)})"
+        f"({percent(rate)}; interval {interval})"
     )
-    return [
-        label(x0 - 12, mid + 5, where, "label", "end", fit=34),
-        rect(x0, y + 6, rate * axis_w, 18, DROPPED, tip),
+    cells = [percent(low), percent(rate), interval,
+             f"{count(row['dropped_out'])} / {count(row['passing'])}"]  # fmt: skip
+    metrics = ("dropoff.ci_low", "dropoff.rate", "dropoff.ci_high", "")
+    values = (low, rate, high, None)
+    out = [
+        label(x0 - 12, mid + 5, where, "label", "end", fit=30),
+        rect(x0, y + 6, rate * scale, 18, DROPPED, tip),
         f'<line x1="{num(lo_x)}" y1="{num(mid)}" x2="{num(hi_x)}" y2="{num(mid)}" '
         f'class="whisker"/>',
         f'<line x1="{num(lo_x)}" y1="{num(mid - 6)}" x2="{num(lo_x)}" '
         f'y2="{num(mid + 6)}" class="whisker"/>',
         f'<line x1="{num(hi_x)}" y1="{num(mid - 6)}" x2="{num(hi_x)}" '
         f'y2="{num(mid + 6)}" class="whisker"/>',
-        label(
-            x0 + axis_w + 14,
-            mid + 5,
-            percent(rate),
-            "value",
-            metric="dropoff.rate",
-            rank=row["rank"],
-            value=rate,
-        ),
-        label(
-            x0 + axis_w + 74,
-            mid + 5,
-            f"{count(row['dropped_out'])} / {count(row['passing'])}",
-            "label muted",
-        ),
     ]
+    for (_, dx, anchor), text, name, value in zip(
+        DROPOFF_COLUMNS, cells, metrics, values, strict=True
+    ):
+        cls = "value" if name == "dropoff.ci_low" else "label" if name else "label muted"
+        data = {"metric": name, "rank": row["rank"], "value": value} if name else {}
+        out.append(label(x0 + axis_w + dx, mid + 5, text, cls, anchor, **data))
+    return out
 
 
 # ---------------------------------------------------------------------- stage removal effects
 def removal_effects(rows: Sequence[Mapping[str, Any]]) -> str:
-    """Markov removal effect of each stage: the share of conversions lost without it."""
-    label_w, right_w, top, row_h = 190, 150, 8, 30
+    """Markov removal effect of each stage: the share of conversions lost without it,
+    on a percentage axis that ends just past the largest effect ("no stage" apart)."""
+    label_w, right_w, top, row_h = 190, 150, 30, 30
     axis_w = WIDTH - label_w - right_w
-    body: list[str] = []
-    for k, row in enumerate(rows):
-        y, effect = top + k * row_h, float(row["removal_effect"])
-        tip = f"{row['stage']}: removing it loses {percent(effect)} of conversions"
+    staged = [r for r in rows if r["stage"] != NO_STAGE]
+    apart = [r for r in rows if r["stage"] == NO_STAGE]
+    bottom = top + len(rows) * row_h + (APART_GAP if apart else 0)
+    ticks = nice_ticks(max((float(r["removal_effect"]) for r in rows), default=0.0))
+    body = axis(ticks, label_w, axis_w, top, bottom - 4, percent_tick, "effects")
+    y = float(top)
+    for k, row in enumerate(staged + apart):
+        if row["stage"] == NO_STAGE:
+            y += APART_GAP
+            body.append(_apart_rule(y - APART_GAP / 2 + 2, label_w))
+        effect = float(row["removal_effect"])
+        stage = stage_label(row["stage"])
+        tip = f"{stage}: removing it loses {percent(effect)} of conversions"
         body += [
-            label(label_w - 12, y + 18, str(row["stage"]), "label", "end", fit=24),
-            rect(label_w, y + 5, axis_w, 18, "#eef1f5"),
-            rect(label_w, y + 5, effect * axis_w, 18, stage_colour(k), tip),
+            label(label_w - 12, y + 18, stage, "label", "end", fit=24, row=row["stage"]),
+            rect(label_w, y + 5, effect / ticks[-1] * axis_w, 18, _stage_fill(row, k), tip),
             label(
                 label_w + axis_w + 14,
                 y + 19,
@@ -312,5 +431,5 @@ def removal_effects(rows: Sequence[Mapping[str, Any]]) -> str:
                 value=effect,
             ),
         ]
-    height = top + len(rows) * row_h + 6
-    return svg(WIDTH, height, "Stage removal effects", body, "effects")
+        y += row_h
+    return svg(WIDTH, bottom + 6, "Stage removal effects", body, "effects")

@@ -12,7 +12,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from attribution import PathSet, attribute
+import numpy as np
+
+from attribution import Credit, PathSet, attribute
 
 from ..service import credit as served
 from ..service import reports as rt
@@ -23,6 +25,8 @@ DEFAULT_MODELS = ("first_touch", "last_touch", "linear", "position_based", "mark
 """Models the report compares when the request names none: fast on any data set."""
 
 HOT_SPOTS = 12
+MOVES_SHOWN = 10
+"""Moves the flow chart does not draw, listed under it (the rest under "All moves")."""
 NO_STAGES = "The journeys in this selection carry no stages."
 
 
@@ -42,7 +46,8 @@ def context(
     the selection's, by channel."""
     order = rt.stage_order(paths, workspace_stages)
     staged = paths.has_stages and paths.n_paths > 0
-    credit_rows, model_notes = channel_credit(paths, models)
+    credit_rows, model_notes, errors = channel_credit(paths, models)
+    moves = rt.stage_flow(paths) if staged else []
     return {
         "workspace": workspace,
         "period": period(selection),
@@ -51,25 +56,59 @@ def context(
         "kpis": kpis(paths, order if staged else None),
         "warnings": [*notes, *model_notes],
         "no_stages": NO_STAGES,
-        "charts": (stage_charts(paths, order) if staged else {})
+        "charts": (stage_charts(paths, order, moves) if staged else {})
         | other_charts(paths, credit_rows, models),
         "models": [m.replace("_", " ") for m in models],
-        "credit_table": credit_table(credit_rows, models),
+        "credit_table": credit_table(credit_rows, models, errors),
         "currency": spend.currency,
         "costs": costs(credit_rows, models, spend),
         "comparison": comparison(paths, credit_rows, models),
+        "flow_moves": flow_tables(order, moves),
         "sources": sources(),
     }
 
 
-def stage_charts(paths: PathSet, order: Sequence[str]) -> dict[str, str]:
-    funnel_rows = rt.funnel(paths, order)
-    journeys = paths.total_conversions + paths.total_nulls
+def stage_charts(
+    paths: PathSet, order: Sequence[str], moves: Sequence[Mapping[str, Any]]
+) -> dict[str, str]:
+    """The funnel, the flow (``moves``: its stage transitions, repeats collapsed) and the
+    stage removal effects."""
     return {
-        "funnel": charts.funnel(funnel_rows, journeys),
-        "flow": flow_chart.flow(order, rt.stage_flow(paths)),
+        "funnel": charts.funnel(rt.funnel(paths, order)),
+        "flow": flow_chart.flow(order, moves, stays(paths)),
         "effects": charts.removal_effects(rt.stage_removal_effects(paths, order)),
     }
+
+
+def stays(paths: PathSet) -> dict[str, float]:
+    """Per stage, the moves from it to itself (a touch followed by another in the same
+    stage), which the flow's collapsed moves leave out."""
+    return {
+        str(r["source"]): float(r["count"])
+        for r in rt.transitions(paths, "stage")
+        if r["source"] == r["target"]
+    }
+
+
+def flow_tables(order: Sequence[str], moves: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The flow's moves as table rows: those the chart counts but does not draw (back to
+    an earlier stage, or into "no stage"), and every move, for the tables under it."""
+    back = flow_chart.back_moves(order, moves)
+    every = [
+        {"source": flow_chart.node_name(m["source"]), "target": flow_chart.node_name(m["target"]),
+         "count": float(m["count"])}
+        for m in sorted(moves, key=lambda m: -float(m["count"]))
+        if m["source"] != m["target"]
+    ]  # fmt: skip
+    return {
+        "back": [_move(m) for m in back[:MOVES_SHOWN]],
+        "back_more": len(back) - len(back[:MOVES_SHOWN]),
+        "all": [_move(m) for m in every],
+    }
+
+
+def _move(m: Mapping[str, Any]) -> dict[str, Any]:
+    return {**m, "text": charts.count(m["count"])}
 
 
 def other_charts(
@@ -83,31 +122,66 @@ def other_charts(
     return out
 
 
-def channel_credit(paths: PathSet, models: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+def channel_credit(
+    paths: PathSet, models: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str], dict[tuple[str, str], float]]:
     """The attribution table's channel rows for each model (the selection is applied),
-    and each model's warnings, named by model."""
+    each model's warnings, named by model, and the standard errors of sampled credit
+    by (model, channel)."""
     if paths.n_paths == 0 or paths.total_conversions == 0:
-        return [], []
+        return [], [], {}
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
+    errors: dict[tuple[str, str], float] = {}
     for model in models:
         credit = attribute(paths, model)
         rows += [r for r in credit.to_rows() if r["dimension"] == "channel"]
         notes += [f"{model.replace('_', ' ')}: {w}" for w in credit.warnings]
-    return rows, notes
+        sampled = sampling_errors(credit)
+        errors |= {(model, c): se for c, se in sampled.items()}
+        if sampled:
+            notes.append(_error_note(model, sampled))
+    return rows, notes, errors
+
+
+def sampling_errors(credit: Credit) -> dict[str, float]:
+    """Per channel, a bound on the standard error of its sampled conversions: the sum of
+    its grid entries' errors (the error of a sum is at most the sum of the errors).
+    Empty when the model computed its credit exactly."""
+    se = credit.details.get("standard_error")
+    if se is None or np.shape(se) != np.shape(credit.conversions):
+        return {}
+    per_channel = np.asarray(se, dtype=np.float64).sum(axis=1)
+    return dict(zip(credit.channel_names, per_channel.tolist(), strict=True))
+
+
+def _error_note(model: str, errors: Mapping[str, float]) -> str:
+    worst = max(errors, key=lambda c: (errors[c], c))
+    return (
+        f"{model.replace('_', ' ')}: its credit is sampled, so each channel's conversions "
+        f"carry a standard error of up to \u00b1{errors[worst]:,.2f} ({worst}); the "
+        "numbers table under the attribution chart gives each channel's."
+    )
 
 
 def credit_table(
-    rows: Sequence[Mapping[str, Any]], models: Sequence[str]
+    rows: Sequence[Mapping[str, Any]],
+    models: Sequence[str],
+    errors: Mapping[tuple[str, str], float] | None = None,
 ) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Channel x model cells for the table under the chart."""
+    """Channel x model cells for the table under the chart; sampled credit with its
+    standard error."""
     cells = {(r["channel"], r["model"]): float(r["conversions"]) for r in rows}
-    channels = charts.channels_by_mean_share(rows)
+    errors = errors or {}
     return [
-        (c, [{"value": cells.get((c, m), 0.0), "text": f"{cells.get((c, m), 0.0):,.1f}"}
-             for m in models])
-        for c in channels
-    ]  # fmt: skip
+        (c, [_credit_cell(m, cells.get((c, m), 0.0), errors.get((m, c))) for m in models])
+        for c in charts.channels_by_mean_share(rows)
+    ]
+
+
+def _credit_cell(model: str, value: float, error: float | None) -> dict[str, Any]:
+    text = f"{value:,.1f}" if error is None else f"{value:,.1f} \u00b1 {error:,.2f}"
+    return {"model": model, "value": value, "error": error, "text": text}
 
 
 def costs(
