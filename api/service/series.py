@@ -40,6 +40,7 @@ from ..store import runs
 from ..store import spend as spend_store
 from . import cost, zones
 from .credit import Spend as DaySpend
+from .credit import untouched_rows
 from .errors import FieldError, InvalidInput
 from .runs import NO_CAMPAIGNS, QUERY_POINTERS, TIMED_MODELS, RunPlan, plan_run
 from .selection import read_campaign_journeys, read_selection, selection_warnings
@@ -215,9 +216,39 @@ def series(db: store.Database, workspace_id: int, query: Mapping[str, Any], budg
         grids[model] = (layout.land(days, paths, conv, days.conversions),
                         layout.land(days, paths, value, days.value))  # fmt: skip
     currency = reporting_currency(settings)
-    spend = day_spend(spent, plan, currency, layout.keys)
-    rows = series_rows(first, layout.keys, grids, spend)
+    keys = (*layout.keys, *untouched_keys(spent, plan, currency, layout.keys))
+    extra = len(keys) - len(layout.keys)
+    grids = {m: (_widened(conv, extra), _widened(value, extra)) for m, (conv, value) in grids.items()}
+    spend = day_spend(spent, plan, currency, keys)
+    rows = series_rows(first, keys, grids, spend)
     return Answer(rows, notes, version, first, last, currency)
+
+
+def untouched_keys(
+    spent: Mapping[tuple[date, str, str | None], float],
+    plan: RunPlan,
+    currency: str,
+    keys: Sequence[Key],
+) -> list[Key]:
+    """Rows for spend in the range that no journey touched, as the credit tables add
+    them: a channel without a row, and over a campaign set a campaign neither listed
+    nor held by its channel's ``(other)``. Their credit is zero every day."""
+    groups = plan.selection.channel_groups
+    total: dict[tuple[str, str | None], float] = {}
+    for (_, channel, campaign), amount in spent.items():
+        key = (groups.get(channel, channel), campaign)
+        total[key] = total.get(key, 0.0) + amount
+    listed = frozenset((c, k) for _, c, k in keys if k is not None)
+    rows = [{"model": "", "dimension": d, "channel": c, "campaign": k} for d, c, k in keys]
+    found = untouched_rows(rows, "", DaySpend(currency, total, listed))
+    return [(r["dimension"], r["channel"], r["campaign"]) for r in found]
+
+
+def _widened(grid: Floats, extra: int) -> Floats:
+    """A grid with ``extra`` zero columns for keys no journey touched."""
+    if not extra:
+        return grid
+    return np.hstack([grid, np.zeros((grid.shape[0], extra))])
 
 
 def day_spend(

@@ -217,6 +217,28 @@ def test_stored_spend_lands_on_its_day(client, auth, two_days) -> None:
     assert (quiet["spend"], quiet["cost_per_conversion"], quiet["roas"]) == (None, None, None)
 
 
+def test_spend_no_journey_touched_gets_rows_of_its_own(client, auth, two_days) -> None:
+    """15 spent on tv on day 2, where no journey has a tv touch: tv gets a row every
+    day for every model, with no credit; its spend shows on day 2 only (no cost per
+    conversion without conversions, a return of 0), as the range table reports it."""
+    spend = [{"date": "2024-03-02", "channel": "tv", "amount": 15}]
+    assert client.put("/v1/spend", json={"spend": spend}, headers=auth).status_code == 200
+    query = {"date_from": "2024-03-01", "date_to": "2024-03-02", "models": "linear,markov"}
+    rows = get_series(client, auth, **query)
+    tv = [r for r in rows if r["channel"] == "tv"]
+    assert [(r["day"], r["model"]) for r in tv] == [
+        ("2024-03-01", "linear"), ("2024-03-01", "markov"),
+        ("2024-03-02", "linear"), ("2024-03-02", "markov"),
+    ]  # fmt: skip
+    assert all(r["conversions"] == 0 and r["value"] == 0 for r in tv)
+    assert [(r["spend"], r["cost_per_conversion"], r["roas"]) for r in tv] == [
+        (None, None, None), (None, None, None), (15.0, None, 0.0), (15.0, None, 0.0)
+    ]  # fmt: skip
+    table = client.get("/v1/attribution/table", query_string=query, headers=auth).get_json()
+    in_table = {(r["model"], r["channel"]) for r in table if r["dimension"] == "channel"}
+    assert {(r["model"], r["channel"]) for r in rows} == in_table
+
+
 def test_models_over_the_work_budget_are_422(settings, auth, two_days) -> None:
     app = create_app(dataclasses.replace(settings, sync_work_budget=1))
     try:

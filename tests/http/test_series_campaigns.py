@@ -200,7 +200,8 @@ def test_spend_per_day_and_campaign(client, auth, example) -> None:
     """One campaign kept per channel: search keeps brand (two touches), generic is
     search's (other). Linear on day 1 credits brand 0.5 and 50, on day 2 (other) 1
     and 50. Spend: day 1 brand 10 and search without a campaign 3; day 2 generic 4
-    and summer (no touch) 6, both in (other)."""
+    and summer (no touch) 6, both in (other). Spend without a campaign gets a
+    (not set) row of its own, as in the range table, though no touch lacks a campaign."""
     spend = [
         {"date": DAY1, "channel": "search", "campaign": "brand", "amount": 10},
         {"date": DAY1, "channel": "search", "amount": 3},
@@ -218,12 +219,18 @@ def test_spend_per_day_and_campaign(client, auth, example) -> None:
         (DAY1, "email", None): (None, None, None),
         (DAY1, "search", "brand"): (10.0, 20.0, 5.0),
         (DAY1, "search", "(other)"): (None, None, None),
+        (DAY1, "search", "(not set)"): (3.0, None, 0.0),
         (DAY1, "email", "weekly"): (None, None, None),
         (DAY2, "search", None): (10.0, 10.0, 5.0),
         (DAY2, "email", None): (None, None, None),
         (DAY2, "search", "brand"): (None, None, None),
         (DAY2, "search", "(other)"): (10.0, 10.0, 5.0),
+        (DAY2, "search", "(not set)"): (None, None, None),
         (DAY2, "email", "weekly"): (None, None, None),
+    }
+    table = run(client, auth, models=["linear"], campaigns={"top_n": 1}, **RANGE)["table"]
+    assert {(r["channel"], r["campaign"]) for r in table} == {
+        (r["channel"], r["campaign"]) for r in rows
     }
 
 
