@@ -218,7 +218,7 @@ def series(db: store.Database, workspace_id: int, query: Mapping[str, Any], budg
     currency = reporting_currency(settings)
     keys = (*layout.keys, *untouched_keys(spent, plan, currency, layout.keys))
     extra = len(keys) - len(layout.keys)
-    grids = {m: (_widened(conv, extra), _widened(value, extra)) for m, (conv, value) in grids.items()}
+    grids = {m: (_widened(c, extra), _widened(v, extra)) for m, (c, v) in grids.items()}
     spend = day_spend(spent, plan, currency, keys)
     rows = series_rows(first, keys, grids, spend)
     return Answer(rows, notes, version, first, last, currency)
