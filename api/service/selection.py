@@ -366,19 +366,23 @@ def _aggregated_note(
 
 def _needs(selection: Selection, need_times: bool, campaigns: bool) -> str:
     """What in a selection makes it read raw journeys, as the reader set it."""
-    causes = []
-    if campaigns:
-        causes.append("the campaign breakdown")
-    for name in ("attributes", "device", "campaign"):
-        if (value := getattr(selection, name)) is not None:
-            causes.append(f"the filter {name}={json.dumps(value)}")
-    if selection.lookback_days is not None:
-        causes.append(
-            f"lookback_days={selection.lookback_days}{_origin(selection, 'lookback_days')}"
-        )
+    causes = ["the campaign breakdown"] if campaigns else []
+    causes += _segment_terms(selection)
     if need_times:
         causes.append("touch times (time_decay, the timing report)")
     return " and ".join(causes) or "this selection"
+
+
+def _segment_terms(selection: Selection) -> list[str]:
+    """The selection's segment filters and lookback window, as the reader set them."""
+    terms = [
+        f"filter {name}={json.dumps(value)}"
+        for name in ("attributes", "device", "campaign")
+        if (value := getattr(selection, name)) is not None
+    ]
+    if (days := selection.lookback_days) is not None:
+        terms.append(f"lookback_days={days}{_origin(selection, 'lookback_days')}")
+    return terms
 
 
 def _origin(selection: Selection, name: str) -> str:
@@ -412,13 +416,7 @@ def _empty_note(conn: Any, workspace_id: int, selection: Selection) -> str:
         since = selection.date_from.isoformat() if selection.date_from else "the start"
         until = selection.date_to.isoformat() if selection.date_to else "the end"
         limits.append(f"days {since} to {until}")
-    for name in ("attributes", "device", "campaign"):
-        if (value := getattr(selection, name)) is not None:
-            limits.append(f"filter {name}={json.dumps(value)}")
-    if selection.lookback_days is not None:
-        limits.append(
-            f"lookback_days={selection.lookback_days}{_origin(selection, 'lookback_days')}"
-        )
+    limits += _segment_terms(selection)
     held = f"{extent.journeys} journeys and {extent.paths} client-aggregated paths"
     span = f", days {extent.first_day} to {extent.last_day}" if extent.first_day else ""
     return (

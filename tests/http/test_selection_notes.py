@@ -155,5 +155,5 @@ def test_left_out_client_paths_name_what_in_the_selection_needs_journeys(
     assert client.put("/v1/settings", json={}, headers=loaded).status_code == 200
     filtered = client.get("/v1/reports/funnel?device=mobile", headers=loaded)
     assert warnings_of(filtered)[0] == (
-        left_out + 'touch or campaign data, which the filter device="mobile" needs.'
+        left_out + 'touch or campaign data, which filter device="mobile" needs.'
     )
