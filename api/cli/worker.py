@@ -34,6 +34,16 @@ HARD_STOP_SECONDS = jobs.SHUTDOWN_GRACE_SECONDS + 2.0
 EXIT_INTERRUPTED = 130
 
 
+def quiet_maintenance(record: logging.LogRecord) -> bool:
+    """Leave out the queue's INFO lines about its own recovery job, which runs every
+    few seconds and would bury the lines about runs; its warnings still show."""
+    return not (
+        record.name.startswith("procrastinate")
+        and record.levelno <= logging.INFO
+        and jobs.RECOVER_TASK in record.getMessage()
+    )
+
+
 def run(url: str, *, concurrency: int = 1, parent: int | None = None) -> int:
     """Run a worker on the database at ``url`` until a signal (or ``parent`` exits)."""
     return asyncio.run(_supervise(url, concurrency, parent))

@@ -154,11 +154,14 @@ def _fail_rederivation(
         log.warning("could not record that re-derivation %s failed", rederivation_id)
 
 
+RECOVER_TASK = "recover_stalled_jobs"
+
+
 @queue.periodic(cron=f"* * * * * */{RECOVER_SECONDS}", periodic_id="recover")
 @queue.task(
-    name="recover_stalled_jobs",
+    name=RECOVER_TASK,
     queue="maintenance",
-    queueing_lock="recover_stalled_jobs",
+    queueing_lock=RECOVER_TASK,
     pass_context=True,
 )
 async def recover_stalled_jobs(context: JobContext, timestamp: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -195,3 +196,17 @@ def test_a_worker_ends_when_migrations_are_pending(database_url: str) -> None:
     )
     assert result.returncode == 1, result.stderr
     assert "pending migrations: 1; run" in result.stderr
+
+
+def test_a_worker_log_leaves_out_the_queue_recovery_chatter() -> None:
+    from api.cli.worker import quiet_maintenance
+
+    def record(name: str, level: int, message: str) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, message, None, None)
+
+    chatter = "Starting job recover_stalled_jobs[3](timestamp=1796588355)"
+    assert not quiet_maintenance(record("procrastinate.worker", logging.INFO, chatter))
+    assert quiet_maintenance(record("procrastinate.worker", logging.WARNING, chatter))
+    run_job = "Starting job attribution_run[4](run_id='5f0c')"
+    assert quiet_maintenance(record("procrastinate.worker", logging.INFO, run_job))
+    assert quiet_maintenance(record("pathcredit.worker", logging.INFO, chatter))
