@@ -68,7 +68,7 @@ OPENS_TABLE = {
 def _known_name() -> None:
     """A name no saved report can have names none: 404 before anything reads it."""
     name = (request.view_args or {}).get("name")
-    if name is not None and not service.NAME.match(name):
+    if name is not None and not service.NAME.fullmatch(name):
         raise NotFound(f"no saved report {name!r} in this workspace")
 
 

@@ -35,7 +35,19 @@ COUNT: list[Callable[[Any], Any]] = [AMOUNT, _whole_enough]
 COUNT_SCHEMA = {"anyOf": [{"const": 0}, {"minimum": MIN_POSITIVE_COUNT}]}
 """What :data:`COUNT` allows beyond its range, for the spec."""
 
-PLAIN = validate.Regexp(ingest.PLAIN, error="Must not contain control characters.")
+
+class Whole(validate.Regexp):
+    """A pattern the whole value must match: Python's ``$`` also matches before a final
+    newline, which would let "id\\n" through. The spec shows the pattern as it is (in
+    ECMA-262, which OpenAPI follows, ``$`` is the end of the text)."""
+
+    def __call__(self, value: Any) -> Any:
+        if self.regex.fullmatch(value) is None:
+            raise ma.ValidationError(self._format_error(value))
+        return value
+
+
+PLAIN = Whole(ingest.PLAIN, error="Must not contain control characters.")
 TEXT = [validate.Length(min=1, max=ingest.MAX_TEXT), PLAIN]
 
 

@@ -10,13 +10,14 @@ from marshmallow import fields, validate
 from ..service.saved_reports import NAME, NAME_RULE
 from ..service.signing import MAX_TOKEN
 from .attribution import AttributionIn
+from .common import Whole
 from .tables import TableQuery
 
 MAX_LINK_SECONDS = 10 * 366 * 86_400
 
 _NAME = fields.String(
     required=True,
-    validate=validate.Regexp(NAME, error=f"Use {NAME_RULE}."),
+    validate=Whole(NAME, error=f"Use {NAME_RULE}."),
     metadata={"description": f"Its name in URLs, unique in the workspace: {NAME_RULE}."},
 )
 

@@ -8,10 +8,10 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from ..service import spend
-from .common import AMOUNT, TEXT, Number
+from .common import AMOUNT, TEXT, Number, Whole
 from .tables import TableQuery
 
-CURRENCY = validate.Regexp(spend.CURRENCY, error="Not an ISO 4217 currency code (like EUR).")
+CURRENCY = Whole(spend.CURRENCY, error="Not an ISO 4217 currency code (like EUR).")
 
 
 class SpendRowIn(ma.Schema):

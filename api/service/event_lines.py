@@ -20,12 +20,21 @@ import msgspec
 
 from ..store.events import EventRow
 from .event_sources import event_source
-from .ingest import PLAIN, too_deep
+from .ingest import PLAIN_END, too_deep
 
 Kind = Literal["track", "page", "screen", "identify", "alias", "group"]
 
 
 class _Page(msgspec.Struct):
+    # Text where text belongs; a line with anything else here takes the general check.
+    url: str | None = None
+    referrer: str | None = None
+    path: str | None = None
+
+
+class _Props(msgspec.Struct):
+    # A page event's properties may carry its url, referrer and path; other events'
+    # properties are theirs, anything goes.
     url: Any = None
     referrer: Any = None
     path: Any = None
@@ -34,7 +43,7 @@ class _Page(msgspec.Struct):
 class _Context(msgspec.Struct):
     campaign: dict[str, Any] | None = None
     page: _Page | None = None
-    userAgent: Any = None
+    userAgent: str | None = None
     device: dict[str, Any] | None = None
 
 
@@ -47,16 +56,30 @@ class _Event(msgspec.Struct):
     previousId: str | None = None
     event: str | None = None
     name: str | None = None
-    sentAt: Any = None
-    receivedAt: Any = None
-    properties: _Page | None = None  # only url, referrer and path are read here
+    sentAt: str | None = None
+    receivedAt: str | None = None
+    properties: _Props | None = None  # only url, referrer and path are read here
     context: _Context | None = None
 
 
 _decode = msgspec.json.Decoder(_Event).decode
-_plain = re.compile(PLAIN)
+_plain = re.compile(PLAIN_END)
+_control = re.compile(r"[\x00-\x1f\x7f]")
 _NO_PAGE = _Page()
 _NO_CONTEXT = _Context()
+_NO_PROPS = _Props()
+
+
+def _aware(text: str) -> datetime | None:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRow | None:
@@ -69,26 +92,38 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
     except (msgspec.MsgspecError, UnicodeDecodeError, RecursionError):
         return None
     kind = e.type
-    if e.sentAt is not None and e.receivedAt is not None:
+    anonymous, user, previous = e.anonymousId, e.userId, e.previousId
+    if anonymous is None and user is None:
         return None
-    ids = (e.anonymousId, e.userId, e.previousId)
-    if e.anonymousId is None and e.userId is None:
+    if kind == "alias" and (previous is None or user is None):
         return None
-    if kind == "alias" and (e.previousId is None or e.userId is None):
-        return None
-    for value in ids:
-        if value is not None and not plain_text(value, max_id):
-            return None
     name = e.event if kind == "track" else e.name
-    if not plain_text(e.messageId, max_text) or (kind == "track" and name is None):
+    if kind == "track" and name is None:
         return None
-    if name is not None and not plain_text(name, max_text):
+    # Every declared text field is checked, whichever the event's type reads: the
+    # lengths one by one, control characters in one pass over them all.
+    message_id, event, page_name = e.messageId, e.event, e.name
+    joined = message_id
+    for value, limit in (
+        (anonymous, max_id), (user, max_id), (previous, max_id),
+        (event, max_text), (page_name, max_text),
+    ):  # fmt: skip
+        if value is not None:
+            if not 1 <= len(value) <= limit:
+                return None
+            joined += value
+    if not 1 <= len(message_id) <= max_text or _control.search(joined) is not None:
         return None
-    try:
-        at = datetime.fromisoformat(e.timestamp)
-    except ValueError:
+    # Both sentAt and receivedAt: a clock-skew correction, made the general way; one of
+    # them: checked, not used.
+    sent, received = e.sentAt, e.receivedAt
+    if sent is not None and received is not None:
         return None
-    if at.tzinfo is None:
+    other = sent if sent is not None else received
+    if other is not None and _aware(other) is None:
+        return None
+    at = _aware(e.timestamp)
+    if at is None:
         return None
     try:
         at = at.astimezone(UTC)
@@ -96,16 +131,13 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
         return None
     context = e.context or _NO_CONTEXT
     page = context.page or _NO_PAGE
-    props = (e.properties or _NO_PAGE) if kind == "page" else _NO_PAGE
-    url = page.url or props.url
-    referrer = page.referrer or props.referrer
-    url = url if isinstance(url, str) else None
-    path = page.path or props.path
-    if not isinstance(path, str) or not path:
-        path = url_path(url)
-    src = event_source(context.campaign, url, referrer if isinstance(referrer, str) else None)
+    props = (e.properties or _NO_PROPS) if kind == "page" else _NO_PROPS
+    url = page.url or _str(props.url)
+    referrer = page.referrer or _str(props.referrer)
+    path = page.path or _str(props.path) or url_path(url)
+    src = event_source(context.campaign, url, referrer)
     return EventRow(
-        e.messageId, kind, e.anonymousId, e.userId, e.previousId if kind == "alias" else None,
+        message_id, kind, anonymous, user, previous if kind == "alias" else None,
         name, at, path[:2000] if path else None, src.source, src.medium, src.campaign,
         src.referrer_host, src.click_id, device_of(context.device, context.userAgent),
         line.decode("utf-8"),

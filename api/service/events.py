@@ -36,7 +36,7 @@ from .event_sources import event_source
 from .ingest import (
     NOT_A_TIME,
     OUT_OF_RANGE,
-    PLAIN,
+    PLAIN_END,
     TOO_DEEP,
     block_lines,
     in_utc_range,
@@ -60,7 +60,7 @@ BATCH_FIELDS = frozenset(("batch", "context", "integrations", "sentAt", "writeKe
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
-_plain = re.compile(PLAIN)
+_plain = re.compile(PLAIN_END)
 
 
 @dataclass(frozen=True)

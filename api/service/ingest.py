@@ -23,14 +23,18 @@ from .errors import FieldError, InvalidInput
 
 MAX_TOUCHES = 1000
 MAX_TEXT = 200
-PLAIN = r"^[^\x00-\x1f\x7f]+$"  # no control characters: ids end up in CSV and logs
+# No control characters: ids end up in CSV and logs. PLAIN is the spec's pattern (in
+# ECMA-262 `$` is the end of the text); Python's `$` also matches before a final
+# newline, so Python checks anchor at the very end (\Z) instead.
+PLAIN = r"^[^\x00-\x1f\x7f]+$"
+PLAIN_END = PLAIN[:-1] + r"\Z"
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT, pattern=PLAIN)]
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TEXT, pattern=PLAIN_END)]
 Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 # Touch times stay the strings they came as (RFC 3339, offset required): PostgreSQL
 # reads them as they are, and Python only parses them (fast) to order and date them,
 # never formats them again (slow).
-STAMP = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)$"
+STAMP = r"^\d{4}-\d\d-\d\d[T ]\d\d:\d\d(:\d\d(\.\d{1,6})?)?(Z|[+-](0\d|1[0-5])(:?[0-5]\d)?)\Z"
 # An offset STAMP refuses though its shape is allowed: hours over 15, or minutes over 59.
 _BIG_OFFSET = re.compile(r"[+-]((1[6-9]|[2-9]\d)(:?\d\d)?|\d\d:?[6-9]\d)$", re.MULTILINE)
 Stamp = Annotated[str, msgspec.Meta(pattern=STAMP)]

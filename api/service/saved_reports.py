@@ -49,7 +49,7 @@ class _Taken(Exception):
 
 
 def check_name(name: str, pointer: str = "/name") -> None:
-    if not NAME.match(name):
+    if not NAME.fullmatch(name):
         detail = f"{name!r} is not a saved report name: use {NAME_RULE}."
         raise InvalidInput(detail, [FieldError(pointer, detail)])
 

@@ -25,7 +25,7 @@ from ..store import runs as run_store
 from ..store import spend as spend_store
 from .bulk import other_separator
 from .errors import Conflict, FieldError, InvalidInput
-from .ingest import MAX_TEXT, MAX_VALUE, PLAIN
+from .ingest import MAX_TEXT, MAX_VALUE, PLAIN_END
 
 DEFAULT_CURRENCY = "USD"
 """The reporting currency of a workspace that has not set one."""
@@ -207,7 +207,7 @@ def _check_header(columns: Sequence[str]) -> None:
         )
 
 
-_PLAIN = re.compile(PLAIN)
+_PLAIN = re.compile(PLAIN_END)
 
 
 def _typed(row: Mapping[str | None, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:

@@ -372,6 +372,7 @@ YEAR_0 = "0000-01-01T00:00:00Z"
 
 
 def _journey_cases() -> Iterator[Any]:
+    Z = "2024-03-01T10:00:00Z"
     """POST /v1/journeys, one bad field of one record."""
     cases: list[tuple[str, Any, int, str]] = [
         ("batch-not-a-list", {"journeys": "j1"}, 422, "/journeys"),
@@ -382,6 +383,14 @@ def _journey_cases() -> Iterator[Any]:
         ("no-touches", journey(touchpoints=[]), 422, "/journeys/1/touchpoints"),
         ("unknown-field", journey(bogus=1), 422, "/journeys/1/bogus"),
         ("nul-in-id", journey("j\x00"), 422, "/journeys/1/journey_id"),
+        # Python's `$` matches before a final newline: each check must anchor at the end
+        ("newline-ending-id", journey("j\n"), 422, "/journeys/1/journey_id"),
+        ("newline-ending-channel", journey(touchpoints=[{"channel": "e\n", "timestamp": Z}],
+                                           converted=False, value=0, converted_at=None),
+         422, "/journeys/1/touchpoints/0/channel"),
+        ("newline-ending-timestamp", journey(touchpoints=[{"channel": "e", "timestamp": Z + "\n"}],
+                                             converted=False, value=0, converted_at=None),
+         422, "/journeys/1/touchpoints/0/timestamp"),
         ("nul-in-attributes", journey(attributes={"a": "\x00"}), 422, "/journeys/1/attributes"),
         ("attributes-array", journey(attributes=[1]), 422, "/journeys/1/attributes"),
         ("touch-year-1", journey(touchpoints=[{"channel": "e", "timestamp": YEAR_1}],
@@ -496,6 +505,10 @@ FIELD_CASES: dict[str, list[tuple[str, Any, int, str]]] = {
         ("amount-string", {"spend": [{**SPEND_ROW, "amount": "5"}]}, 422, "/spend/0/amount"),
         ("nul-in-channel", {"spend": [{**SPEND_ROW, "channel": "e\x00"}]}, 422,
          "/spend/0/channel"),
+        ("newline-ending-channel", {"spend": [{**SPEND_ROW, "channel": "e\n"}]}, 422,
+         "/spend/0/channel"),
+        ("newline-ending-currency", {"spend": [{**SPEND_ROW, "currency": "EUR\n", "rate": 1}]},
+         422, "/spend/0/currency"),
         ("campaign-too-long", {"spend": [{**SPEND_ROW, "campaign": "c" * 201}]}, 422,
          "/spend/0/campaign"),
         ("currency-unknown-shape", {"spend": [{**SPEND_ROW, "currency": "EURO"}]}, 422,
@@ -510,10 +523,17 @@ FIELD_CASES: dict[str, list[tuple[str, Any, int, str]]] = {
     "saved-reports": [
         ("name-missing", {"models": ["linear"]}, 422, "/name"),
         ("name-slash", {"name": "a/b"}, 422, "/name"),
+        ("name-newline-ending", {"name": "a\n"}, 422, "/name"),
         ("name-taken", {"name": SAVED}, 409, "/name"),
         *[(c, {"name": NEW_REPORT, **b}, st, p) for c, b, st, p in RUN_CASES + SELECTION_CASES],
     ],
     "saved-report": RUN_CASES + SELECTION_CASES + [("name-given", {"name": SAVED}, 422, "/name")],
+    "events": [
+        ("newline-ending-message-id", {"batch": [{**EVENT, "messageId": "m\n"}]}, 422,
+         "/batch/0/messageId"),
+        ("newline-ending-user-id", {"batch": [{**EVENT, "userId": "u\n"}]}, 422,
+         "/batch/0/userId"),
+    ],
     "table-links": [
         ("expires-string", {"expires_in": "soon"}, 422, "/expires_in"),
         ("expires-short", {"expires_in": 59}, 422, "/expires_in"),
@@ -644,6 +664,7 @@ def _bulk_cases() -> Iterator[Any]:
         ("converted-string", ndjson(line(converted="yes")), 422, "/0/converted"),
         ("value-huge", ndjson(line(value=HUGE)), 422, "/0/value"),
         ("nul-in-id", ndjson(journey("j\x00")), 422, "/0/journey_id"),
+        ("newline-ending-id", ndjson(journey("j\n")), 422, "/0/journey_id"),
         ("nul-byte", ok.replace(b'"ok"', b'"o\x00k"'), 422, "/0"),
         ("nul-in-attributes", ndjson(line(attributes={"a": "\x00"})), 422, "/0/attributes"),
         ("not-utf8-id", ok.replace(b'"ok"', b'"o\xffk"'), 422, "/0/journey_id"),

@@ -120,3 +120,14 @@ def test_deleted_workspace_takes_its_events(conn: psycopg.Connection, database_u
     for table in ("events", "identity_links"):
         count = conn.execute(f"SELECT count(*) FROM {table} WHERE workspace_id = %s", (ws,))
         assert count.fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"sentAt": "soon"}, {"receivedAt": 5}, {"event": "e\u0001"}, {"messageId": "m\n"}],
+    ids=["sent-at-not-a-time", "received-at-a-number", "control-in-unread-event", "newline-id"],
+)
+def test_lines_the_general_check_refuses_are_refused_fast_too(change: dict[str, Any]) -> None:
+    line = json.dumps({**BASE, **change}).encode()
+    assert row_by_check(line)[1], "the general check must refuse this line"
+    assert fast(line) is None
