@@ -26,6 +26,7 @@ event gives what in-order delivery would have given.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
@@ -69,15 +70,16 @@ class Journey:
 
 def person_key(events: Iterable[StoredEvent]) -> str:
     """The typed id a person's journeys are named by: the least userId of their events,
-    else the least anonymousId (compared as UTF-8 bytes, as the store compares ids)."""
-    users = {e.user_id.encode() for e in events if e.user_id is not None}
+    else the least anonymousId (compared as UTF-8 bytes, as the store compares ids; for
+    text, UTF-8 byte order is code point order, which is how Python compares str)."""
+    users = [e.user_id for e in events if e.user_id is not None]
     if users:
-        return "u:" + min(users).decode()
-    return "a:" + min(e.anonymous_id.encode() for e in events if e.anonymous_id).decode()
+        return "u:" + min(users)
+    return "a:" + min([e.anonymous_id for e in events if e.anonymous_id])
 
 
-def _order(e: StoredEvent) -> tuple[datetime, bytes]:
-    return (e.occurred_at, e.message_id.encode())
+# Time, then messageId (UTF-8 byte order, that is code point order: see person_key).
+_order = operator.itemgetter(4, 5)
 
 
 def sessions(events: Sequence[StoredEvent], rules: Rules) -> list[Session]:

@@ -20,7 +20,7 @@ import msgspec
 
 from ..store.events import EventRow
 from .event_sources import event_source
-from .ingest import PLAIN_END, too_deep
+from .ingest import PLAIN_END, too_deep, utc_stamp
 
 Kind = Literal["track", "page", "screen", "identify", "alias", "group"]
 
@@ -140,7 +140,7 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
         message_id, kind, anonymous, user, previous if kind == "alias" else None,
         name, at, path[:2000] if path else None, src.source, src.medium, src.campaign,
         src.referrer_host, src.click_id, device_of(context.device, context.userAgent),
-        line.decode("utf-8"),
+        utc_stamp(e.timestamp, at), line.decode("utf-8"),
     )  # fmt: skip
 
 

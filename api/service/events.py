@@ -206,7 +206,7 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
     row = event_store.EventRow(
         message_id, kind, anonymous_id, user_id, previous_id, name, at,
         path[:MAX_PATH] if path else None, src.source, src.medium, src.campaign,
-        src.referrer_host, src.click_id, _device(context), body.decode("utf-8"),
+        src.referrer_host, src.click_id, _device(context), at.isoformat(), body.decode("utf-8"),
     )  # fmt: skip
     return row, []
 

@@ -126,6 +126,13 @@ def stamp_shape(stamp: str) -> bytes:
     return stamp.encode().translate(_SHAPE)
 
 
+def utc_stamp(sent: str, at: datetime) -> str:
+    """The time ``at`` as COPY text: the string it was sent as when that is an RFC 3339
+    UTC time (PostgreSQL reads it as Python did, and formatting costs a microsecond an
+    event), else ``at`` formatted. ``sent`` must be the text ``at`` was read from."""
+    return sent if stamp_shape(sent) in _UTC_SHAPES else at.isoformat()
+
+
 def stamps_match(stamps: list[str]) -> bool:
     """Whether every string matches STAMP: the few distinct shapes are compared with
     the allowed ones, and offsets (when any is not Z) searched once for hours over 15."""

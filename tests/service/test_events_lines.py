@@ -4,6 +4,7 @@ derivation from the events a write holds equals derivation from events read back
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,17 @@ def fast(line: bytes) -> Any:
 
 
 def same(a: Any, b: Any) -> bool:
-    return a[:-1] == b[:-1] and json.loads(a[-1]) == json.loads(b[-1])
+    """Equal rows: the stored event as JSON, and the COPY text of the time as a time."""
+    stamp = type(a)._fields.index("stamp")
+
+    def instant(r: Any) -> datetime:
+        return datetime.fromisoformat(r[stamp])
+
+    return (
+        a[:stamp] == b[:stamp]
+        and instant(a) == instant(b) == a.occurred_at
+        and json.loads(a.body) == json.loads(b.body)
+    )
 
 
 def test_example_lines_read_fast_as_checked() -> None:
