@@ -40,6 +40,7 @@ from .ingest import (
     TOO_DEEP,
     block_lines,
     in_utc_range,
+    large_write,
     ndjson_blocks,
     too_deep,
 )
@@ -333,9 +334,21 @@ def write_events(
     """Store batches of checked events and rebuild the people they touch, in the
     caller's transaction. Stops storing once ``failed()`` (the caller then raises).
 
-    A thread stores each batch while this one checks the next, so on two cores the
-    server inserts while Python decodes; the connection is the thread's meanwhile.
+    A thread stores each batch (PostgreSQL's work: the messageId probe and the COPY)
+    while this one checks the next and formats its COPY text (Python's work), so on
+    two cores the server inserts while Python decodes; the connection is the thread's
+    meanwhile. Python is set for a large write meanwhile (see ``large_write``).
     """
+    with large_write():
+        return _write_events(conn, workspace_id, batches, failed)
+
+
+def _write_events(
+    conn: Any,
+    workspace_id: int,
+    batches: Iterable[Sequence[event_store.EventRow]],
+    failed: Any,
+) -> EventCounts:
     lock_workspace(conn, workspace_id)
     rules = load_rules(conn, workspace_id)
     # A first load: every person's events are this write's, none to count or read back.
@@ -348,9 +361,15 @@ def write_events(
     # them back.
     fresh: dict[str, list[event_store.StoredEvent]] | None = defaultdict(list)
 
-    def take(done: Future[list[event_store.EventRow]]) -> int:
-        nonlocal fresh
+    # Batches are stored without probing their messageIds first until one of them
+    # turns out to hold a stored one (a re-delivery); the rest of the write probes.
+    optimistic = True
+
+    def take(done: Future[list[event_store.EventRow]], sent: int) -> int:
+        nonlocal fresh, optimistic
         new = done.result()
+        if len(new) < sent:
+            optimistic = False
         for r in new:
             _link(seeds, edges, r.anonymous_id, r.user_id, r.previous_id)
         if fresh is not None and stored + len(new) <= FRESH_EVENTS:
@@ -363,15 +382,21 @@ def write_events(
 
     with ThreadPoolExecutor(1, thread_name_prefix="events") as writer:
         pending: Future[list[event_store.EventRow]] | None = None
+        sent = 0
         for batch in batches:
             if failed():
                 continue
             received += len(batch)
+            distinct = len({r.message_id for r in batch}) == len(batch)
+            text = event_store.copy_lines(workspace_id, batch) if distinct else None
             if pending is not None:
-                stored += take(pending)
-            pending = writer.submit(event_store.store_new, conn, workspace_id, batch)
+                stored += take(pending, sent)
+            pending = writer.submit(
+                event_store.store_new, conn, workspace_id, batch, text, not optimistic
+            )
+            sent = len(batch)
         if pending is not None:
-            stored += take(pending)
+            stored += take(pending, sent)
     if failed():
         return EventCounts(received, stored, 0, store.WriteCounts(0, 0, 0), 0)
     event_store.add_links(conn, workspace_id, edges)
@@ -586,4 +611,5 @@ def _journey_row(coder: store.Coder, j: event_journeys.Journey) -> store.Journey
 def rederive(conn: Any, workspace_id: int) -> tuple[int, store.WriteCounts, int]:
     """Every person of the workspace, after a change of rules."""
     lock_workspace(conn, workspace_id)
-    return rebuild(conn, workspace_id, (), everyone=True)
+    with large_write():
+        return rebuild(conn, workspace_id, (), everyone=True)

@@ -142,3 +142,70 @@ def test_lines_the_general_check_refuses_are_refused_fast_too(change: dict[str, 
     line = json.dumps({**BASE, **change}).encode()
     assert row_by_check(line)[1], "the general check must refuse this line"
     assert fast(line) is None
+
+
+def test_batches_meeting_stored_events_store_only_the_new_ones(
+    conn: psycopg.Connection, database_url: str
+) -> None:
+    """Batches go in without asking which messageIds are stored until one meets a stored
+    event: that batch's COPY fails on the primary key, is rolled back to its savepoint
+    and probed, and the rest of the write probes. Every event is stored once, the
+    counts say which were new, and the journeys equal those of the events sent once."""
+    lines = [x for x in (EXAMPLES / "segment-events.ndjson").read_bytes().split(b"\n") if x]
+    rows = [fast(x) for x in lines]
+    assert all(r is not None for r in rows) and len(rows) >= 6
+    once = store.create_workspace(conn, "once").workspace_id
+    again = store.create_workspace(conn, "again").workspace_id
+    conn.commit()
+    db = store.Database(database_url)
+    try:
+        with db.transaction() as c:
+            events.write_events(c, once, [rows])
+        with db.transaction() as c:
+            events.write_events(c, again, [rows[:2]])
+        # The first batch is new; the second meets rows[1], stored by the first write
+        # (optimistic COPY fails, then probed); the third repeats the second batch of
+        # this write, and the fourth is new again.
+        batches = [rows[2:4], rows[1:5], rows[3:5], rows[5:]]
+        with db.transaction() as c:
+            counts = events.write_events(c, again, batches)
+    finally:
+        db.close()
+    assert counts.received == sum(len(b) for b in batches)
+    ids = {r.message_id for r in rows}  # the file repeats an event (a re-delivery)
+    assert counts.stored == len(ids - {r.message_id for r in rows[:2]})
+    stored = conn.execute(
+        "SELECT message_id, count(*) FROM events WHERE workspace_id = %s GROUP BY 1", (again,)
+    ).fetchall()
+    assert sorted(m for m, _ in stored) == sorted(ids)
+    assert {n for _, n in stored} == {1}
+    assert derived(conn, again) == derived(conn, once)
+
+
+def test_a_large_write_sets_python_and_the_last_one_restores_it() -> None:
+    import gc
+    import sys
+    import threading
+
+    from api.service.ingest import SWITCH_INTERVAL, large_write
+
+    before = (gc.isenabled(), sys.getswitchinterval())
+    assert before[0], "the collector runs outside writes"
+    inside = threading.Event()
+    done = threading.Event()
+
+    def other_write() -> None:
+        with large_write():
+            inside.set()
+            done.wait(10)
+
+    thread = threading.Thread(target=other_write)
+    with large_write():
+        assert not gc.isenabled() and sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+        thread.start()
+        assert inside.wait(10)
+    # this thread's write ended, the other's goes on: still set for it
+    assert not gc.isenabled() and sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL)
+    done.set()
+    thread.join()
+    assert (gc.isenabled(), sys.getswitchinterval()) == before
