@@ -30,7 +30,7 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..store.events import StoredEvent
 from .event_rules import Rules
@@ -49,8 +49,7 @@ class Session:
     events: list[StoredEvent] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Touch:
+class Touch(NamedTuple):  # a tuple: one is made per session of every rebuilt person
     channel: str
     stage: str | None
     timestamp: datetime
@@ -58,8 +57,7 @@ class Touch:
     device: str | None
 
 
-@dataclass(frozen=True)
-class Journey:
+class Journey(NamedTuple):
     journey_id: str
     customer_id: str
     touches: tuple[Touch, ...]
@@ -141,13 +139,16 @@ def _touch(s: Session, rules: Rules, converted_before: bool) -> Touch:
         source, medium or "(not set)", campaign, s.first.referrer_host, s.first.click_id
     )
     stage, rank = None, -1
+    device = None
+    find = rules.stage
     for e in s.events:
-        found, r = rules.stage(e.event, e.page_path)
+        found, r = find(e.event, e.page_path)
         if r > rank:
             stage, rank = found, r
+        if device is None:
+            device = e.device or None
     if stage is None:
         stage = rules.after_conversion_stage if converted_before else rules.default_stage
-    device = next((e.device for e in s.events if e.device), None)
     return Touch(channel, stage, s.start, campaign, device)
 
 
