@@ -29,6 +29,7 @@ from ..store import events as event_store
 from ..store import rederivations
 from ..store.dictionaries import lock_workspace
 from . import event_rules, events, jobs
+from .ingest import large_write
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +80,14 @@ def execute(
     if not running:
         return
     k = bisect.bisect_right(ids, last) if last is not None else 0
-    while k < len(ids):
-        if stop():
-            raise RetryLater("the worker is stopping")
-        part = ids[k : k + step_ids]
-        if not step(db, workspace_id, rederivation_id, part):
-            return  # superseded by newer rules
-        k += len(part)
+    with large_write():
+        while k < len(ids):
+            if stop():
+                raise RetryLater("the worker is stopping")
+            part = ids[k : k + step_ids]
+            if not step(db, workspace_id, rederivation_id, part):
+                return  # superseded by newer rules
+            k += len(part)
     with db.transaction() as conn:
         rederivations.finish(conn, workspace_id, rederivation_id, "succeeded")
 

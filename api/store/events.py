@@ -178,11 +178,11 @@ def person_events(
         "user_ids": users,
         "conversions": conversions,
     }
-    with conn.cursor() as cur:
-        cur.execute(query("person_events"), params)
-        # an event holding an id of each array comes once per array
-        unique = {row[5]: row for row in cur}
-        return [StoredEvent(*row) for row in unique.values()]
+    # fetched at once: a cursor's rows one by one cost more than the query
+    rows = conn.execute(query("person_events"), params).fetchall()
+    # an event holding an id of each array comes once per array
+    unique = {row[5]: row for row in rows}
+    return list(map(StoredEvent._make, unique.values()))
 
 
 def person_event_counts(
@@ -204,7 +204,7 @@ def derived_journey_ids(
     else:
         params = {"workspace_id": workspace_id, "customer_ids": customer_ids}
         rows = conn.execute(query("derived_journey_ids"), params)
-    return {r[0] for r in rows}
+    return {r[0] for r in rows.fetchall()}
 
 
 def delete_journeys_by_id(conn: psycopg.Connection, workspace_id: int, ids: list[str]) -> int:
