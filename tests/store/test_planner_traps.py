@@ -109,3 +109,81 @@ def test_erasing_a_customer_still_uses_the_customer_index(
     plan = plan_of(conn, "delete_customer_journeys", {"workspace_id": ws, "customer_id": "c1"})
     assert "journeys_customer_idx" in index_names(plan)
     conn.rollback()
+
+
+ROLLUPS = 20_000
+
+
+def scans_of(plan: dict[str, Any], relation: str) -> list[dict[str, Any]]:
+    scan = plan.get("Relation Name") == relation and plan["Node Type"] != "ModifyTable"
+    found = [plan] if scan else []
+    for child in plan.get("Plans", []):
+        found += scans_of(child, relation)
+    return found
+
+
+def test_dropping_emptied_rollups_probes_each_lost_path(admin_url: str) -> None:
+    """After a large load the planner believed the new workspace had few rollups and
+    that empty ones were rarer still, so it scanned every rollup of the workspace for
+    them and joined the lost paths after: 594 ms for one late event at 10^7 events.
+    Each lost (day, path) must be probed through the primary key instead."""
+    name = f"{SESSION}_planner_rollups"
+    store.ensure_database(admin_url, name)
+    url = with_database(admin_url, name)
+    try:
+        store.migrate_url(url)
+        with psycopg.connect(url) as conn:
+            conn.execute("ALTER TABLE path_rollups SET (autovacuum_enabled = off)")
+            old = store.create_workspace(conn, "old").workspace_id
+            insert_rollups(conn, old)
+            conn.commit()
+            conn.execute("ANALYZE path_rollups")
+            ws = store.create_workspace(conn, "bulk").workspace_id
+            insert_rollups(conn, ws)
+            path = conn.execute(
+                "INSERT INTO paths (workspace_id, channels, stages)"
+                " VALUES (%s, '{7}', '{0}') RETURNING path_id",
+                (ws,),
+            ).fetchone()
+            assert path is not None
+            conn.execute(
+                "INSERT INTO path_rollups (workspace_id, day, path_id, conversions, nulls, value)"
+                " VALUES (%s, '2024-03-01', %s, 0, 0, 0)",
+                (ws, path[0]),
+            )
+            conn.commit()
+            conn.execute(query("create_journeys_old"))
+            conn.execute(
+                "INSERT INTO journeys_old (workspace_id, journey_id, channels, stages,"
+                " touched_at, converted, value, day, attributes) VALUES (%s, 'gone', '{7}',"
+                " '{0}', array[now()], false, 0, '2024-03-01', '{}')",
+                (ws,),
+            )
+            conn.execute(query("analyze_journeys_old"))
+            params = {"workspace_id": ws}
+            scans = scans_of(plan_of(conn, "drop_empty_rollups", params), "path_rollups")
+            assert scans
+            for scan in scans:
+                assert scan["Node Type"] == "Tid Scan" or "path_id" in scan.get("Index Cond", ""), (
+                    scan
+                )
+            conn.execute(query("drop_empty_rollups"), params)
+            left = conn.execute(
+                "SELECT count(*) FILTER (WHERE path_id = %s), count(*) FROM path_rollups"
+                " WHERE workspace_id = %s",
+                (path[0], ws),
+            ).fetchone()
+            assert left == (0, ROLLUPS)
+            conn.rollback()
+    finally:
+        store.drop_database(admin_url, name)
+
+
+def insert_rollups(conn: psycopg.Connection, workspace_id: int) -> None:
+    """Rollups of ROLLUPS paths over 60 days, every one holding a journey."""
+    conn.execute(
+        "INSERT INTO path_rollups (workspace_id, day, path_id, conversions, nulls, value)"
+        " SELECT %s, date '2024-03-01' + n %% 60, 1000000 + n, n %% 2, 1 - n %% 2, 0"
+        " FROM generate_series(1, %s) AS n",
+        (workspace_id, ROLLUPS),
+    )
