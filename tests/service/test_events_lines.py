@@ -135,8 +135,20 @@ def test_deleted_workspace_takes_its_events(conn: psycopg.Connection, database_u
 
 @pytest.mark.parametrize(
     "change",
-    [{"sentAt": "soon"}, {"receivedAt": 5}, {"event": "e\u0001"}, {"messageId": "m\n"}],
-    ids=["sent-at-not-a-time", "received-at-a-number", "control-in-unread-event", "newline-id"],
+    [
+        {"sentAt": "soon"},
+        {"receivedAt": 5},
+        {"event": "e\u0001"},
+        {"type": "track", "event": "Order Completed", "name": "n\u0001"},
+        {"messageId": "m\n"},
+    ],
+    ids=[
+        "sent-at-not-a-time",
+        "received-at-a-number",
+        "control-in-unread-event",
+        "control-in-unread-name",
+        "newline-id",
+    ],
 )
 def test_lines_the_general_check_refuses_are_refused_fast_too(change: dict[str, Any]) -> None:
     line = json.dumps({**BASE, **change}).encode()
