@@ -9,7 +9,8 @@ quadratic while holding the workspace's write lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -22,27 +23,42 @@ from tests.conftest import SESSION, with_database
 JOURNEYS = 20_000
 
 
-@pytest.fixture(scope="module")
-def unanalyzed(admin_url: str) -> Iterator[tuple[psycopg.Connection, int]]:
-    """A database whose journeys table was analyzed while it held another workspace's
-    journeys, then received 20,000 journeys of two customers in a new workspace."""
-    name = f"{SESSION}_planner"
+@contextmanager
+def stale_statistics(
+    admin_url: str, suffix: str, table: str, fill: Callable[[psycopg.Connection, int, bool], None]
+) -> Iterator[tuple[psycopg.Connection, int]]:
+    """A database whose ``table`` was analyzed while it held an old workspace's rows
+    (``fill(conn, workspace_id, True)``), then received a new workspace's rows
+    (``fill(conn, workspace_id, False)``), autovacuum off: the connection and the new
+    workspace."""
+    name = f"{SESSION}_{suffix}"
     store.ensure_database(admin_url, name)
     url = with_database(admin_url, name)
     try:
         store.migrate_url(url)
         with psycopg.connect(url) as conn:
-            conn.execute("ALTER TABLE journeys SET (autovacuum_enabled = off)")
-            old = store.create_workspace(conn, "old").workspace_id
-            insert_journeys(conn, old, customers=5_000)
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+            fill(conn, store.create_workspace(conn, "old").workspace_id, True)
             conn.commit()
-            conn.execute("ANALYZE journeys")
+            conn.execute(f"ANALYZE {table}")
             ws = store.create_workspace(conn, "bulk").workspace_id
-            insert_journeys(conn, ws, customers=2)
+            fill(conn, ws, False)
             conn.commit()
             yield conn, ws
     finally:
         store.drop_database(admin_url, name)
+
+
+@pytest.fixture(scope="module")
+def unanalyzed(admin_url: str) -> Iterator[tuple[psycopg.Connection, int]]:
+    """20,000 journeys of two customers in a new workspace, the statistics of journeys
+    gathered while it held another workspace's 20,000 of 5,000 customers."""
+
+    def fill(conn: psycopg.Connection, workspace_id: int, old: bool) -> None:
+        insert_journeys(conn, workspace_id, customers=5_000 if old else 2)
+
+    with stale_statistics(admin_url, "planner", "journeys", fill) as found:
+        yield found
 
 
 def insert_journeys(conn: psycopg.Connection, workspace_id: int, customers: int) -> None:
@@ -127,56 +143,42 @@ def test_dropping_emptied_rollups_probes_each_lost_path(admin_url: str) -> None:
     that empty ones were rarer still, so it scanned every rollup of the workspace for
     them and joined the lost paths after: 594 ms for one late event at 10^7 events.
     Each lost (day, path) must be probed through the primary key instead."""
-    name = f"{SESSION}_planner_rollups"
-    store.ensure_database(admin_url, name)
-    url = with_database(admin_url, name)
-    try:
-        store.migrate_url(url)
-        with psycopg.connect(url) as conn:
-            conn.execute("ALTER TABLE path_rollups SET (autovacuum_enabled = off)")
-            old = store.create_workspace(conn, "old").workspace_id
-            insert_rollups(conn, old)
-            conn.commit()
-            conn.execute("ANALYZE path_rollups")
-            ws = store.create_workspace(conn, "bulk").workspace_id
-            insert_rollups(conn, ws)
-            path = conn.execute(
-                "INSERT INTO paths (workspace_id, channels, stages)"
-                " VALUES (%s, '{7}', '{0}') RETURNING path_id",
-                (ws,),
-            ).fetchone()
-            assert path is not None
-            conn.execute(
-                "INSERT INTO path_rollups (workspace_id, day, path_id, conversions, nulls, value)"
-                " VALUES (%s, '2024-03-01', %s, 0, 0, 0)",
-                (ws, path[0]),
-            )
-            conn.commit()
-            conn.execute(query("create_journeys_old"))
-            conn.execute(
-                "INSERT INTO journeys_old (workspace_id, journey_id, channels, stages,"
-                " touched_at, converted, value, day, attributes) VALUES (%s, 'gone', '{7}',"
-                " '{0}', array[now()], false, 0, '2024-03-01', '{}')",
-                (ws,),
-            )
-            conn.execute(query("analyze_journeys_old"))
-            params = {"workspace_id": ws}
-            scans = scans_of(plan_of(conn, "drop_empty_rollups", params), "path_rollups")
-            assert scans
-            for scan in scans:
-                assert scan["Node Type"] == "Tid Scan" or "path_id" in scan.get("Index Cond", ""), (
-                    scan
-                )
-            conn.execute(query("drop_empty_rollups"), params)
-            left = conn.execute(
-                "SELECT count(*) FILTER (WHERE path_id = %s), count(*) FROM path_rollups"
-                " WHERE workspace_id = %s",
-                (path[0], ws),
-            ).fetchone()
-            assert left == (0, ROLLUPS)
-            conn.rollback()
-    finally:
-        store.drop_database(admin_url, name)
+    with stale_statistics(
+        admin_url, "planner_rollups", "path_rollups", lambda c, w, _: insert_rollups(c, w)
+    ) as (conn, ws):
+        path = conn.execute(
+            "INSERT INTO paths (workspace_id, channels, stages)"
+            " VALUES (%s, '{7}', '{0}') RETURNING path_id",
+            (ws,),
+        ).fetchone()
+        assert path is not None
+        conn.execute(
+            "INSERT INTO path_rollups (workspace_id, day, path_id, conversions, nulls, value)"
+            " VALUES (%s, '2024-03-01', %s, 0, 0, 0)",
+            (ws, path[0]),
+        )
+        conn.commit()
+        conn.execute(query("create_journeys_old"))
+        conn.execute(
+            "INSERT INTO journeys_old (workspace_id, journey_id, channels, stages,"
+            " touched_at, converted, value, day, attributes) VALUES (%s, 'gone', '{7}',"
+            " '{0}', array[now()], false, 0, '2024-03-01', '{}')",
+            (ws,),
+        )
+        conn.execute(query("analyze_journeys_old"))
+        params = {"workspace_id": ws}
+        scans = scans_of(plan_of(conn, "drop_empty_rollups", params), "path_rollups")
+        assert scans
+        for scan in scans:
+            assert scan["Node Type"] == "Tid Scan" or "path_id" in scan.get("Index Cond", ""), scan
+        conn.execute(query("drop_empty_rollups"), params)
+        left = conn.execute(
+            "SELECT count(*) FILTER (WHERE path_id = %s), count(*) FROM path_rollups"
+            " WHERE workspace_id = %s",
+            (path[0], ws),
+        ).fetchone()
+        assert left == (0, ROLLUPS)
+        conn.rollback()
 
 
 def insert_rollups(conn: psycopg.Connection, workspace_id: int) -> None:
