@@ -20,7 +20,7 @@ import msgspec
 
 from ..store.events import EventRow
 from .event_sources import event_source
-from .ingest import PLAIN_END, too_deep, utc_stamp
+from .ingest import too_deep, utc_stamp
 
 Kind = Literal["track", "page", "screen", "identify", "alias", "group"]
 
@@ -63,7 +63,6 @@ class _Event(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Event).decode
-_plain = re.compile(PLAIN_END)
 _control = re.compile(r"[\x00-\x1f\x7f]")
 _NO_PAGE = _Page()
 _NO_CONTEXT = _Context()
@@ -142,11 +141,6 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
         src.referrer_host, src.click_id, device_of(context.device, context.userAgent),
         utc_stamp(e.timestamp, at), line.decode("utf-8"),
     )  # fmt: skip
-
-
-def plain_text(value: str, limit: int) -> bool:
-    """Whether an id or a name is 1 to ``limit`` characters without control characters."""
-    return 1 <= len(value) <= limit and _plain.match(value) is not None
 
 
 @lru_cache(maxsize=1 << 16)  # a site's page URLs repeat
