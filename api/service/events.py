@@ -337,7 +337,7 @@ def write_events(
     A thread stores each batch (PostgreSQL's work: the messageId probe and the COPY)
     while this one checks the next and formats its COPY text (Python's work), so on
     two cores the server inserts while Python decodes; the connection is the thread's
-    meanwhile. Python is set for a large write meanwhile (see ``large_write``).
+    meanwhile. Python runs with the settings of a large write (see ``large_write``).
     """
     with large_write():
         return _write_events(conn, workspace_id, batches, failed)
@@ -387,14 +387,14 @@ def _write_events(
             if failed():
                 continue
             received += len(batch)
-            distinct = len({r.message_id for r in batch}) == len(batch)
-            text = event_store.copy_lines(workspace_id, batch) if distinct else None
+            distinct = len({r.message_id for r in batch})
+            text = event_store.copy_lines(workspace_id, batch) if distinct == len(batch) else None
             if pending is not None:
                 stored += take(pending, sent)
             pending = writer.submit(
                 event_store.store_new, conn, workspace_id, batch, text, not optimistic
             )
-            sent = len(batch)
+            sent = distinct  # a messageId repeated within a batch is no re-delivery
         if pending is not None:
             stored += take(pending, sent)
     if failed():
