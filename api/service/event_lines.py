@@ -67,6 +67,10 @@ _control = re.compile(r"[\x00-\x1f\x7f]")
 _NO_PAGE = _Page()
 _NO_CONTEXT = _Context()
 _NO_PROPS = _Props()
+# An http(s) URL with a plain host (and port) and a plain path: group 1 is its scheme
+# and host, group 2 its path, both as urlsplit reads them (no character that urlsplit
+# removes or strips is in them, and the path ends where the query, fragment or URL does).
+_PLAIN_URL = re.compile(r"(https?://[A-Za-z0-9.-]+(?::[0-9]+)?)(/[^?#\x00-\x20\x7f]*)?(?=[?#]|\Z)")
 
 
 def _aware(text: str) -> datetime | None:
@@ -102,16 +106,17 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
     # Every declared text field is checked, whichever the event's type reads: the
     # lengths one by one, control characters in one pass over them all.
     message_id, event, page_name = e.messageId, e.event, e.name
-    joined = message_id
-    for value, limit in (
-        (anonymous, max_id), (user, max_id), (previous, max_id),
-        (event, max_text), (page_name, max_text),
-    ):  # fmt: skip
-        if value is not None:
-            if not 1 <= len(value) <= limit:
-                return None
-            joined += value
-    if not 1 <= len(message_id) <= max_text or _control.search(joined) is not None:
+    if (
+        not 0 < len(message_id) <= max_text
+        or (anonymous is not None and not 0 < len(anonymous) <= max_id)
+        or (user is not None and not 0 < len(user) <= max_id)
+        or (previous is not None and not 0 < len(previous) <= max_id)
+        or (event is not None and not 0 < len(event) <= max_text)
+        or (page_name is not None and not 0 < len(page_name) <= max_text)
+    ):
+        return None
+    joined = f"{message_id}{anonymous or ''}{user or ''}{previous or ''}{event or ''}"
+    if _control.search(joined + (page_name or "")) is not None:
         return None
     # Both sentAt and receivedAt: a clock-skew correction, made the general way; one of
     # them: checked, not used.
@@ -124,22 +129,31 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
     at = _aware(e.timestamp)
     if at is None:
         return None
-    try:
-        at = at.astimezone(UTC)
-    except OverflowError:
-        return None
+    if at.tzinfo is not UTC:
+        try:
+            at = at.astimezone(UTC)
+        except OverflowError:
+            return None
     context = e.context or _NO_CONTEXT
     page = context.page or _NO_PAGE
     props = (e.properties or _NO_PROPS) if kind == "page" else _NO_PROPS
     url = page.url or _str(props.url)
     referrer = page.referrer or _str(props.referrer)
-    path = page.path or _str(props.path) or url_path(url)
-    src = event_source(context.campaign, url, referrer)
+    plain = _PLAIN_URL.match(url) if url else None
+    if url and plain is not None:
+        # A source depends on the URL's host and query only: without its path, a site's
+        # URLs repeat, and the source is looked up once per query and referrer.
+        path = page.path or _str(props.path) or plain.group(2) or None
+        src = event_source(context.campaign, url[: plain.end(1)] + url[plain.end() :], referrer)
+    else:
+        path = page.path or _str(props.path) or url_path(url)
+        src = event_source(context.campaign, url, referrer)
+    agent = context.userAgent
+    device = agent_device(agent) if context.device is None else device_of(context.device, agent)
     return EventRow(
-        message_id, kind, anonymous, user, previous if kind == "alias" else None,
-        name, at, path[:2000] if path else None, src.source, src.medium, src.campaign,
-        src.referrer_host, src.click_id, device_of(context.device, context.userAgent),
-        utc_stamp(e.timestamp, at), line.decode("utf-8"),
+        kind, anonymous, user, name, at, message_id, path[:2000] if path else None,
+        src.source, src.medium, src.campaign, src.referrer_host, src.click_id, device,
+        previous if kind == "alias" else None, utc_stamp(e.timestamp, at), line.decode("utf-8"),
     )  # fmt: skip
 
 
@@ -151,6 +165,12 @@ def url_path(url: str | None) -> str | None:
         return urlsplit(url).path or None
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=1 << 12)  # a site's visitors share a few user agents
+def agent_device(agent: str | None) -> str | None:
+    """device_of for an event without ``context.device``."""
+    return device_of(None, agent)
 
 
 def device_of(device: Any, agent: Any) -> str | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import operator
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
@@ -205,9 +204,9 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
         path = url_path(url)
     src = event_source(campaign, url, referrer if isinstance(referrer, str) else None)
     row = event_store.EventRow(
-        message_id, kind, anonymous_id, user_id, previous_id, name, at,
-        path[:MAX_PATH] if path else None, src.source, src.medium, src.campaign,
-        src.referrer_host, src.click_id, _device(context), at.isoformat(), body.decode("utf-8"),
+        kind, anonymous_id, user_id, name, at, message_id, path[:MAX_PATH] if path else None,
+        src.source, src.medium, src.campaign, src.referrer_host, src.click_id, _device(context),
+        previous_id, at.isoformat(), body.decode("utf-8"),
     )  # fmt: skip
     return row, []
 
@@ -370,14 +369,18 @@ def _write_events(
         new = done.result()
         if len(new) < sent:
             optimistic = False
-        for r in new:
-            _link(seeds, edges, r.anonymous_id, r.user_id, r.previous_id)
-        if fresh is not None and stored + len(new) <= FRESH_EVENTS:
-            for r in new:
-                node = f"u:{r.user_id}" if r.user_id is not None else f"a:{r.anonymous_id}"
-                fresh[node].append(_stored(r, rules))
-        else:
+        if fresh is not None and stored + len(new) > FRESH_EVENTS:
             fresh = None
+        for r in new:  # one pass an event: its ids, its links, and held by its owning id
+            anonymous, user = r.anonymous_id, r.user_id
+            if user is None:  # the usual event: only an anonymousId, nothing to link
+                node = f"a:{anonymous}"
+                seeds.add(node)
+            else:
+                node = f"u:{user}"
+                _link(seeds, edges, anonymous, user, r.previous_id)
+            if fresh is not None:
+                fresh[node].append(_stored(r, rules))
         return len(new)
 
     with ThreadPoolExecutor(1, thread_name_prefix="events") as writer:
@@ -406,14 +409,13 @@ def _write_events(
     return EventCounts(received, stored, people, counts, deleted)
 
 
-# EventRow's fields in StoredEvent's order, picked in one call (one StoredEvent is made
-# per event of a write).
-_TO_STORED = operator.itemgetter(1, 2, 3, 5, 6, 0, 7, 8, 9, 10, 11, 12, 13)
+_STORED = len(event_store.StoredEvent._fields) - 1  # an EventRow's fields it starts with
+_new = tuple.__new__  # a tuple subclass made without NamedTuple's checks (one an event)
 
 
 def _stored(r: event_store.EventRow, rules: Rules) -> event_store.StoredEvent:
     properties = _decode(r.body).get("properties") if r.event in rules.conversions else None
-    return event_store.StoredEvent._make((*_TO_STORED(r), properties))
+    return _new(event_store.StoredEvent, (*r[:_STORED], properties))
 
 
 def _link(

@@ -7,7 +7,6 @@ re-sent event is skipped. Identity links are edges between typed ids (``a:<anony
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -20,15 +19,15 @@ from .sqlfiles import query
 
 
 class EventRow(NamedTuple):
-    """One validated event with the columns derivation reads."""
+    """One validated event with the columns derivation reads; its first fields are a
+    StoredEvent's, in the same order (one is made from a slice of it)."""
 
-    message_id: str
     type: str
     anonymous_id: str | None
     user_id: str | None
-    previous_id: str | None
     event: str | None
     occurred_at: datetime
+    message_id: str
     page_path: str | None
     source: str | None
     medium: str | None
@@ -36,13 +35,16 @@ class EventRow(NamedTuple):
     referrer_host: str | None
     click_id: str | None
     device: str | None
+    previous_id: str | None
     stamp: str  # occurred_at as COPY text (the time as sent when that reads the same)
     body: str  # the event as JSON text
 
 
 class StoredEvent(NamedTuple):
     """A touch-making event as derivation reads it back (a tuple: one is made per event
-    of a write, and a frozen dataclass costs several times as much to build)."""
+    of a write, and a frozen dataclass costs several times as much to build). An
+    EventRow's first fields are these, in this order; ``properties`` is kept only for
+    conversion events."""
 
     type: str
     anonymous_id: str | None
@@ -62,7 +64,6 @@ class StoredEvent(NamedTuple):
 
 # An event's name, page path, source columns and device, as COPY text: a site's events
 # repeat these, so each combination is formatted once (a bounded cache).
-_TAIL = operator.itemgetter(7, 8, 9, 10, 11, 12, 13)
 _tails: dict[tuple[str | None, ...], str] = {}
 
 
@@ -74,13 +75,13 @@ def _tail(columns: tuple[str | None, ...]) -> str:
 
 
 def copy_lines(workspace_id: int, rows: Iterable[EventRow]) -> str:
-    """COPY text of events, columns in copy_events' order."""
+    """COPY text of events, columns in copy_events' order (each row unpacked at once,
+    a fifth cheaper than reading its fields by name)."""
     text, plain, tail = ct.text, ct.plain, _tails.get
     return "".join([
-        f"{workspace_id}\t{plain(r.message_id)}\t{r.type}\t{plain(r.anonymous_id)}\t"
-        f"{plain(r.user_id)}\t{plain(r.previous_id)}\t{text(r.event)}\t{r.stamp}\t"
-        f"{tail(k := _TAIL(r)) or _tail(k)}\t{text(r.body)}\n"
-        for r in rows
+        f"{workspace_id}\t{plain(m)}\t{t}\t{plain(a)}\t{plain(u)}\t{plain(pr)}\t{text(e)}\t{st}\t"
+        f"{tail(k := (p, s, md, c, rh, ci, d)) or _tail(k)}\t{text(b)}\n"
+        for t, a, u, e, _, m, p, s, md, c, rh, ci, d, pr, st, b in rows
     ])  # fmt: skip
 
 

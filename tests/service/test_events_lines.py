@@ -10,6 +10,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from api import store
 from api.service import events
@@ -89,6 +91,38 @@ def test_usual_lines_read_fast_as_checked(change: dict[str, Any]) -> None:
 @pytest.mark.parametrize("change", UNUSUAL)
 def test_unusual_lines_go_to_the_general_check(change: dict[str, Any]) -> None:
     assert fast(json.dumps({**BASE, **change}).encode()) is None
+
+
+# Page URLs from pieces that urlsplit reads in different ways: ports with and without
+# digits, paths with spaces, tabs and semicolons, queries with UTM parameters and click
+# ids, fragments, upper-case schemes, user names and bracketed hosts.
+URL_PIECES = st.lists(
+    st.sampled_from([
+        "https://", "http://", "HTTPS://", "//", "shop.example", "www.bing.com", "[::1]",
+        "u@", ":", ":8080", "/", "/p", "/a b", "/a\tb", ";x", "?", "#", "&", "=",
+        "utm_source=news", "utm_medium=email", "utm_campaign=w", "gclid=1", "fbclid=2",
+        " ", "\n", "%20", "é",
+    ]),
+    max_size=8,
+).map("".join)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    url=URL_PIECES,
+    referrer=st.sampled_from([None, "https://www.google.com/", "https://shop.example/x"]),
+)
+@example(url="https://shop.example:/p?gclid=1", referrer=None)
+@example(url="https://shop.example/a b?utm_source=news", referrer=None)
+@example(url="https://shop.example/a\tb", referrer=None)
+def test_page_urls_read_fast_as_checked(url: str, referrer: str | None) -> None:
+    """The fast reading looks a URL's source up without its path; the path and the
+    source it finds are the general check's, whatever the URL."""
+    page = {"url": url} | ({"referrer": referrer} if referrer else {})
+    line = json.dumps({**BASE, "context": {"page": page}}).encode()
+    got, (want, errors) = fast(line), row_by_check(line)
+    assert not errors
+    assert got is not None and same(got, want)
 
 
 def derived(conn: psycopg.Connection, ws: int) -> list[tuple[Any, ...]]:
