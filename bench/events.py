@@ -2,15 +2,18 @@
 
 Generates seeded synthetic Segment-style events as NDJSON (people with sessions from
 several sources, some orders, some identified; cached in bench/out/), serves the API
-with gunicorn on 127.0.0.1 against a fresh database and streams the file to
-``POST /v1/events`` (validation, storage, identity, sessions, journeys, rollups,
-commit), then loads it again into a second workspace through the code of
-``pathcredit import --format segment`` in this process. In the same run it COPYs the
-same events, one JSON document per line, into a table keyed by messageId: the
-practical limit of getting them into the same PostgreSQL. Prints events/s and the
-ratios, then the time one late event of a known person takes in the workspace just
-loaded against one of 1,000 events, and the time new rules take to derive the
-workspace's journeys again, in the request and as the background job::
+with gunicorn on 127.0.0.1 against a fresh database and streams the file to ``POST
+/v1/events`` (validation, storage, identity, sessions, journeys, rollups, commit),
+then loads it again into a second workspace through the code of ``pathcredit import
+--format segment`` in this process. In the same run it COPYs the same events, one JSON
+document per line, into a table keyed by messageId: the practical limit of getting
+them into the same PostgreSQL. It also times PostgreSQL's own share of a load: the
+same events, checked and formatted beforehand, COPYed into the events table of a fresh
+workspace (its key and the two id indexes a person's events are read by), with nothing
+derived. Prints events/s and the ratios, then the time one late event of a known
+person takes in the workspace just loaded against one of 1,000 events, and the time
+new rules take to derive the workspace's journeys again, in the request and as the
+background job::
 
     python bench/events.py --events 1000000
 
@@ -38,6 +41,10 @@ import psycopg  # noqa: E402
 from api import store  # noqa: E402
 from api.cli import embedded  # noqa: E402
 from api.service import events, rederive  # noqa: E402
+from api.service.event_lines import fast_row  # noqa: E402
+from api.service.ingest import block_lines, ndjson_blocks  # noqa: E402
+from api.store import events as event_store  # noqa: E402
+from api.store.sqlfiles import query  # noqa: E402
 from bench.ingest import free_port, start_server, stop_server, with_database  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -144,6 +151,29 @@ def raw_copy(url: str, path: Path) -> float:
         return time.perf_counter() - started
 
 
+def events_copy(url: str, path: Path) -> float:
+    """Seconds PostgreSQL takes to COPY the file's events into the events table, their
+    COPY text made beforehand (the events' share of a load, without Python's)."""
+    with psycopg.connect(url) as conn:
+        workspace_id = store.create_workspace(conn, "events-copy").workspace_id
+        conn.commit()
+        texts = []
+        with path.open("rb") as fh:
+            chunks = iter(lambda: fh.read(1 << 20), b"")
+            for block in ndjson_blocks(chunks):
+                rows = [fast_row(line, events.MAX_EVENT_BYTES, events.MAX_ID, events.MAX_TEXT)
+                        for line in block_lines(block)]  # fmt: skip
+                texts.append(event_store.copy_lines(workspace_id, [r for r in rows if r]))
+                if not all(rows):
+                    raise RuntimeError("the generated events are all usual lines")
+        started = time.perf_counter()
+        with conn.cursor().copy(query("copy_events")) as copy:
+            for text in texts:
+                copy.write(text)
+        conn.commit()
+        return time.perf_counter() - started
+
+
 def import_file(url: str, workspace_id: int, path: Path) -> float:
     """Seconds to load a file through the code of ``pathcredit import``."""
     db = store.Database(url)
@@ -220,6 +250,7 @@ def main() -> int:
         late_large = late_event(url, cli_ws.workspace_id)
         inline, job = rederive_times(url, cli_ws.workspace_id)
         copy_seconds = raw_copy(url, path)
+        events_only = events_copy(url, path)
         with psycopg.connect(url) as conn:
             small_ws = store.create_workspace(conn, "small")
         small = events_file(SMALL, args.seed)
@@ -237,6 +268,8 @@ def main() -> int:
         print(f"{label:38s} {seconds:8.2f} s  {n / seconds:12,.0f} events/s")
     print(f"ratio endpoint / raw COPY: {copy_seconds / http_seconds:.2f}")
     print(f"ratio import / raw COPY:   {copy_seconds / cli_seconds:.2f}")
+    print(f"PostgreSQL's share, the events' COPY alone: {events_only:8.2f} s"
+          f" (raw COPY / it: {copy_seconds / events_only:.2f})")  # fmt: skip
     print(f"one late event, {n:,}-event workspace: {late_large * 1e3:8.1f} ms")
     print(f"one late event, {SMALL:,}-event workspace: {late_small * 1e3:8.1f} ms")
     print(f"new rules, derived again in the request: {inline:8.2f} s")
