@@ -350,7 +350,8 @@ def _write_events(
 ) -> EventCounts:
     lock_workspace(conn, workspace_id)
     rules = load_rules(conn, workspace_id)
-    # A first load: every person's events are this write's, none to count or read back.
+    # A first load: every person's events and links are this write's, none to count or
+    # read back.
     first = not event_store.any_events(conn, workspace_id)
     received = stored = 0
     seeds: set[str] = set()
@@ -404,7 +405,7 @@ def _write_events(
         return EventCounts(received, stored, 0, store.WriteCounts(0, 0, 0), 0)
     event_store.add_links(conn, workspace_id, edges)
     people, counts, deleted = rebuild(
-        conn, workspace_id, seeds, fresh=fresh, rules=rules, complete=first
+        conn, workspace_id, seeds, fresh=fresh, rules=rules, complete=first, edges=edges
     )
     return EventCounts(received, stored, people, counts, deleted)
 
@@ -491,16 +492,25 @@ def rebuild(
     fresh: dict[str, list[event_store.StoredEvent]] | None = None,
     rules: Rules | None = None,
     complete: bool = False,
+    edges: set[tuple[str, str]] | None = None,
 ) -> tuple[int, store.WriteCounts, int]:
     """Derive again the journeys of every person holding one of ``seeds`` (of the whole
     workspace with ``everyone``); returns (people, journey write counts, deleted).
     ``fresh``: events just stored, by owning id; a person whose stored events are all
     among them is derived from them instead of reading them back; with ``complete``
-    (the workspace held no events before them) that is every person."""
+    (the workspace held no events or links before them) that is every person, and
+    ``edges``, the links just stored, are all there are."""
     rules = rules or load_rules(conn, workspace_id)
     if everyone:
         seeds = workspace_ids(conn, workspace_id)
-    people = components(conn, workspace_id, seeds)
+    if complete and edges is not None and not everyone:
+        adjacent: dict[str, set[str]] = defaultdict(set)
+        for node, other in edges:
+            adjacent[node].add(other)
+            adjacent[other].add(node)
+        people = _split(set(seeds), adjacent)
+    else:
+        people = components(conn, workspace_id, seeds)
     if not people:
         return 0, store.WriteCounts(0, 0, 0), 0
     # A first load derives from the events in memory and reads nothing on the

@@ -253,6 +253,7 @@ def put_rules(conn: psycopg.Connection, workspace_id: int, rules: dict[str, Any]
 
 
 def any_events(conn: psycopg.Connection, workspace_id: int) -> bool:
+    """Whether the workspace holds any event or identity link."""
     row = conn.execute(query("any_events"), {"workspace_id": workspace_id}).fetchone()
     return bool(row and row[0])
 

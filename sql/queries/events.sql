@@ -100,8 +100,9 @@ DELETE FROM identity_links
 WHERE workspace_id = %(workspace_id)s AND node = ANY(%(nodes)s)
 
 -- name: any_events
--- Whether the workspace holds any event (one probe of the primary key).
+-- Whether the workspace holds any event or identity link (a probe of each primary key).
 SELECT EXISTS (SELECT 1 FROM events WHERE workspace_id = %(workspace_id)s)
+    OR EXISTS (SELECT 1 FROM identity_links WHERE workspace_id = %(workspace_id)s)
 
 -- name: count_events
 SELECT count(*) FROM events WHERE workspace_id = %(workspace_id)s
