@@ -125,6 +125,74 @@ def test_page_urls_read_fast_as_checked(url: str, referrer: str | None) -> None:
     assert got is not None and same(got, want)
 
 
+# Mostly valid values, so that many events are read fast, and every odd kind of value.
+VALID = st.sampled_from(["a1", "u\\1", "é", "m 1", "Order Completed"])
+ODD = st.one_of(
+    st.sampled_from(["", "t\tab", "\x7f", 7, 1.5, True, [], {}]),
+    st.text(max_size=5),
+)
+LENGTHS = st.sampled_from(["x" * 150, "x" * 151, "x" * 200, "x" * 201])  # at the limits
+TEXTS = st.one_of(VALID, VALID, VALID, st.none(), LENGTHS, ODD)
+IDS = st.one_of(VALID, VALID, VALID, VALID, LENGTHS, ODD)
+VALID_STAMPS = st.sampled_from([
+    "2024-03-01T09:00:00Z", "2024-03-01T09:00:00.123456Z", "2024-03-01 09:00Z",
+    "2024-03-01T09:00:00+02:00", "2024-03-01T09:00:00-0530",
+])  # fmt: skip
+ODD_STAMPS = st.sampled_from([
+    "2024-03-01T09:00:00", "2024-02-30T09:00:00Z", "0001-01-01T00:00:00+01:00",
+    "9999-12-31T23:59:59-01:00", "soon", "", 1709287200, None,
+])  # fmt: skip
+STAMPS = st.one_of(VALID_STAMPS, VALID_STAMPS, VALID_STAMPS, ODD_STAMPS)
+EVENTS = st.fixed_dictionaries(
+    {
+        "type": st.sampled_from(
+            ["page", "page", "track", "track", "screen", "identify", "alias", "group", "x"]
+        ),
+        "messageId": IDS,
+        "anonymousId": st.one_of(IDS, st.none()),
+        "timestamp": STAMPS,
+    },
+    optional={
+        "userId": TEXTS, "previousId": TEXTS, "event": TEXTS,
+        "name": TEXTS, "sentAt": STAMPS, "receivedAt": STAMPS,
+        "properties": st.one_of(
+            st.none(), st.just([]),
+            st.fixed_dictionaries({}, optional={"url": URL_PIECES, "path": TEXTS,
+                                                "referrer": TEXTS, "revenue": TEXTS}),
+        ),
+        "context": st.one_of(
+            st.none(), st.just("web"),
+            st.fixed_dictionaries({}, optional={
+                "page": st.one_of(st.none(), st.fixed_dictionaries(
+                    {}, optional={"url": URL_PIECES, "path": TEXTS, "referrer": TEXTS})),
+                "campaign": st.one_of(st.none(), st.fixed_dictionaries(
+                    {}, optional={"source": TEXTS, "medium": TEXTS, "name": TEXTS})),
+                "userAgent": st.one_of(TEXTS, st.sampled_from(["Mozilla/5.0 (iPhone)",
+                                                               "Mozilla (iPad)"])),
+                "device": st.one_of(TEXTS, st.fixed_dictionaries({"type": TEXTS})),
+            }),
+        ),
+    },
+)  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(event=EVENTS)
+@example(event={**BASE, "messageId": "x" * 201})
+@example(event={**BASE, "anonymousId": "x" * 151})
+@example(event={**BASE, "type": "track", "event": "x" * 201})
+@example(event={**BASE, "name": "x" * 201})
+@example(event={**BASE, "type": "alias", "userId": "u1", "previousId": "x" * 151})
+def test_any_event_reads_fast_as_checked_or_goes_to_the_check(event: dict[str, Any]) -> None:
+    """Whatever the event, the fast reading gives the general check's row, or none and
+    leaves the line to the general check; it never accepts what the check refuses."""
+    line = json.dumps(event).encode()
+    got, (want, errors) = fast(line), row_by_check(line)
+    if got is not None:
+        assert not errors, errors
+        assert same(got, want)
+
+
 def derived(conn: psycopg.Connection, ws: int) -> list[tuple[Any, ...]]:
     sql = """SELECT journey_id, customer_id, channels, stages, touched_at, converted, value
              FROM journeys WHERE workspace_id = %s ORDER BY journey_id"""
