@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from ..store.events import EventRow
-from .event_sources import event_source
+from .event_sources import event_source, memo_size
 from .ingest import too_deep, utc_stamp
 
 Kind = Literal["track", "page", "screen", "identify", "alias", "group"]
@@ -157,8 +157,16 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
     )  # fmt: skip
 
 
-@lru_cache(maxsize=1 << 16)  # a site's page URLs repeat
 def url_path(url: str | None) -> str | None:
+    return _url_path(url) if memo_size(url) else _path(url)
+
+
+@lru_cache(maxsize=1 << 16)  # a site's page URLs repeat
+def _url_path(url: str | None) -> str | None:
+    return _path(url)
+
+
+def _path(url: str | None) -> str | None:
     if not url:
         return None
     try:
@@ -167,9 +175,13 @@ def url_path(url: str | None) -> str | None:
         return None
 
 
-@lru_cache(maxsize=1 << 12)  # a site's visitors share a few user agents
 def agent_device(agent: str | None) -> str | None:
     """device_of for an event without ``context.device``."""
+    return _agent_device(agent) if memo_size(agent) else device_of(None, agent)
+
+
+@lru_cache(maxsize=1 << 12)  # a site's visitors share a few user agents
+def _agent_device(agent: str | None) -> str | None:
     return device_of(None, agent)
 
 

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from .errors import FieldError, InvalidInput
-from .event_sources import category
+from .event_sources import category, memo_size
 
 MEMO = 1 << 16  # answers kept per compiled rules
 
@@ -157,14 +157,16 @@ class Rules:
         key = (event, path)
         found = self._stages.get(key)
         if found is None:
-            if len(self._stages) >= MEMO:
-                self._stages.clear()
             stage, rank = None, -1
             for rule in self.stage_rules:
                 r = self.stage_rank.get(rule.stage, -1)
                 if r > rank and rule.matches(event, path):
                     stage, rank = rule.stage, r
-            found = self._stages[key] = (stage, rank)
+            found = (stage, rank)
+            if memo_size(path):  # a page path may be 2,000 characters
+                if len(self._stages) >= MEMO:
+                    self._stages.clear()
+                self._stages[key] = found
         return found
 
     def _channel(

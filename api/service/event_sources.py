@@ -153,6 +153,10 @@ CLICK_IDS: dict[str, tuple[str, str]] = {
 }
 UTM = ("source", "medium", "campaign", "term", "content")
 MAX_FIELD = 200
+# Answers worked out once per value are kept only for values up to this long: an event
+# may be 32 KiB, and a cache of 65,536 such keys would hold 2 GiB. Longer values (rare)
+# are worked out each time.
+MEMO_CHARS = 512
 
 
 class Source(NamedTuple):
@@ -210,8 +214,15 @@ def event_source(
 ) -> Source:
     """The traffic source of one event (see the module's docstring for the order)."""
     if not campaign:
-        return _page_source(page_url, referrer)
+        if memo_size(page_url) and memo_size(referrer):
+            return _page_source(page_url, referrer)
+        return _source(None, page_url, referrer)
     return _source(campaign, page_url, referrer)
+
+
+def memo_size(value: str | None) -> bool:
+    """Whether a value is short enough to be kept as a cache key (see MEMO_CHARS)."""
+    return value is None or len(value) <= MEMO_CHARS
 
 
 @lru_cache(maxsize=1 << 16)

@@ -65,12 +65,15 @@ class StoredEvent(NamedTuple):
 # An event's name, page path, source columns and device, as COPY text: a site's events
 # repeat these, so each combination is formatted once (a bounded cache).
 _tails: dict[tuple[str | None, ...], str] = {}
+TAIL_CHARS = 1024
 
 
 def _tail(columns: tuple[str | None, ...]) -> str:
-    if len(_tails) >= 1 << 17:
-        _tails.clear()
-    text = _tails[columns] = "\t".join([ct.text(v) for v in columns])
+    text = "\t".join([ct.text(v) for v in columns])
+    if len(text) <= TAIL_CHARS:  # a long page path is formatted each time, not kept
+        if len(_tails) >= 1 << 17:
+            _tails.clear()
+        _tails[columns] = text
     return text
 
 

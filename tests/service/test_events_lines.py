@@ -15,7 +15,10 @@ from hypothesis import strategies as st
 
 from api import store
 from api.service import events
-from api.service.event_lines import fast_row
+from api.service.event_lines import _agent_device, _url_path, fast_row
+from api.service.event_rules import usable, with_defaults
+from api.service.event_sources import _page_source
+from api.store import events as event_store
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -191,6 +194,30 @@ def test_any_event_reads_fast_as_checked_or_goes_to_the_check(event: dict[str, A
     if got is not None:
         assert not errors, errors
         assert same(got, want)
+
+
+def test_long_values_are_worked_out_each_time_not_kept() -> None:
+    """Answers are cached per URL, referrer, user agent and page path, but an event may
+    be 32 KiB: values over 512 characters are worked out and not kept."""
+    url = "https://shop.example/" + "p" * 3000 + "?utm_source=news&utm_medium=email"
+    page = {"url": url, "referrer": "https://www.bing.com/" + "q" * 3000}
+    agent = "Mozilla/5.0 (iPhone) " + "x" * 3000
+    caches = (_url_path, _agent_device, _page_source)
+    before = [c.cache_info().currsize for c in caches]
+    # an http(s) URL (its source looked up without its path) and any other URL
+    other = {"url": "ftp" + url[5:]}
+    for context in ({"page": page, "userAgent": agent}, {"page": other, "userAgent": agent}):
+        line = json.dumps({**BASE, "context": context}).encode()
+        got, (want, errors) = fast(line), row_by_check(line)
+        assert not errors and got is not None and same(got, want)
+        assert (got.page_path, got.source, got.medium) == ("/" + "p" * 1999, "news", "email")
+        assert got.device == "mobile"
+        event_store.copy_lines(1, [got])
+        assert all(got.page_path not in key for key in event_store._tails)
+    assert [c.cache_info().currsize for c in caches] == before
+    rules = usable(with_defaults({}), ["awareness", "consideration"])
+    assert rules.stage("Order Completed", got.page_path) == rules.stage("Order Completed", "/")
+    assert not rules._stages.keys() - {("Order Completed", "/")}
 
 
 def derived(conn: psycopg.Connection, ws: int) -> list[tuple[Any, ...]]:
