@@ -520,13 +520,16 @@ def rebuild(
     write = store.JourneyWrite(conn, workspace_id, direct=first_load)
     produced: set[str] = set()
     existing: set[str] = set()
-    if first_load:
-        plain = sorted({n[2:] for person in people for n in person})
-        existing = event_store.derived_journey_ids(conn, workspace_id, plain)
+    whole = everyone or complete  # every person of the workspace is rebuilt
+    if complete and not everyone:
+        # The workspace held no events: every derived journey it holds (none, unless
+        # one outlived its events) is stale unless rebuilt. One range of the key,
+        # not a probe per person.
+        existing = event_store.derived_journey_ids(conn, workspace_id, None)
     conversions = sorted(rules.conversions)
     for group in _groups(people):
         nodes = [n for person in group for n in person]
-        if not (everyone or first_load):
+        if not whole:
             plain = sorted({n[2:] for n in nodes})
             existing |= event_store.derived_journey_ids(conn, workspace_id, plain)
         by_person = _group_events(conn, workspace_id, group, conversions, fresh, complete)

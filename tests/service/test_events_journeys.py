@@ -104,6 +104,24 @@ def test_sessions_split_at_the_timeout_and_at_a_new_source(
     ]  # fmt: skip
 
 
+def test_a_first_load_drops_derived_journeys_left_without_events(
+    client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, workspace: Any
+) -> None:
+    """A derived journey whose events and links are gone (state no route leaves, made
+    here by hand) is stale when events arrive again: they are the workspace's first,
+    and their journeys are all it derives from them, as new rules would."""
+    ws = workspace.workspace_id
+    send(client, auth, order("m1", "2024-03-01T10:00:00Z", 10.0, who="gone"))
+    for table in ("events", "identity_links"):
+        conn.execute(f"DELETE FROM {table} WHERE workspace_id = %s", (ws,))
+    conn.commit()
+    done = send(client, auth, page("m2", "2024-03-02T10:00:00Z", who="a2"))
+    assert done["journeys"] == {"created": 1, "replaced": 0, "unchanged": 0, "deleted": 1}
+    assert journeys(conn, ws) == [
+        ("ev:a:a2:1", "a2", [("Direct", "awareness", "03-02 10:00")], False, 0.0)
+    ]
+
+
 def test_an_open_journey_turns_converting(
     client: FlaskClient, auth: dict[str, str], conn: psycopg.Connection, workspace: Any
 ) -> None:
