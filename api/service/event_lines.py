@@ -115,8 +115,10 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
         or (page_name is not None and not 0 < len(page_name) <= max_text)
     ):
         return None
-    joined = f"{message_id}{anonymous or ''}{user or ''}{previous or ''}{event or ''}"
-    if _control.search(joined + (page_name or "")) is not None:
+    joined = (
+        f"{message_id}{anonymous or ''}{user or ''}{previous or ''}{event or ''}{page_name or ''}"
+    )
+    if _control.search(joined) is not None:
         return None
     # Both sentAt and receivedAt: a clock-skew correction, made the general way; one of
     # them: checked, not used.
