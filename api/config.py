@@ -57,6 +57,14 @@ class Settings:
         default=100,
         metadata=_env("PATHCREDIT_MAX_ERRORS", "bad records listed in one bulk error"),
     )
+    held_events: int = field(
+        default=2_000_000,
+        metadata=_env(
+            "PATHCREDIT_HELD_EVENTS",
+            "events one write of events holds in memory to derive journeys from (about "
+            "0.5 GB a million); past it, people's events are read back from the database",
+        ),
+    )
     rederive_inline_events: int = field(
         default=100_000,
         metadata=_env(

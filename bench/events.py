@@ -16,6 +16,10 @@ against one of 1,000 events, and the time new rules take to derive the workspace
 journeys again, in the request and as the background job::
 
     python bench/events.py --events 1000000
+    python bench/events.py --events 10000000 --hold-events 10000000
+
+``--hold-events N`` sets PATHCREDIT_HELD_EVENTS for the server and the import (both
+hold the default, 2,000,000, without it).
 
 Uses DATABASE_URL when set (its role needs CREATEDB), else the embedded server in
 .data/pgbench. Every database it creates is dropped at the end.
@@ -188,14 +192,14 @@ def events_copy(url: str, path: Path) -> float:
         return time.perf_counter() - started
 
 
-def import_file(url: str, workspace_id: int, path: Path) -> float:
+def import_file(url: str, workspace_id: int, path: Path, held: int = events.HELD_EVENTS) -> float:
     """Seconds to load a file through the code of ``pathcredit import``."""
     db = store.Database(url)
     try:
         started = time.perf_counter()
         with path.open("rb") as fh:
             chunks = iter(lambda: fh.read(1 << 20), b"")
-            events.import_stream(db, workspace_id, chunks, "segment", 100)
+            events.import_stream(db, workspace_id, chunks, "segment", 100, held)
         return time.perf_counter() - started
     finally:
         db.close()
@@ -242,7 +246,10 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--hold-events", type=int, help="PATHCREDIT_HELD_EVENTS for both loads")
     args = parser.parse_args()
+    held = events.HELD_EVENTS if args.hold_events is None else args.hold_events
+    os.environ["PATHCREDIT_HELD_EVENTS"] = str(held)  # the server's
     path = events_file(args.events, args.seed)
     admin = os.environ.get("DATABASE_URL") or embedded.server(ROOT / ".data" / "pgbench").get_uri()
     name = f"pathcredit_bench_events_{os.getpid()}"
@@ -262,7 +269,7 @@ def main() -> int:
         finally:
             stop_server(server)
         settle(url)
-        cli_seconds = import_file(url, cli_ws.workspace_id, path)
+        cli_seconds = import_file(url, cli_ws.workspace_id, path, held)
         late_large = late_event(url, cli_ws.workspace_id)
         inline, job = rederive_times(url, cli_ws.workspace_id)
         copy_seconds = raw_copy(url, path)
@@ -277,7 +284,8 @@ def main() -> int:
     n = counts["received"]
     journeys = sum(counts["journeys"].values())
     size = path.stat().st_size / 1e6
-    print(f"data: {n:,} events, {counts['people']:,} people, {journeys:,} journeys, {size:.0f} MB")
+    print(f"data: {n:,} events, {counts['people']:,} people, {journeys:,} journeys, {size:.0f} MB"
+          f"; {held:,} held")  # fmt: skip
     for label, seconds in (("POST /v1/events (NDJSON)", http_seconds),
                            ("pathcredit import --format segment", cli_seconds),
                            ("raw COPY keyed by messageId", copy_seconds)):  # fmt: skip

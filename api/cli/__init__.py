@@ -216,7 +216,13 @@ def cmd_bi_role_drop(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     if args.format in events.FORMATS:
+        if args.hold_events is not None and args.hold_events < 0:
+            print("error: --hold-events must be 0 or more", file=sys.stderr)
+            return 2
         return _import_events(args, settings)
+    if args.hold_events is not None:
+        print("error: --hold-events is for events (--format segment or ga4)", file=sys.stderr)
+        return 2
     kind = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "ndjson")
     with args.file.open("rb") as fh:
         counts = _import(settings, args.workspace, kind, iter(lambda: fh.read(CHUNK), b""))
@@ -237,8 +243,9 @@ def _import_events(args: argparse.Namespace, settings: Settings) -> int:
             workspace = store.get_workspace(conn, args.workspace)
         with opener(args.file, "rb") as fh:
             chunks = iter(lambda: fh.read(CHUNK), b"")
+            held = settings.held_events if args.hold_events is None else args.hold_events
             done = events.import_stream(
-                db, workspace.workspace_id, chunks, args.format, settings.max_errors
+                db, workspace.workspace_id, chunks, args.format, settings.max_errors, held
             )
     finally:
         db.close()
@@ -360,6 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=bulk.FORMATS + events.FORMATS,
         help="journeys: ndjson or csv (default: from the suffix); events: segment "
         "(Segment-style events) or ga4 (GA4 BigQuery export rows)",
+    )
+    imp.add_argument(
+        "--hold-events",
+        type=int,
+        metavar="N",
+        help="events: how many to hold in memory to derive journeys from, about 0.5 GB a "
+        "million (default PATHCREDIT_HELD_EVENTS); a file of more is derived by reading "
+        "people's events back, markedly slower",
     )
     imp.set_defaults(func=cmd_import)
 

@@ -138,7 +138,9 @@ class Events(MethodView):
         conf = settings()
         if request.mimetype in NDJSON_TYPES:
             chunks = bodies.chunks(conf.max_bulk_bytes)
-            return events.import_stream(database(), ws, chunks, "segment", conf.max_errors)
+            return events.import_stream(
+                database(), ws, chunks, "segment", conf.max_errors, conf.held_events
+            )
         if request.mimetype != "application/json":
             raise UnsupportedMediaType("Send application/json or application/x-ndjson.")
         data = b"".join(bodies.chunks(conf.max_request_bytes))

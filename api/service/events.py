@@ -51,7 +51,7 @@ MAX_EVENT_BYTES = 32 * 1024
 MAX_PATH = 2000
 STAGE_ROWS = 10_000  # events checked and stored together
 PEOPLE_NODES = 20_000  # ids whose events are read and rebuilt together
-FRESH_EVENTS = 2_000_000  # stored events a write holds for derivation (about 0.5 GB)
+HELD_EVENTS = 2_000_000  # stored events a write holds for derivation (PATHCREDIT_HELD_EVENTS)
 ATTRIBUTES = '{"origin": "events"}'
 FORMATS = ("segment", "ga4")
 # A batch's own fields besides the events, as Segment's and RudderStack's libraries send
@@ -267,10 +267,15 @@ def write_batch(db: store.Database, workspace_id: int, body: Any, limit: int) ->
 
 
 def import_stream(
-    db: store.Database, workspace_id: int, chunks: Iterable[bytes], fmt: str, max_errors: int
+    db: store.Database,
+    workspace_id: int,
+    chunks: Iterable[bytes],
+    fmt: str,
+    max_errors: int,
+    held: int = HELD_EVENTS,
 ) -> dict[str, Any]:
     """NDJSON events (``segment``: Segment-shaped; ``ga4``: GA4 BigQuery export rows),
-    one transaction; errors point at 0-based line numbers."""
+    one transaction; errors point at 0-based line numbers. ``held``: see write_events."""
     errors: list[FieldError] = []
 
     def rows() -> Iterator[list[event_store.EventRow]]:
@@ -299,7 +304,7 @@ def import_stream(
             yield batch
 
     with db.transaction() as conn:
-        counts = write_events(conn, workspace_id, rows(), lambda: bool(errors))
+        counts = write_events(conn, workspace_id, rows(), lambda: bool(errors), held)
         if errors:
             lines = len({e.pointer.split("/")[1] for e in errors})
             more = " (the first ones)" if len(errors) >= max_errors else ""
@@ -329,9 +334,13 @@ def write_events(
     workspace_id: int,
     batches: Iterable[Sequence[event_store.EventRow]],
     failed: Any = lambda: False,
+    held: int = HELD_EVENTS,
 ) -> EventCounts:
     """Store batches of checked events and rebuild the people they touch, in the
     caller's transaction. Stops storing once ``failed()`` (the caller then raises).
+
+    The stored events are held in memory, as derivation reads them, while they number
+    at most ``held``; past that, derivation reads every person's events back.
 
     A thread stores each batch (PostgreSQL's work: the messageId probe and the COPY)
     while this one checks the next and formats its COPY text (Python's work), so on
@@ -339,7 +348,7 @@ def write_events(
     meanwhile. Python runs with the settings of a large write (see ``large_write``).
     """
     with large_write():
-        return _write_events(conn, workspace_id, batches, failed)
+        return _write_events(conn, workspace_id, batches, failed, held)
 
 
 def _write_events(
@@ -347,6 +356,7 @@ def _write_events(
     workspace_id: int,
     batches: Iterable[Sequence[event_store.EventRow]],
     failed: Any,
+    held: int,
 ) -> EventCounts:
     lock_workspace(conn, workspace_id)
     rules = load_rules(conn, workspace_id)
@@ -370,7 +380,7 @@ def _write_events(
         new = done.result()
         if len(new) < sent:
             optimistic = False
-        if fresh is not None and stored + len(new) > FRESH_EVENTS:
+        if fresh is not None and stored + len(new) > held:
             fresh = None
         for r in new:  # one pass an event: its ids, its links, and held by its owning id
             anonymous, user = r.anonymous_id, r.user_id

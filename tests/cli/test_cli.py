@@ -127,6 +127,11 @@ def test_import_uses_the_bulk_path(
     bad.write_text(json.dumps(journey("c", value="x")) + "\n")
     assert main(["import", str(bad)]) == 1
     assert "/0/value" in capsys.readouterr().err
+    # how many events to hold is a setting of event imports only, and not negative
+    assert main(["import", str(source), "--hold-events", "0"]) == 2
+    assert "--hold-events is for events" in capsys.readouterr().err
+    assert main(["import", str(source), "--format", "segment", "--hold-events", "-1"]) == 2
+    assert "must be 0 or more" in capsys.readouterr().err
 
 
 def test_demo_loads_and_attributes(env: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -67,10 +67,16 @@ GA4 = [
 
 
 def imported(
-    conn: psycopg.Connection, capsys: pytest.CaptureFixture[str], name: str, fmt: str, file: str
+    conn: psycopg.Connection,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    fmt: str,
+    file: str,
+    *options: str,
 ) -> tuple[dict[str, str], str]:
     assert main(["workspace", "create", name]) == 0
-    assert main(["import", str(EXAMPLES / file), "--workspace", name, "--format", fmt]) == 0
+    argv = ["import", str(EXAMPLES / file), "--workspace", name, "--format", fmt, *options]
+    assert main(argv) == 0
     out = capsys.readouterr().out.strip().splitlines()[-1]
     workspace = store.get_workspace(conn, name)
     key = store.create_api_key(conn, workspace.workspace_id)
@@ -100,6 +106,9 @@ def attribution(client: FlaskClient, auth: dict[str, str]) -> Any:
          "0 unchanged, 0 deleted"),
     ],
 )  # fmt: skip
+# Held in memory while deriving (the default), and with none held: every person's events
+# are then read back from the database.
+@pytest.mark.parametrize("options", [(), ("--hold-events", "0")], ids=["held", "read-back"])
 def test_examples_round_trip(
     client: FlaskClient,
     conn: psycopg.Connection,
@@ -111,9 +120,11 @@ def test_examples_round_trip(
     file: str,
     expected: list[dict[str, Any]],
     printed: str,
+    options: tuple[str, ...],
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
-    derived, out = imported(conn, capsys, fmt, fmt, file)
+    name = f"{fmt}-{len(options)}"
+    derived, out = imported(conn, capsys, name, fmt, file, *options)
     assert out == printed
     for j in expected:
         got = client.get(f"/v1/journeys/{j['journey_id']}", headers=derived).get_json()
@@ -124,7 +135,7 @@ def test_examples_round_trip(
     assert r.status_code == 200, r.get_json()
     assert attribution(client, derived) == attribution(client, by_hand)
     # Importing again stores nothing and changes no journey.
-    assert main(["import", str(EXAMPLES / file), "--workspace", fmt, "--format", fmt]) == 0
+    assert main(["import", str(EXAMPLES / file), "--workspace", name, "--format", fmt]) == 0
     assert " 0 stored" in capsys.readouterr().out
 
 
