@@ -312,11 +312,17 @@ def import_stream(
             lines = len({e.pointer.split("/")[1] for e in errors})
             more = " (the first ones)" if len(errors) >= max_errors else ""
             raise InvalidInput(
-                f"{lines} events are invalid{more}; nothing was written.", errors[:max_errors]
+                f"{_counted(lines, 'event')} invalid{more}; nothing was written.",
+                errors[:max_errors],
             )
         if counts.received == 0:
             raise InvalidInput("The file holds no events.", [FieldError("/0", "No event.")])
         return counts.as_dict()
+
+
+def _counted(n: int, noun: str) -> str:
+    """The count and its verb: 1 event is, 2 events are."""
+    return f"{n} {noun} is" if n == 1 else f"{n} {noun}s are"
 
 
 def _line_row(line: bytes, fmt: str) -> tuple[event_store.EventRow | None, list[FieldError]]:

@@ -136,8 +136,15 @@ def test_bad_ndjson_line_points_at_it(
     r = client.post(
         "/v1/events", data=text, headers={**auth, "Content-Type": "application/x-ndjson"}
     )
-    assert pointers(assert_problem(r, 422)) == ["/1"]
+    problem = assert_problem(r, 422)
+    assert pointers(problem) == ["/1"]
+    assert problem["detail"] == "1 event is invalid; nothing was written."
     assert conn.execute("SELECT count(*) FROM events").fetchone() == (0,)
+    text += "[]\n"
+    r = client.post(
+        "/v1/events", data=text, headers={**auth, "Content-Type": "application/x-ndjson"}
+    )
+    assert assert_problem(r, 422)["detail"] == "2 events are invalid; nothing was written."
 
 
 def test_bodies_that_are_not_events(client: FlaskClient, auth: dict[str, str]) -> None:
