@@ -375,22 +375,22 @@ def _write_events(
     received = stored = 0
     seeds: set[str] = set()
     edges: set[tuple[str, str]] = set()
-    # The stored events as derivation reads them, by owning id, while they are few
-    # enough to hold: a person whose events are all here is derived without reading
-    # them back.
-    fresh: dict[str, list[event_store.StoredEvent]] | None = defaultdict(list)
+    # The stored events as derivation reads them, by owning id, the first ``held`` of
+    # them: a person whose events are all here is derived without reading them back.
+    # The owning ids of the events past those are ``spilled``.
+    fresh: dict[str, list[event_store.StoredEvent]] = defaultdict(list)
+    spilled: set[str] = set()
+    room = held
 
     # Batches are stored without probing their messageIds first until one of them
     # turns out to hold a stored one (a re-delivery); the rest of the write probes.
     optimistic = True
 
     def take(done: Future[list[event_store.EventRow]], sent: int) -> int:
-        nonlocal fresh, optimistic
+        nonlocal room, optimistic
         new = done.result()
         if len(new) < sent:
             optimistic = False
-        if fresh is not None and stored + len(new) > held:
-            fresh = None
         for r in new:  # one pass an event: its ids, its links, and held by its owning id
             anonymous, user = r.anonymous_id, r.user_id
             if user is None:  # the usual event: only an anonymousId, nothing to link
@@ -399,8 +399,11 @@ def _write_events(
             else:
                 node = f"u:{user}"
                 _link(seeds, edges, anonymous, user, r.previous_id)
-            if fresh is not None:
+            if room > 0:
                 fresh[node].append(_stored(r, rules))
+                room -= 1
+            else:
+                spilled.add(node)
         return len(new)
 
     with ThreadPoolExecutor(1, thread_name_prefix="events") as writer:
@@ -424,8 +427,9 @@ def _write_events(
         return EventCounts(received, stored, 0, store.WriteCounts(0, 0, 0), 0)
     event_store.add_links(conn, workspace_id, edges)
     people, counts, deleted = rebuild(
-        conn, workspace_id, seeds, fresh=fresh, rules=rules, complete=first, edges=edges
-    )
+        conn, workspace_id, seeds, fresh=fresh, rules=rules, complete=first, edges=edges,
+        spilled=spilled,
+    )  # fmt: skip
     return EventCounts(received, stored, people, counts, deleted)
 
 
@@ -512,13 +516,15 @@ def rebuild(
     rules: Rules | None = None,
     complete: bool = False,
     edges: set[tuple[str, str]] | None = None,
+    spilled: set[str] | None = None,
 ) -> tuple[int, store.WriteCounts, int]:
     """Derive again the journeys of every person holding one of ``seeds`` (of the whole
     workspace with ``everyone``); returns (people, journey write counts, deleted).
     ``fresh``: events just stored, by owning id; a person whose stored events are all
-    among them is derived from them instead of reading them back; with ``complete``
-    (the workspace held no events or links before them) that is every person, and
-    ``edges``, the links just stored, are all there are."""
+    among them is derived from them instead of reading them back. With ``complete``
+    (the workspace held no events or links before them), that is every person none of
+    whose ids is in ``spilled`` (the owning ids of events just stored but not held),
+    and ``edges``, the links just stored, are all there are."""
     rules = rules or load_rules(conn, workspace_id)
     if everyone:
         seeds = workspace_ids(conn, workspace_id)
@@ -535,7 +541,7 @@ def rebuild(
     # A first load derives from the events in memory and reads nothing on the
     # connection while journeys are written, so its chunks may go straight into the
     # table; any other rebuild reads between chunks, and merges every one (JourneyWrite).
-    first_load = complete and fresh is not None and not everyone
+    first_load = complete and fresh is not None and not spilled and not everyone
     write = store.JourneyWrite(conn, workspace_id, direct=first_load)
     produced: set[str] = set()
     existing: set[str] = set()
@@ -551,7 +557,9 @@ def rebuild(
         if not whole:
             plain = sorted({n[2:] for n in nodes})
             existing |= event_store.derived_journey_ids(conn, workspace_id, plain)
-        by_person = _group_events(conn, workspace_id, group, conversions, fresh, complete)
+        by_person = _group_events(
+            conn, workspace_id, group, conversions, fresh, complete, spilled or set()
+        )
         rows = []
         for person_events in by_person.values():
             for j in event_journeys.journeys(person_events, rules):
@@ -574,6 +582,7 @@ def _group_events(
     conversions: list[str],
     fresh: dict[str, list[event_store.StoredEvent]] | None,
     complete: bool,
+    spilled: set[str],
 ) -> dict[int, list[event_store.StoredEvent]]:
     """The events of each person of a group (by their index in it)."""
     by_person: dict[int, list[event_store.StoredEvent]] = defaultdict(list)
@@ -583,9 +592,13 @@ def _group_events(
         held = None if complete else event_store.person_event_counts(conn, workspace_id, nodes)
         read = []
         for k, person in enumerate(group):
-            if held is None or sum(held.get(n, 0) for n in person) == sum(
-                len(fresh.get(n, ())) for n in person
-            ):
+            if held is None:  # a first load: all of a person's events are this write's
+                whole = spilled.isdisjoint(person)
+            else:
+                whole = sum(held.get(n, 0) for n in person) == sum(
+                    len(fresh.get(n, ())) for n in person
+                )
+            if whole:
                 for n in person:
                     by_person[k].extend(fresh.get(n, ()))
             else:

@@ -106,9 +106,13 @@ def attribution(client: FlaskClient, auth: dict[str, str]) -> Any:
          "0 unchanged, 0 deleted"),
     ],
 )  # fmt: skip
-# Held in memory while deriving (the default), and with none held: every person's events
-# are then read back from the database.
-@pytest.mark.parametrize("options", [(), ("--hold-events", "0")], ids=["held", "read-back"])
+# Held in memory while deriving (the default); with none held, every person's events are
+# read back from the database; with 5 held, those of a person with a later event are.
+@pytest.mark.parametrize(
+    "options",
+    [(), ("--hold-events", "0"), ("--hold-events", "5")],
+    ids=["held", "read-back", "some-held"],
+)
 def test_examples_round_trip(
     client: FlaskClient,
     conn: psycopg.Connection,
@@ -123,7 +127,7 @@ def test_examples_round_trip(
     options: tuple[str, ...],
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", database_url)
-    name = f"{fmt}-{len(options)}"
+    name = f"{fmt}-{'-'.join(options)}"
     derived, out = imported(conn, capsys, name, fmt, file, *options)
     assert out == printed
     for j in expected:

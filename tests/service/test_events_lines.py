@@ -256,6 +256,26 @@ def test_held_and_read_back_events_derive_alike(
     assert derived(conn, whole) == derived(conn, halves)
 
 
+@pytest.mark.parametrize("held", [0, 1, 5, 9])
+def test_events_past_the_held_ones_are_read_back(
+    conn: psycopg.Connection, database_url: str, held: int
+) -> None:
+    """A first load holding only its first ``held`` events derives what one holding all
+    of them derives: a person with an event past those has all theirs read back."""
+    data = (EXAMPLES / "segment-events.ndjson").read_bytes()
+    whole = store.create_workspace(conn, "whole").workspace_id
+    part = store.create_workspace(conn, "part").workspace_id
+    conn.commit()
+    db = store.Database(database_url)
+    try:
+        events.import_stream(db, whole, iter([data]), "segment", 10)
+        events.import_stream(db, part, iter([data]), "segment", 10, held)
+    finally:
+        db.close()
+    assert derived(conn, whole)
+    assert derived(conn, part) == derived(conn, whole)
+
+
 def test_deleted_workspace_takes_its_events(conn: psycopg.Connection, database_url: str) -> None:
     ws = store.create_workspace(conn, "gone").workspace_id
     conn.commit()
