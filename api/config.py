@@ -62,7 +62,7 @@ class Settings:
         metadata=_env(
             "PATHCREDIT_HELD_EVENTS",
             "events one write of events holds in memory to derive journeys from (about "
-            "0.5 GB a million); past it, people's events are read back from the database",
+            "0.5 GB a million); people with an event past those have theirs read back",
         ),
     )
     rederive_inline_events: int = field(

@@ -373,8 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         metavar="N",
         help="events: how many to hold in memory to derive journeys from, about 0.5 GB a "
-        "million (default PATHCREDIT_HELD_EVENTS); a file of more is derived by reading "
-        "people's events back, markedly slower",
+        "million (default PATHCREDIT_HELD_EVENTS); the people with an event past those "
+        "have theirs read back, markedly slower",
     )
     imp.set_defaults(func=cmd_import)
 
