@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from ..store.events import EventRow, copy_line
+from ..store.events import EventRow
 from .event_sources import event_source, memo_size
 from .ingest import too_deep, utc_stamp
 
@@ -63,7 +63,6 @@ class _Event(msgspec.Struct):
 
 
 _decode = msgspec.json.Decoder(_Event).decode
-_new = tuple.__new__  # a row made without NamedTuple's checks (one a line)
 _control = re.compile(r"[\x00-\x1f\x7f]")
 _NO_PAGE = _Page()
 _NO_CONTEXT = _Context()
@@ -153,14 +152,11 @@ def fast_row(line: bytes, max_bytes: int, max_id: int, max_text: int) -> EventRo
         src = event_source(context.campaign, url, referrer)
     agent = context.userAgent
     device = agent_device(agent) if context.device is None else device_of(context.device, agent)
-    path = path[:2000] if path else None
-    previous = previous if kind == "alias" else None
-    body = line.decode("utf-8")
-    tail = (path, src.source, src.medium, src.campaign, src.referrer_host, src.click_id, device)
-    stamp = utc_stamp(e.timestamp, at)
-    text = copy_line(message_id, kind, anonymous, user, previous, name, stamp, tail, body)
-    fields = (kind, anonymous, user, name, at, message_id, *tail, previous, body, text)
-    return _new(EventRow, fields)
+    return EventRow(
+        kind, anonymous, user, name, at, message_id, path[:2000] if path else None,
+        src.source, src.medium, src.campaign, src.referrer_host, src.click_id, device,
+        previous if kind == "alias" else None, utc_stamp(e.timestamp, at), line.decode("utf-8"),
+    )  # fmt: skip
 
 
 def url_path(url: str | None) -> str | None:

@@ -203,15 +203,12 @@ def event_row(obj: Any) -> tuple[event_store.EventRow | None, list[FieldError]]:
     if not isinstance(path, str) or not path:
         path = url_path(url)
     src = event_source(campaign, url, referrer if isinstance(referrer, str) else None)
-    tail = (path[:MAX_PATH] if path else None, src.source, src.medium, src.campaign,
-            src.referrer_host, src.click_id, _device(context))  # fmt: skip
-    text = body.decode("utf-8")
-    line = event_store.copy_line(
-        message_id, kind, anonymous_id, user_id, previous_id, name, at.isoformat(), tail, text
-    )
-    return event_store.EventRow(
-        kind, anonymous_id, user_id, name, at, message_id, *tail, previous_id, text, line
-    ), []
+    row = event_store.EventRow(
+        kind, anonymous_id, user_id, name, at, message_id, path[:MAX_PATH] if path else None,
+        src.source, src.medium, src.campaign, src.referrer_host, src.click_id, _device(context),
+        previous_id, at.isoformat(), body.decode("utf-8"),
+    )  # fmt: skip
+    return row, []
 
 
 # ------------------------------------------------------------------ requests

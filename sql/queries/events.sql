@@ -10,10 +10,9 @@ WHERE workspace_id = %(workspace_id)s AND message_id = ANY(%(message_ids)s)
 
 -- name: copy_events
 -- Only events whose messageId is new are sent (the writer holds the workspace's write
--- lock), so they go straight into the table. The workspace comes last: every line of a
--- write ends alike, so the lines are joined with it.
-COPY events (message_id, type, anonymous_id, user_id, previous_id, event, occurred_at,
-    page_path, source, medium, campaign, referrer_host, click_id, device, body, workspace_id)
+-- lock), so they go straight into the table.
+COPY events (workspace_id, message_id, type, anonymous_id, user_id, previous_id, event,
+    occurred_at, page_path, source, medium, campaign, referrer_host, click_id, device, body)
 FROM STDIN
 
 -- name: insert_identity_links

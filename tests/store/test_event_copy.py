@@ -23,16 +23,11 @@ def row(message_id: str, **values: str | None) -> EventRow:
         "body": '{"k": "\\\\t\\"", "n": null}',
     }  # fmt: skip
     base.update(values)
-    tail = (base["page_path"], base["source"], base["medium"], base["campaign"],
-            base["referrer_host"], base["click_id"], base["device"])  # fmt: skip
-    body = str(base["body"])
-    line = event_store.copy_line(
-        message_id, "track", base["anonymous_id"], base["user_id"], base["previous_id"],
-        base["event"], "2024-03-01T09:00:00Z", tail, body,
-    )  # fmt: skip
     return EventRow(
-        "track", base["anonymous_id"], base["user_id"], base["event"], AT, message_id, *tail,
-        base["previous_id"], body, line,
+        "track", base["anonymous_id"], base["user_id"], base["event"], AT, message_id,
+        base["page_path"], base["source"], base["medium"], base["campaign"],
+        base["referrer_host"], base["click_id"], base["device"], base["previous_id"],
+        "2024-03-01T09:00:00Z", str(base["body"]),
     )  # fmt: skip
 
 
