@@ -230,7 +230,8 @@ def compile_rules(document: dict[str, Any], stages: Sequence[str]) -> Rules:
     check_stage(stage_doc.get("default"), "/stages/default")
     check_stage(stage_doc.get("after_conversion"), "/stages/after_conversion")
     if errors:
-        raise InvalidInput(f"{len(errors)} event rules are invalid; nothing was changed.", errors)
+        wrong = "1 value is" if len(errors) == 1 else f"{len(errors)} values are"
+        raise InvalidInput(f"In the event rules, {wrong} invalid; nothing was changed.", errors)
     conversions = document["conversions"]
     return Rules(
         conversions=frozenset(conversions["events"]),

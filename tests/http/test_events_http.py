@@ -251,6 +251,11 @@ def test_bad_rules_point_at_the_field(client: FlaskClient, auth: dict[str, str])
         json={"channels": [{"channel": "X", "medium": "("}], "stages": {"default": "nope"}},
         headers=auth,
     )
-    assert pointers(assert_problem(r, 422)) == ["/channels/0/medium", "/stages/default"]
+    problem = assert_problem(r, 422)
+    assert pointers(problem) == ["/channels/0/medium", "/stages/default"]
+    assert problem["detail"] == "In the event rules, 2 values are invalid; nothing was changed."
     r = client.put("/v1/event-rules", json={"lookback": 3}, headers=auth)
     assert pointers(assert_problem(r, 422)) == ["/lookback"]
+    r = client.put("/v1/event-rules", json={"stages": {"default": "nope"}}, headers=auth)
+    problem = assert_problem(r, 422)
+    assert problem["detail"] == "In the event rules, 1 value is invalid; nothing was changed."
