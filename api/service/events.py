@@ -345,8 +345,8 @@ def write_events(
     """Store batches of checked events and rebuild the people they touch, in the
     caller's transaction. Stops storing once ``failed()`` (the caller then raises).
 
-    The stored events are held in memory, as derivation reads them, while they number
-    at most ``held``; past that, derivation reads every person's events back.
+    The first ``held`` stored events are held in memory, as derivation reads them; the
+    people with an event past those have all their events read back.
 
     A thread stores each batch (PostgreSQL's work: the messageId probe and the COPY)
     while this one checks the next and formats its COPY text (Python's work), so on
