@@ -19,6 +19,12 @@ class FieldError:
     detail: str
 
 
+def counted(n: int, noun: str) -> str:
+    """A count, its noun and verb, for a rejection's detail: "1 event is", "2 events
+    are"."""
+    return f"{n} {noun} is" if n == 1 else f"{n} {noun}s are"
+
+
 class ServiceError(Exception):
     """Base of the service's errors: a detail for people and the fields at fault.
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from .errors import FieldError, InvalidInput
+from .errors import FieldError, InvalidInput, counted
 from .event_sources import category, memo_size
 
 MEMO = 1 << 16  # answers kept per compiled rules
@@ -230,7 +230,7 @@ def compile_rules(document: dict[str, Any], stages: Sequence[str]) -> Rules:
     check_stage(stage_doc.get("default"), "/stages/default")
     check_stage(stage_doc.get("after_conversion"), "/stages/after_conversion")
     if errors:
-        wrong = "1 value is" if len(errors) == 1 else f"{len(errors)} values are"
+        wrong = counted(len(errors), "value")
         raise InvalidInput(f"In the event rules, {wrong} invalid; nothing was changed.", errors)
     conversions = document["conversions"]
     return Rules(

@@ -28,7 +28,7 @@ from ..store import events as event_store
 from ..store.dictionaries import lock_workspace
 from ..store.journeys import delete_journeys
 from . import event_journeys, events_ga4
-from .errors import FieldError, InvalidInput
+from .errors import FieldError, InvalidInput, counted
 from .event_lines import device_of, fast_row, url_path
 from .event_rules import Rules, usable, with_defaults
 from .event_sources import event_source
@@ -309,17 +309,12 @@ def import_stream(
             lines = len({e.pointer.split("/")[1] for e in errors})
             more = " (the first ones)" if len(errors) >= max_errors else ""
             raise InvalidInput(
-                f"{_counted(lines, 'event')} invalid{more}; nothing was written.",
+                f"{counted(lines, 'event')} invalid{more}; nothing was written.",
                 errors[:max_errors],
             )
         if counts.received == 0:
             raise InvalidInput("The file holds no events.", [FieldError("/0", "No event.")])
         return counts.as_dict()
-
-
-def _counted(n: int, noun: str) -> str:
-    """The count and its verb: 1 event is, 2 events are."""
-    return f"{n} {noun} is" if n == 1 else f"{n} {noun}s are"
 
 
 def _line_row(line: bytes, fmt: str) -> tuple[event_store.EventRow | None, list[FieldError]]:
