@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
 from api import store  # noqa: E402
 from api.cli import embedded  # noqa: E402
@@ -123,6 +124,77 @@ def events_file(n: int, seed: int) -> Path:
     return target
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (pid and name left out)."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    return text[text.rindex(")") + 2 :].split()
+
+
+def _cpu(pids: list[int]) -> float:
+    """CPU seconds (user and system) these processes have used so far."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = _stat(pid)
+            total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def _processes() -> list[tuple[int, int, str]]:
+    """(pid, parent pid, command line) of every process this machine shows."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+                out.append((int(entry.name), int(_stat(int(entry.name))[1]), line))
+    return out
+
+
+def server_cpu(url: str) -> float | None:
+    """CPU seconds used so far by the server processes serving ``url``'s database (its
+    connections, not autovacuum nor the server's own background work), when the server
+    runs on this machine; None when no server process is seen."""
+    name = conninfo_to_dict(url)["dbname"]
+    server = [(pid, line) for pid, _, line in _processes() if line.startswith("postgres: ")]
+    if not server:
+        return None
+    return _cpu([pid for pid, line in server if f" {name} " in line and "autovacuum" not in line])
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds used so far by a process and its descendants still running."""
+    children: dict[int, list[int]] = {}
+    for pid, parent, _ in _processes():
+        children.setdefault(parent, []).append(pid)
+    pids, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo.extend(children.get(pid, []))
+    return _cpu(pids)
+
+
+Reading = tuple[float, float | None]
+
+
+def cpu_now(url: str, root: int | None = None) -> Reading:
+    """CPU seconds used so far by Python (this process, or the process tree ``root``)
+    and by the server for ``url``'s database (see server_cpu)."""
+    python = tree_cpu(root) if root is not None else time.process_time()
+    return python, server_cpu(url)
+
+
+def cpu_since(before: Reading, url: str, root: int | None = None) -> Reading:
+    """CPU seconds used since ``before``, read while the processes measured still run
+    (a connection's server process ends with it)."""
+    python, server = cpu_now(url, root)
+    return python - before[0], None if server is None or before[1] is None else server - before[1]
+
+
 def post(port: int, key: str, path: Path) -> tuple[float, dict[str, Any]]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=7200, blocksize=1 << 20)
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/x-ndjson",
@@ -147,8 +219,9 @@ def settle(url: str) -> None:
         conn.execute("CHECKPOINT")
 
 
-def raw_copy(url: str, path: Path) -> float:
-    """The file's events, one jsonb document each, COPYed into a table keyed by messageId."""
+def raw_copy(url: str, path: Path) -> tuple[float, float | None]:
+    """The file's events, one jsonb document each, COPYed into a table keyed by messageId:
+    seconds, and the server's CPU seconds."""
     rows = []
     with path.open("rb") as fh:
         for line in fh:
@@ -160,16 +233,18 @@ def raw_copy(url: str, path: Path) -> float:
         conn.execute("CREATE TABLE raw_events (message_id text PRIMARY KEY, body jsonb NOT NULL)")
         conn.commit()
         settle(url)
+        before = cpu_now(url)
         started = time.perf_counter()
         with conn.cursor().copy("COPY raw_events FROM STDIN") as copy:
             copy.write(data)
         conn.commit()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, cpu_since(before, url)[1]
 
 
-def events_copy(url: str, path: Path) -> float:
+def events_copy(url: str, path: Path) -> tuple[float, float | None]:
     """Seconds PostgreSQL takes to COPY the file's events into the events table, their
-    COPY text made beforehand (the events' share of a load, without Python's)."""
+    COPY text made beforehand (the events' share of a load, without Python's), and the
+    server's CPU seconds."""
     with psycopg.connect(url) as conn:
         workspace_id = store.create_workspace(conn, "events-copy").workspace_id
         conn.commit()
@@ -184,23 +259,30 @@ def events_copy(url: str, path: Path) -> float:
                     raise RuntimeError("a generated event did not take the fast reading")
                 texts.append(event_store.copy_lines(workspace_id, usual))
         settle(url)
+        before = cpu_now(url)
         started = time.perf_counter()
         with conn.cursor().copy(query("copy_events")) as copy:
             for text in texts:
                 copy.write(text)
         conn.commit()
-        return time.perf_counter() - started
+        return time.perf_counter() - started, cpu_since(before, url)[1]
 
 
 def import_file(url: str, workspace_id: int, path: Path, held: int = events.HELD_EVENTS) -> float:
     """Seconds to load a file through the code of ``pathcredit import``."""
+    return timed_import(url, workspace_id, path, held)[0]
+
+
+def timed_import(url: str, workspace_id: int, path: Path, held: int) -> tuple[float, Reading]:
+    """import_file's seconds, and the CPU seconds of this process and of the server."""
     db = store.Database(url)
     try:
+        before = cpu_now(url)
         started = time.perf_counter()
         with path.open("rb") as fh:
             chunks = iter(lambda: fh.read(1 << 20), b"")
             events.import_stream(db, workspace_id, chunks, "segment", 100, held)
-        return time.perf_counter() - started
+        return time.perf_counter() - started, cpu_since(before, url)
     finally:
         db.close()
 
@@ -241,6 +323,23 @@ def rederive_times(url: str, workspace_id: int) -> tuple[float, float]:
         db.close()
 
 
+def print_cpu(
+    http: Reading, cli: Reading, copy_seconds: float, copy: float | None, events_only: float | None
+) -> None:
+    """CPU seconds of each load, and the least time two cores allow for it."""
+    if copy is None or events_only is None or http[1] is None or cli[1] is None:
+        print("CPU: the server is not on this machine, not measured")
+        return
+    print(f"CPU s, raw COPY: server {copy:.2f}; the events' COPY alone: server {events_only:.2f}")
+    cores = os.cpu_count() or 1
+    for label, (python, server) in (("endpoint", http), ("import", cli)):
+        # Busy cores for the whole load at best: the sum over the cores, and no less
+        # than the server's share alone (one backend does a write's SQL).
+        least = max((python + server) / cores, server)
+        print(f"CPU s, {label}: Python {python:.2f}, server {server:.2f}; least time on "
+              f"{cores} cores {least:.2f} s, ratio at most {copy_seconds / least:.2f}")  # fmt: skip
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
@@ -265,15 +364,17 @@ def main() -> int:
         server = start_server(url, port, args.workers)
         try:
             settle(url)
+            before = cpu_now(url, server.pid)
             http_seconds, counts = post(port, key, path)
+            http_cpu = cpu_since(before, url, server.pid)
         finally:
             stop_server(server)
         settle(url)
-        cli_seconds = import_file(url, cli_ws.workspace_id, path, held)
+        cli_seconds, cli_cpu = timed_import(url, cli_ws.workspace_id, path, held)
         late_large = late_event(url, cli_ws.workspace_id)
         inline, job = rederive_times(url, cli_ws.workspace_id)
-        copy_seconds = raw_copy(url, path)
-        events_only = events_copy(url, path)
+        copy_seconds, copy_cpu = raw_copy(url, path)
+        events_only, events_cpu = events_copy(url, path)
         with psycopg.connect(url) as conn:
             small_ws = store.create_workspace(conn, "small")
         small = events_file(SMALL, args.seed)
@@ -294,6 +395,7 @@ def main() -> int:
     print(f"ratio import / raw COPY:   {copy_seconds / cli_seconds:.2f}")
     print(f"PostgreSQL's share, the events' COPY alone: {events_only:8.2f} s"
           f" (raw COPY / it: {copy_seconds / events_only:.2f})")  # fmt: skip
+    print_cpu(http_cpu, cli_cpu, copy_seconds, copy_cpu, events_cpu)
     print(f"one late event, {n:,}-event workspace: {late_large * 1e3:8.1f} ms")
     print(f"one late event, {SMALL:,}-event workspace: {late_small * 1e3:8.1f} ms")
     print(f"new rules, derived again in the request: {inline:8.2f} s")
