@@ -18,9 +18,10 @@ database:
   would be fast_row's (see ``_CHECKED``): every key once in each object read, each
   field of the JSON type fast_row's decoder expects, the ids' lengths, a UTC time,
   the plain page URL, a campaign of strings. Checked against ``fast_row`` on every
-  line of the 10^5 file (equal rows, with the source and device worked out in Python
-  per distinct value). msgspec would still have to check each line it takes, as
-  DuckDB's reader accepts what JSON does not (trailing commas, NaN).
+  line of the 10^5 file and of the Segment example (equal rows, with the source and
+  device worked out in Python per distinct value). msgspec would still have to check
+  each line it takes, as DuckDB's reader accepts what JSON does not (trailing commas,
+  NaN).
 
 The first DuckDB figures are therefore below what a compiled reader would need for
 the same work; the last one is about what it would need::
