@@ -570,23 +570,37 @@ def show_new_key(workspace: str, key: str, data_dir: Path) -> None:
 
     On a terminal it is printed there, once. Otherwise standard output is likely
     captured with the logs, so the key goes to ``<data_dir>/default_api_key`` (mode
-    0600) and only that path is printed.
+    0600) and only that path is printed. The file is written under another name and
+    renamed into place: whoever waits for it never reads it empty or cut short.
     """
     if sys.stdout.isatty():
         print(f"Created workspace {workspace!r}. Its API key (shown once):\n{key}", flush=True)
         return
     path = data_dir / KEY_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key + "\n")
+    write_private(path, f"{key}\n")
     print(
         f"Created workspace {workspace!r}. Its API key is in {path} (readable by its owner "
         "only): keep it elsewhere and delete the file.",
         file=sys.stderr,
         flush=True,
     )
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file only its owner may read (mode 0600), whole or not at all: the text
+    goes to a new file beside it, which is renamed over ``path`` once on disk."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(draft, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(draft)
+        raise
 
 
 def serve(settings: Settings) -> None:
