@@ -92,9 +92,9 @@ _MACROS = (
     "CREATE MACRO obj_keys(x) AS CASE WHEN json_type(x) = 'OBJECT' THEN json_keys(x) END",
 )  # fmt: skip
 
-# $1: a line's most bytes; $2: an id's; $3: other text's. Lengths
-# are compared in bytes, which a string has at least as many of as characters: a
-# string DuckDB finds too long may be fine, and fast_row decides.
+# $1: a line's most bytes; $2: an id's; $3: other text's. Lengths are compared in bytes,
+# which a string has at least as many of as characters: a string DuckDB finds too long
+# may be fine, and fast_row decides.
 _CHECKED = f"""
 WITH lines AS (
     SELECT line, row_number() OVER () - 1 AS n FROM {{lines}}
